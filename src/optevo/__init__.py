@@ -1,0 +1,1 @@
+"""optevo: neural optimizer search over a dual-joint search space."""
