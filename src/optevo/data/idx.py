@@ -1,0 +1,111 @@
+"""Fashion-MNIST from its IDX files (raw or gzip-compressed)."""
+
+from __future__ import annotations
+
+import gzip
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from optevo.data.raw import RawImages
+
+IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
+LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
+
+FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_CLASSES = 10
+_IMAGE_SIDE = 28
+_INSTALL_HINT = (
+    "install the OS package with `apt-get install dataset-fashion-mnist`, "
+    "or pass root= a directory holding the IDX files"
+)
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """Decode one IDX file of unsigned bytes into a read-only ``uint8`` array.
+
+    Args:
+        path: the file; a name ending in ``.gz`` is decompressed first.
+        magic: the expected magic number, which also fixes the number of dimensions.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: corrupt gzip, wrong magic number, or a length that disagrees with the header.
+    """
+    data = _read_bytes(path)
+    ndim = magic & 0xFF
+    header_size = 4 + 4 * ndim
+    if len(data) < 4:
+        raise ValueError(f"{path}: file is {len(data)} bytes, too short for an IDX magic number")
+    found = int.from_bytes(data[:4], "big")
+    if found != magic:
+        raise ValueError(
+            f"{path}: IDX magic number is 0x{found:08X}, expected 0x{magic:08X} "
+            f"(unsigned bytes in {ndim} dimension{'s' if ndim > 1 else ''})"
+        )
+    if len(data) < header_size:
+        raise ValueError(
+            f"{path}: file is {len(data)} bytes, shorter than its {header_size}-byte header"
+        )
+    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = math.prod(dims)
+    if len(data) - header_size != expected:
+        raise ValueError(
+            f"{path}: header gives dimensions {dims} = {expected} bytes of data, "
+            f"but the file holds {len(data) - header_size}"
+        )
+    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+
+
+def _read_bytes(path: Path) -> bytes:
+    data = path.read_bytes()
+    if path.suffix != ".gz":
+        return data
+    try:
+        return gzip.decompress(data)
+    # Truncation surfaces as EOFError, a bad header as BadGzipFile, damaged deflate data as
+    # zlib.error: all mean the same thing to the caller.
+    except (OSError, EOFError, zlib.error) as error:
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({error})") from error
+
+
+def _find(root: Path, stem: str, what: str) -> Path:
+    # Raw files first: they skip decompression, and the OS package ships .gz only anyway.
+    for candidate in (root / stem, root / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{root}: neither {stem} nor {stem}.gz ({what}) found; {_INSTALL_HINT}")
+
+
+def load_fashion_mnist(root: Path | None = None) -> RawImages:
+    """Read the 60,000 Fashion-MNIST training images and labels (the test files are not read).
+
+    Args:
+        root: directory holding ``train-images-idx3-ubyte[.gz]`` and
+            ``train-labels-idx1-ubyte[.gz]``; default ``/usr/share/datasets/fashion-mnist``.
+    """
+    root = FASHION_MNIST_ROOT if root is None else root
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: Fashion-MNIST directory not found; {_INSTALL_HINT}")
+    images_path = _find(root, "train-images-idx3-ubyte", "training images")
+    labels_path = _find(root, "train-labels-idx1-ubyte", "training labels")
+    images = read_idx(images_path, IMAGES_MAGIC)
+    labels = read_idx(labels_path, LABELS_MAGIC)
+    if images.shape[1:] != (_IMAGE_SIDE, _IMAGE_SIDE):
+        raise ValueError(
+            f"{images_path}: images are {images.shape[1]}x{images.shape[2]}, "
+            f"Fashion-MNIST images are {_IMAGE_SIDE}x{_IMAGE_SIDE}"
+        )
+    if len(images) != len(labels):
+        raise ValueError(
+            f"{images_path} holds {len(images)} images but {labels_path} holds {len(labels)} labels"
+        )
+    if len(labels) and int(labels.max()) >= FASHION_MNIST_CLASSES:
+        bad = int(np.argmax(labels >= FASHION_MNIST_CLASSES))
+        raise ValueError(
+            f"{labels_path}: label {int(labels[bad])} at index {bad} is out of range "
+            f"0..{FASHION_MNIST_CLASSES - 1}"
+        )
+    return RawImages(images=images[:, None, :, :], labels=labels.astype(np.int64), max_value=255)

@@ -1,0 +1,103 @@
+"""The integrity check (SPEC 3): a cheap shifted-sphere test that rejects degenerate optimizers.
+
+Six peak learning rates times two signs of the update are twelve independent runs; they run
+as one batched computation, the runs being the rows of one (12, 5) matrix.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from optevo.compile import compile_genome, weight_delta
+from optevo.schedules import lr_table, momentum_cycle
+from optevo.space.genome import Genome
+from optevo.space.ops import OpContext
+
+
+@dataclass(frozen=True)
+class SphereConfig:
+    """The shifted-sphere problem and its pass threshold (SPEC 3 defaults)."""
+
+    x0: tuple[float, ...] = (1.1, 0.9, 1.1, 0.9, 1.0)
+    shift: tuple[float, ...] = (0.5, 1.5, -0.3, -1.2, 0.75)
+    steps: int = 35
+    warmup_steps: int = 6
+    hold_steps: int = 0
+    learning_rates: tuple[float, ...] = (1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+    threshold: float = 3.5
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if len(self.x0) != len(self.shift) or not self.x0:
+            raise ValueError("x0 and shift must be non-empty and of equal length")
+
+
+DEFAULT_SPHERE = SphereConfig()
+
+
+@dataclass(frozen=True)
+class IntegrityResult:
+    """Outcome of the check.
+
+    `passed`: some run ended below the threshold. `flipped`: it passed only with the sign of
+    the update reversed. `best_loss`: the lowest final loss of the runs of the sign that
+    decided (NaN when no run ended finite). `final_losses`: all twelve final losses, rows =
+    learning rates, columns = (as is, flipped).
+    """
+
+    passed: bool
+    flipped: bool
+    best_loss: float
+    final_losses: tuple[tuple[float, float], ...]
+
+
+def sphere_loss(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """f(x) = sum_i (x_i - b_i)^2 over the last dimension."""
+    return ((x - shift) ** 2).sum(dim=-1)
+
+
+def check(genome: Genome, config: SphereConfig = DEFAULT_SPHERE) -> IntegrityResult:
+    """Run SPEC 3's check on the genome's update as written (its own `flipped` is ignored)."""
+    rule = compile_genome(_unflipped(genome))
+    n_lr = len(config.learning_rates)
+    dtype = torch.float32
+    shift = torch.tensor(config.shift, dtype=dtype)
+    x = torch.tensor(config.x0, dtype=dtype).repeat(2 * n_lr, 1)
+    # Rows 0..n-1 use the update as is, rows n..2n-1 the flipped update.
+    peaks = torch.tensor(config.learning_rates, dtype=dtype)
+    sign = torch.cat([torch.ones(n_lr, dtype=dtype), -torch.ones(n_lr, dtype=dtype)])
+    peak_signed = (torch.cat([peaks, peaks]) * sign).unsqueeze(1)
+    T = config.steps
+    lr_factors = lr_table("one_cycle", T, config.warmup_steps, config.hold_steps).tolist()
+    mus = momentum_cycle(T, config.warmup_steps, config.hold_steps).tolist()
+    tables = rule.decay_tables(T)
+    state = rule.init_state(x)
+    ctx = OpContext(generator=torch.Generator().manual_seed(config.seed))
+    momentum = genome.momentum
+    two_shift = 2.0 * shift
+    with torch.no_grad():
+        for k in range(T):
+            g = 2.0 * x - two_shift
+            u = rule.update(g, state, k, [t[k] for t in tables], x, ctx)
+            # A negative learning rate on a row is the same as flipping its update's sign.
+            x = x + weight_delta(u, state, peak_signed * lr_factors[k], mus[k], momentum)
+        final = sphere_loss(x, shift)
+    final = torch.where(torch.isfinite(final), final, torch.full_like(final, math.inf))
+    as_is, flipped = final[:n_lr], final[n_lr:]
+    losses = tuple((float(a), float(b)) for a, b in zip(as_is, flipped, strict=True))
+    best_as_is, best_flipped = float(as_is.min()), float(flipped.min())
+    if best_as_is < config.threshold:
+        return IntegrityResult(True, False, best_as_is, losses)
+    if best_flipped < config.threshold:
+        return IntegrityResult(True, True, best_flipped, losses)
+    best = min(best_as_is, best_flipped)
+    return IntegrityResult(False, False, best if math.isfinite(best) else math.nan, losses)
+
+
+def _unflipped(genome: Genome) -> Genome:
+    if not genome.flipped:
+        return genome
+    return Genome(genome.hidden, genome.output, genome.momentum, False)

@@ -1,0 +1,141 @@
+"""Decay functions (SPEC 2): tiny graphs over the 14 schedules of the step t."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+import torch
+
+from optevo.space.config import DEFAULT_SPACE, SpaceConfig
+from optevo.space.graph import GraphMixin, Node, canonical_expr, validate_graph
+from optevo.space.mutation import (
+    GRAPH_MUTATIONS,
+    draw_graph,
+    graph_config_space,
+    mutate_graph_node,
+    pick_weighted,
+    replace_node,
+)
+from optevo.space.ops import DECAY_BINARY, DECAY_UNARY, OPERATIONS, SCHEDULES, schedule_table
+from optevo.space.render import graph_sympy, graph_text
+
+_T_SYM = sp.Symbol("t")
+
+
+@dataclass(frozen=True)
+class DecayGenome(GraphMixin):
+    """A decay function: hidden node(s) and an output node over the schedules of SPEC 2.
+
+    Its value depends only on the step t (and the run length T), so a run evaluates it once
+    as a table of T values (`table`).
+    """
+
+    hidden: tuple[Node, ...]
+    output: Node
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, tuple) or not all(isinstance(n, Node) for n in self.hidden):
+            raise ValueError("decay: hidden must be a tuple of Node")
+        if not isinstance(self.output, Node):
+            raise ValueError("decay: output must be a Node")
+        for node in (*self.hidden, self.output):
+            if any(d is not None for d in node.decays):
+                raise ValueError("decay: a decay function cannot itself carry decay functions")
+        validate_graph(self.hidden, self.output, SCHEDULES, DECAY_UNARY, DECAY_BINARY, "decay")
+
+    # -- evaluation -----------------------------------------------------------------------
+
+    def table(self, T: int) -> np.ndarray:
+        """The decay values at t = 0..T-1 (float64, read-only)."""
+        return _table(self, T)
+
+    def is_valid(self, T: int = DEFAULT_SPACE.decay_check_steps) -> bool:
+        """SPEC 2's check: every value at t = 0..T-1 is finite and within [0, 1]."""
+        values = self.table(T)
+        return bool(np.all(np.isfinite(values)) and values.min() >= 0.0 and values.max() <= 1.0)
+
+    # -- forms ----------------------------------------------------------------------------
+
+    def canonical(self) -> str:
+        return canonical_expr(self.hidden, self.output)
+
+    def __str__(self) -> str:
+        return graph_text(self.hidden, self.output, lambda ref: ref)
+
+    def to_sympy(self) -> Any:
+        return graph_sympy(self.hidden, self.output, lambda ref: sp.Function(ref)(_T_SYM))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hidden": [{"op": n.op, "inputs": list(n.inputs)} for n in self.hidden],
+            "output": {"op": self.output.op, "inputs": list(self.output.inputs)},
+        }
+
+    # -- search ---------------------------------------------------------------------------
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> DecayGenome:
+        """A random decay function whose values stay within [0, 1] (redrawn until they do)."""
+        space = _space(config)
+        for _ in range(config.max_tries):
+            hidden, output = draw_graph(rng, space, None)
+            try:
+                decay = cls(hidden, output)
+            except ValueError:
+                continue
+            if decay.is_valid(config.decay_check_steps):
+                return decay
+        raise RuntimeError(f"no valid decay function in {config.max_tries} draws")
+
+    def mutate(self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> DecayGenome:
+        """One of the first three mutations of SPEC 1.5 on a random active node."""
+        space = _space(config)
+        names = self.active_names()
+        weights = config.mutation_weights[: len(GRAPH_MUTATIONS)]
+        for _ in range(config.max_tries):
+            name = names[int(rng.integers(len(names)))]
+            kind = pick_weighted(rng, GRAPH_MUTATIONS, weights)
+            node = mutate_graph_node(rng, space, self.node(name), name, kind, config.swap_p)
+            if node is None:
+                continue
+            hidden, output = replace_node(self.hidden, self.output, name, node)
+            try:
+                child = DecayGenome(hidden, output)
+            except ValueError:
+                continue
+            if child != self and child.is_valid(config.decay_check_steps):
+                return child
+        raise RuntimeError(f"no valid decay mutation in {config.max_tries} draws")
+
+
+def _space(config: SpaceConfig) -> Any:
+    return graph_config_space(config, tuple(SCHEDULES), DECAY_UNARY, DECAY_BINARY, decay=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _table(decay: DecayGenome, T: int) -> np.ndarray:
+    leaves = {name: schedule_table(name, T) for name in _leaves(decay)}
+    values: dict[str, torch.Tensor] = {}
+
+    def value(ref: str) -> torch.Tensor:
+        if ref in leaves:
+            return leaves[ref]
+        if ref not in values:
+            values[ref] = node_value(decay.node(ref))
+        return values[ref]
+
+    def node_value(node: Node) -> torch.Tensor:
+        return OPERATIONS[node.op].fn(*(value(r) for r in node.inputs))
+
+    with np.errstate(all="ignore"):
+        out = node_value(decay.output).expand(T).numpy().copy()
+    out.setflags(write=False)
+    return out
+
+
+def _leaves(decay: DecayGenome) -> set[str]:
+    return {r for n in (*decay.hidden, decay.output) for r in n.inputs if r in SCHEDULES}

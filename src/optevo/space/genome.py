@@ -1,0 +1,261 @@
+"""The optimizer genome (SPEC 1): the weight-update equation as a graph, plus momentum type.
+
+A `Genome` is immutable plain data. It is built and checked from the operation table, goes
+to and from JSON, has a canonical form and a stable hash, prints as an equation, and is
+drawn and mutated by pure functions of a `numpy.random.Generator`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from optevo.space.config import DEFAULT_SPACE, MOMENTUM_TYPES, MUTATIONS, SpaceConfig
+from optevo.space.decay import DecayGenome
+from optevo.space.graph import (
+    GraphError,
+    GraphMixin,
+    Node,
+    canonical_expr,
+    parse_hidden,
+    validate_graph,
+)
+from optevo.space.mutation import (
+    GraphSpace,
+    draw_graph,
+    graph_config_space,
+    mutate_graph_node,
+    pick_weighted,
+    replace_node,
+)
+from optevo.space.ops import OPERANDS, UPDATE_BINARY, UPDATE_UNARY
+from optevo.space.render import graph_sympy, graph_text
+
+SCHEMA = "optevo.genome/1"
+"""The JSON schema version written by `Genome.to_json` and required by `Genome.from_json`."""
+
+
+@dataclass(frozen=True)
+class Genome(GraphMixin):
+    """An optimizer: the update `u` as a graph over the operands of SPEC 1.1.
+
+    `hidden` are the free-floating hidden nodes (`h0`, `h1`, ...), `output` the output node,
+    `momentum` one of "none", "momentum", "nesterov", and `flipped` reverses the sign of `u`
+    (set by the integrity check). Construction validates every structural rule and raises
+    ValueError naming the problem.
+    """
+
+    hidden: tuple[Node, ...]
+    output: Node
+    momentum: str = "none"
+    flipped: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.hidden, tuple) or not all(isinstance(n, Node) for n in self.hidden):
+            raise ValueError("genome: hidden must be a tuple of Node")
+        if not isinstance(self.output, Node):
+            raise ValueError("genome: output must be a Node")
+        if self.momentum not in MOMENTUM_TYPES:
+            raise ValueError(
+                f"genome: unknown momentum type {self.momentum!r}; expected one of {MOMENTUM_TYPES}"
+            )
+        if not isinstance(self.flipped, bool):
+            raise ValueError("genome: flipped must be a bool")
+        for node in (*self.hidden, self.output):
+            if not all(d is None or isinstance(d, DecayGenome) for d in node.decays):
+                raise ValueError("genome: a decay function must be a DecayGenome or None")
+        validate_graph(self.hidden, self.output, OPERANDS, UPDATE_UNARY, UPDATE_BINARY, "genome")
+
+    # -- identity -------------------------------------------------------------------------
+
+    def canonical(self) -> str:
+        """Canonical form: the active graph only, commutative inputs sorted, plus the genes
+        that change behaviour (momentum type, sign)."""
+        return _canonical(self)
+
+    def canonical_hash(self) -> str:
+        """SHA-256 of the canonical form: stable across processes and versions."""
+        return _hash(self)
+
+    # -- JSON -----------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "momentum": self.momentum,
+            "flipped": self.flipped,
+            "hidden": [_node_dict(n) for n in self.hidden],
+            "output": _node_dict(self.output),
+        }
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Genome:
+        """Parse and validate a genome; any problem is a ValueError that names it."""
+        from optevo.space.serialize import genome_from_json
+
+        return genome_from_json(text)
+
+    @classmethod
+    def from_dict(cls, obj: Any) -> Genome:
+        from optevo.space.serialize import genome_from_obj
+
+        return genome_from_obj(obj)
+
+    # -- forms ----------------------------------------------------------------------------
+
+    def decay_functions(self) -> list[DecayGenome]:
+        """The decay functions on active connections, in order of appearance (deduplicated)."""
+        seen: list[DecayGenome] = []
+        for name in self.active_names():
+            for d in self.node(name).decays:
+                if d is not None and d not in seen:
+                    seen.append(d)
+        return seen
+
+    def equation(self) -> str:
+        """The update as one readable expression, decay functions named d1, d2, ..."""
+        names = {d: f"d{i + 1}(t)" for i, d in enumerate(self.decay_functions())}
+        body = graph_text(self.hidden, self.output, lambda r: r, lambda d: names[d])
+        return f"-({body})" if self.flipped else body
+
+    def __str__(self) -> str:
+        lines = [f"u = {self.equation()}", f"momentum: {self.momentum}"]
+        for i, d in enumerate(self.decay_functions()):
+            lines.append(f"d{i + 1}(t) = {d}")
+        return "\n".join(lines)
+
+    def to_sympy(self) -> Any:
+        decays = {d: sp.Function(f"d_{i + 1}")(sp.Symbol("t"))
+                  for i, d in enumerate(self.decay_functions())}
+        expr = graph_sympy(self.hidden, self.output, _operand_symbol, lambda d: decays[d])
+        return -expr if self.flipped else expr
+
+    def to_latex(self) -> str:
+        """The update as LaTeX, with the momentum type and decay functions (via sympy)."""
+        names = {_operand_symbol(n): OPERANDS[n].latex for n in OPERANDS}
+        body = sp.latex(self.to_sympy(), symbol_names=names)
+        parts = [f"u = {body}"]
+        for i, d in enumerate(self.decay_functions()):
+            parts.append(f"d_{{{i + 1}}}(t) = {sp.latex(d.to_sympy())}")
+        parts.append(rf"\text{{momentum: {self.momentum}}}")
+        return r" \\ ".join(parts)
+
+    # -- search ---------------------------------------------------------------------------
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
+        """A random genome (SPEC 1.4): acyclic and passing the integrity check.
+
+        Drawn again until both hold; `flipped` is set as the check says.
+        """
+        space = _space(config)
+
+        def decayer(r: np.random.Generator) -> DecayGenome | None:
+            return DecayGenome.random(r, config) if r.random() < config.decay_p else None
+
+        for _ in range(config.max_tries):
+            hidden, output = draw_graph(rng, space, decayer)
+            momentum = MOMENTUM_TYPES[int(rng.integers(len(MOMENTUM_TYPES)))]
+            try:
+                genome = cls(hidden, output, momentum)
+            except GraphError:
+                continue
+            checked = genome.checked()
+            if checked is not None:
+                return checked
+        raise RuntimeError(f"no valid random genome in {config.max_tries} draws")
+
+    def mutate(self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
+        """A child with one mutation of SPEC 1.5 that is acyclic and passes the integrity check."""
+        space = _space(config)
+        for _ in range(config.max_tries):
+            child = self._mutate_once(rng, space, config)
+            if child is None or child == self:
+                continue
+            checked = child.checked()
+            if checked is not None:
+                return checked
+        raise RuntimeError(f"no valid mutation of this genome in {config.max_tries} draws:\n{self}")
+
+    def checked(self) -> Genome | None:
+        """This genome with `flipped` set by the integrity check, or None if it fails."""
+        from optevo.integrity import check
+
+        result = check(self)
+        if not result.passed:
+            return None
+        if result.flipped == self.flipped:
+            return self
+        return Genome(self.hidden, self.output, self.momentum, result.flipped)
+
+    def _mutate_once(
+        self, rng: np.random.Generator, space: GraphSpace, config: SpaceConfig
+    ) -> Genome | None:
+        names = self.active_names()
+        name = names[int(rng.integers(len(names)))]
+        kind = pick_weighted(rng, MUTATIONS, config.mutation_weights)
+        node = self.node(name)
+        if kind == "momentum":
+            others = [m for m in MOMENTUM_TYPES if m != self.momentum]
+            return Genome(self.hidden, self.output, others[int(rng.integers(2))], False)
+        if kind == "decay":
+            side = int(rng.integers(node.arity))
+            decays = list(node.decays)
+            current = decays[side]
+            if current is None:
+                decays[side] = DecayGenome.random(rng, config)
+            elif rng.random() < config.decay_delete_p:
+                decays[side] = None
+            else:
+                decays[side] = current.mutate(rng, config)
+            new: Node | None = node.replace(decays=tuple(decays))
+        else:
+            new = mutate_graph_node(rng, space, node, name, kind, config.swap_p)
+        if new is None:
+            return None
+        hidden, output = replace_node(self.hidden, self.output, name, new)
+        try:
+            return Genome(hidden, output, self.momentum, False)
+        except GraphError:
+            return None
+
+
+def _space(config: SpaceConfig) -> GraphSpace:
+    return graph_config_space(config, tuple(OPERANDS), UPDATE_UNARY, UPDATE_BINARY, decay=False)
+
+
+def _node_dict(node: Node) -> dict[str, Any]:
+    out: dict[str, Any] = {"op": node.op, "inputs": list(node.inputs)}
+    if any(d is not None for d in node.decays):
+        out["decays"] = [None if d is None else d.to_dict() for d in node.decays]
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _canonical(genome: Genome) -> str:
+    body = canonical_expr(genome.hidden, genome.output)
+    sign = "-" if genome.flipped else "+"
+    return f"{genome.momentum}|{sign}|{body}"
+
+
+@functools.lru_cache(maxsize=65536)
+def _hash(genome: Genome) -> str:
+    return hashlib.sha256(_canonical(genome).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=None)
+def _operand_symbol(name: str) -> sp.Symbol:
+    return sp.Symbol(name)
+
+
+def uses_hidden(node: Node) -> bool:
+    return any(parse_hidden(r) is not None for r in node.inputs)

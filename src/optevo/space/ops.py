@@ -1,0 +1,305 @@
+"""The one table of the search space: operands, operations and decay schedules (SPEC 1-2).
+
+Every operand, unary/binary operation and decay schedule is defined once here, with all that
+is known about it: its arity, its torch function, its text and sympy forms, and in which part
+of the search space it may appear. Sampling, validation, compiling, rendering and hashing all
+read this table; adding an operation means adding one row.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+import torch
+from torch import Tensor
+
+EPS = 1e-7
+"""The search space's epsilon (SPEC notation)."""
+
+_EPS_SYM = sp.Symbol("epsilon")
+
+
+def _f(name: str, latex: str | None = None) -> Any:
+    """An undefined sympy function that renders as `latex` (used where sympy has no builtin)."""
+    tex = latex if latex is not None else r"\operatorname{" + name.replace("_", r"\_") + "}"
+    return type(name, (sp.Function,), {"_latex": lambda self, printer: _call_tex(self, tex, printer)})
+
+
+def _call_tex(expr: Any, tex: str, printer: Any) -> str:
+    args = ", ".join(printer._print(a) for a in expr.args)
+    return rf"{tex}\left({args}\right)"
+
+
+_I1E = _f("i1e", r"\operatorname{i1e}")
+_NORM = _f("norm", r"\operatorname{norm}")
+_CLIP = _f("clip", r"\operatorname{clip}")
+_DROP = {p: _f(f"drop{p}", rf"\operatorname{{drop}}_{{{p}}}") for p in (0.5, 0.3, 0.1)}
+_EMA = _f("ema", r"\operatorname{ema}")
+_DELTA = _f("delta", r"\Delta")
+_RUNMAX = _f("runmax", r"\operatorname{runmax}")
+
+
+# --------------------------------------------------------------------------------------------
+# Context handed to operations that need more than their inputs (dropout's RNG, per-tensor
+# norms). It is built once per step by the compiler.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class OpContext:
+    """Per-step information some operations need.
+
+    `segments` lists the sizes of the parameter tensors laid side by side along the last
+    dimension of every value (None: the last dimension is one parameter tensor), so that
+    `norm` can take the L2 norm of each parameter tensor separately. `generator` feeds the
+    dropout operations.
+    """
+
+    generator: torch.Generator | None = None
+    segments: tuple[int, ...] | None = None
+
+
+def _drop(p: float) -> Callable[[Tensor, OpContext], Tensor]:
+    def drop(x: Tensor, ctx: OpContext) -> Tensor:
+        keep = torch.rand(x.shape, generator=ctx.generator, device=x.device, dtype=x.dtype)
+        return torch.where(keep >= p, x / (1.0 - p), torch.zeros((), dtype=x.dtype, device=x.device))
+
+    return drop
+
+
+def segment_norms(x: Tensor, segments: tuple[int, ...] | None) -> Tensor:
+    """L2 norm of each parameter tensor of `x`, broadcast back to the shape of `x`."""
+    if segments is None or len(segments) <= 1:
+        return torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    parts = torch.split(x, segments, dim=-1)
+    norms = torch.stack([torch.linalg.vector_norm(p, dim=-1) for p in parts], dim=-1)
+    sizes = torch.tensor(segments, device=x.device)
+    return torch.repeat_interleave(norms, sizes, dim=-1)
+
+
+def _norm(x: Tensor, ctx: OpContext) -> Tensor:
+    # clip_by_norm(x, 1): x / max(1, ||x||) with the norm of each parameter tensor.
+    return x / segment_norms(x, ctx.segments).clamp(min=1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Operations
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One row of the operation table.
+
+    `fn` takes the input tensors (and, when `needs_ctx`, an OpContext last). A state-holding
+    operation's `fn` is not used directly: the compiler implements its state (`state` names
+    the kind). `text` is a format template for readable equations, `sym` builds the sympy
+    form. `update`/`decay` say where in the search space the operation may appear.
+    """
+
+    name: str
+    arity: int
+    fn: Callable[..., Tensor]
+    text: str
+    sym: Callable[..., Any]
+    update: bool = True
+    decay: bool = False
+    commutative: bool = False
+    needs_ctx: bool = False
+    state: str | None = None
+
+
+def _u(name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any) -> Operation:
+    return Operation(name, 1, fn, text, sym, **kw)
+
+
+def _b(name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any) -> Operation:
+    return Operation(name, 2, fn, text, sym, **kw)
+
+
+def _no_fn(*_: Any) -> Tensor:  # pragma: no cover - state ops are compiled specially
+    raise RuntimeError("state-holding operations are implemented by the compiler")
+
+
+_UNARY_ROWS: tuple[Operation, ...] = (
+    # The 23 scalar unary operations of SPEC 1.2 (update) and the 13 of SPEC 2 (decay).
+    _u("identity", lambda x: x, "{0}", lambda x: x, decay=True),
+    _u("neg", torch.neg, "-({0})", lambda x: -x),
+    _u("log", lambda x: torch.log(torch.abs(x) + EPS), "ln(|{0}| + eps)",
+       lambda x: sp.log(sp.Abs(x) + _EPS_SYM)),
+    _u("sqrt", lambda x: torch.sqrt(torch.abs(x)), "sqrt(|{0}|)", lambda x: sp.sqrt(sp.Abs(x)),
+       decay=True),
+    _u("exp", torch.exp, "exp({0})", sp.exp),
+    _u("abs", torch.abs, "|{0}|", sp.Abs),
+    _u("sigmoid", torch.sigmoid, "sigmoid({0})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
+    _u("recip1p", lambda x: 1.0 / (1.0 + torch.abs(x)), "1/(1 + |{0}|)",
+       lambda x: 1 / (1 + sp.Abs(x)), decay=True),
+    _u("softplus", torch.nn.functional.softplus, "softplus({0})",
+       lambda x: sp.log(1 + sp.exp(x))),
+    _u("erf", torch.erf, "erf({0})", sp.erf, decay=True),
+    _u("erfc", torch.erfc, "erfc({0})", sp.erfc, decay=True),
+    _u("asinh", torch.asinh, "asinh({0})", sp.asinh),
+    _u("tanh", torch.tanh, "tanh({0})", sp.tanh, decay=True),
+    _u("atan", torch.atan, "atan({0})", sp.atan, decay=True),
+    _u("recip", lambda x: 1.0 / (x + EPS), "1/({0} + eps)", lambda x: 1 / (x + _EPS_SYM)),
+    _u("i1e", torch.special.i1e, "i1e({0})", lambda x: _I1E(x), decay=True),
+    _u("relu", torch.relu, "max({0}, 0)", lambda x: sp.Max(x, 0)),
+    _u("min0", lambda x: torch.clamp(x, max=0.0), "min({0}, 0)", lambda x: sp.Min(x, 0)),
+    _u("drop0.5", _drop(0.5), "drop({0}, 0.5)", lambda x: _DROP[0.5](x), needs_ctx=True),
+    _u("drop0.3", _drop(0.3), "drop({0}, 0.3)", lambda x: _DROP[0.3](x), needs_ctx=True),
+    _u("drop0.1", _drop(0.1), "drop({0}, 0.1)", lambda x: _DROP[0.1](x), needs_ctx=True),
+    _u("norm", _norm, "norm({0})", lambda x: _NORM(x), needs_ctx=True),
+    _u("softsign", torch.nn.functional.softsign, "softsign({0})", lambda x: x / (1 + sp.Abs(x)),
+       decay=True),
+    # Decay-only unary operations (SPEC 2).
+    _u("square", torch.square, "({0})^2", lambda x: x**2, update=False, decay=True),
+    _u("dtanh", lambda x: 1.0 - torch.tanh(x) ** 2, "(1 - tanh({0})^2)",
+       lambda x: 1 - sp.tanh(x) ** 2, update=False, decay=True),
+    _u("dsigmoid", lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x)),
+       "sigmoid'({0})", lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2, update=False, decay=True),
+    # State-holding unary operations (SPEC 1.2); the compiler implements their state.
+    _u("ema", _no_fn, "ema({0})", lambda x: _EMA(x), state="ema"),
+    _u("delta", _no_fn, "delta({0})", lambda x: _DELTA(x), state="delta"),
+    _u("runmax", _no_fn, "runmax({0})", lambda x: _RUNMAX(x), state="runmax"),
+)
+
+_BINARY_ROWS: tuple[Operation, ...] = (
+    # SPEC 1.3; the first seven are also the decay functions' binary operations (SPEC 2).
+    _b("add", torch.add, "({0} + {1})", lambda x, y: x + y, decay=True, commutative=True),
+    _b("sub", torch.sub, "({0} - {1})", lambda x, y: x - y, decay=True),
+    _b("mul", torch.mul, "{0} * {1}", lambda x, y: x * y, decay=True, commutative=True),
+    _b("max", torch.maximum, "max({0}, {1})", sp.Max, decay=True, commutative=True),
+    _b("min", torch.minimum, "min({0}, {1})", sp.Min, decay=True, commutative=True),
+    _b("div", lambda x, y: x / (y + EPS), "{0} / ({1} + eps)", lambda x, y: x / (y + _EPS_SYM),
+       decay=True),
+    _b("div_sqrt1p", lambda x, y: x / torch.sqrt(1.0 + y * y), "{0} / sqrt(1 + ({1})^2)",
+       lambda x, y: x / sp.sqrt(1 + y**2), decay=True),
+    _b("clip", lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
+       "clip({0}, -|{1}|, |{1}|)", lambda x, y: _CLIP(x, -sp.Abs(y), sp.Abs(y))),
+    _b("mix", lambda x, y: 0.95 * x + 0.05 * y, "(0.95*{0} + 0.05*{1})",
+       lambda x, y: sp.Float(0.95) * x + sp.Float(0.05) * y),
+    _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "|{0}|^({1})", lambda x, y: sp.Abs(x) ** y),
+)
+
+UNARY: dict[str, Operation] = {op.name: op for op in _UNARY_ROWS}
+BINARY: dict[str, Operation] = {op.name: op for op in _BINARY_ROWS}
+OPERATIONS: dict[str, Operation] = {**UNARY, **BINARY}
+
+UPDATE_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.update)
+UPDATE_BINARY: tuple[str, ...] = tuple(n for n, op in BINARY.items() if op.update)
+DECAY_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.decay)
+DECAY_BINARY: tuple[str, ...] = tuple(n for n, op in BINARY.items() if op.decay)
+
+
+# --------------------------------------------------------------------------------------------
+# Operands of the weight-update graph (SPEC 1.1)
+# --------------------------------------------------------------------------------------------
+
+# Exponential moving averages behind the operands: name -> decay rate b of EMA_b(x).
+EMA_RATES: dict[str, float] = {"v": 0.9, "s": 0.99, "lam": 0.999}
+EMA_INPUT_POWER: dict[str, int] = {"v": 1, "s": 2, "lam": 3}
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A leaf of the weight-update graph.
+
+    `needs` lists the optimizer state it reads (raw EMAs `v`, `s`, `lam`); `weight` says it
+    reads the parameters. Its value is computed by the compiler from `OperandInputs`.
+    `latex` is its LaTeX form, `text` its readable form.
+    """
+
+    name: str
+    latex: str
+    needs: tuple[str, ...] = ()
+    weight: bool = False
+    gradient: bool = True
+
+
+def _operand(name: str, latex: str, needs: tuple[str, ...] = (), weight: bool = False,
+             gradient: bool = True) -> Operand:
+    return Operand(name, latex, needs, weight, gradient)
+
+
+_OPERAND_ROWS: tuple[Operand, ...] = (
+    _operand("g", "g"),
+    _operand("g2", "g^{2}"),
+    _operand("g3", "g^{3}"),
+    _operand("v", r"\hat{v}", ("v",)),
+    _operand("s", r"\hat{s}", ("s",)),
+    _operand("lam", r"\hat{\lambda}", ("lam",)),
+    _operand("one", "1", gradient=False),
+    _operand("two", "2", gradient=False),
+    _operand("w6", r"10^{-6} w", weight=True, gradient=False),
+    _operand("w5", r"10^{-5} w", weight=True, gradient=False),
+    _operand("w4", r"10^{-4} w", weight=True, gradient=False),
+    _operand("w3", r"10^{-3} w", weight=True, gradient=False),
+    _operand("sign_g", r"\operatorname{sign}(g)"),
+    _operand("sign_v", r"\operatorname{sign}(\hat{v})", ("v",)),
+    _operand("qh_g", r"\operatorname{qh}_{g}", ("v",)),
+    _operand("qh_g2", r"\operatorname{qh}_{g^{2}}", ("s",)),
+    _operand("qh_g3", r"\operatorname{qh}_{g^{3}}", ("lam",)),
+    _operand("agg_g", r"\operatorname{agg}_{g}", ("v",)),
+    _operand("agg_g2", r"\operatorname{agg}_{g^{2}}", ("s",)),
+    _operand("agg_g3", r"\operatorname{agg}_{g^{3}}", ("lam",)),
+)
+OPERANDS: dict[str, Operand] = {op.name: op for op in _OPERAND_ROWS}
+
+WEIGHT_SCALES: dict[str, float] = {"w6": 1e-6, "w5": 1e-5, "w4": 1e-4, "w3": 1e-3}
+QH_MIX: dict[str, tuple[float, str, str]] = {
+    # operand -> (weight of the instantaneous term, power name, EMA name)
+    "qh_g": (0.3, "g", "v"),
+    "qh_g2": (0.05, "g2", "s"),
+    "qh_g3": (0.01, "g3", "lam"),
+}
+AGG_BETAS: dict[str, tuple[tuple[float, ...], str, str]] = {
+    # operand -> (betas averaged over, power name, raw EMA name)
+    "agg_g": ((0.0, 0.9, 0.999), "g", "v"),
+    "agg_g2": ((0.0, 0.99, 0.999), "g2", "s"),
+    "agg_g3": ((0.0, 0.999, 0.9999), "g3", "lam"),
+}
+STATE_EMA_RATE = 0.95
+"""Rate of the state-holding `ema` operation (SPEC 1.2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Decay schedules (SPEC 2): operands of the decay graphs, functions of t in [0, T).
+# --------------------------------------------------------------------------------------------
+
+
+def _demon(t: Tensor, T: int) -> Tensor:
+    b = 0.95 * (1.0 - (t + 1.0) / T)
+    return b / (0.05 + b)
+
+
+SCHEDULES: dict[str, Callable[[Tensor, int], Tensor]] = {
+    "lin_dec": lambda t, T: 1.0 - t / T,
+    "lin_inc": lambda t, T: t / T,
+    "cos_dec": lambda t, T: 0.5 * (1.0 + torch.cos(math.pi * t / T)),
+    "cos_inc": lambda t, T: 0.5 * (1.0 - torch.cos(math.pi * t / T)),
+    "cyc_cos_dec": lambda t, T: 0.5 * (1.0 + torch.cos(2.0 * math.pi * t / T)),
+    "cyc_cos_inc": lambda t, T: 0.5 * (1.0 - torch.cos(2.0 * math.pi * t / T)),
+    "cos_dec_restart": lambda t, T: 0.5 * (1.0 + torch.cos(math.pi * (torch.remainder(2 * t, T) / T))),
+    "cos_inc_restart": lambda t, T: 0.5 * (1.0 - torch.cos(math.pi * (torch.remainder(2 * t, T) / T))),
+    "lin_dec_restart": lambda t, T: 1.0 - torch.remainder(2 * t, T) / T,
+    "lin_inc_restart": lambda t, T: torch.remainder(2 * t, T) / T,
+    "exp_dec": lambda t, T: torch.pow(torch.tensor(0.01, dtype=t.dtype), t / T),
+    "exp_inc": lambda t, T: 1.0 - torch.pow(torch.tensor(0.01, dtype=t.dtype), t / T),
+    "demon_dec": _demon,
+    "demon_inc": lambda t, T: 0.95 - _demon(t, T),
+}
+SCHEDULE_LATEX: dict[str, str] = {
+    name: r"\operatorname{" + name.replace("_", r"\_") + "}(t)" for name in SCHEDULES
+}
+
+
+def schedule_table(name: str, T: int) -> Tensor:
+    """The decay schedule `name` at t = 0..T-1 (float64)."""
+    if T < 1:
+        raise ValueError(f"T must be a positive number of steps, got {T}")
+    t = torch.arange(T, dtype=torch.float64)
+    return SCHEDULES[name](t, T)
