@@ -1,0 +1,95 @@
+"""Drop-in PyTorch optimizers: any genome (`EvolvedOptimizer`) and the paper's named ones.
+
+    from optevo.optim import Opt6
+    opt = Opt6(model.parameters(), lr=1e-3, total_steps=10_000, warmup_steps=500)
+
+`create(name, ...)` builds any named optimizer (`NAMES`); a named optimizer is a genome plus,
+where the paper found one, its learning-rate factor (Opt4 = its genome + LR1), and `create`
+applies both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from torch import Tensor
+
+from optevo import library
+from optevo.optim.evolved import EvolvedOptimizer
+
+NAMES: tuple[str, ...] = library.names()
+"""Every named optimizer: baselines, Opt1-Opt10 with their ablations, A1-A5, LR1-LR9."""
+
+
+def create(
+    name: str,
+    params: Iterable[Tensor] | Iterable[dict[str, Any]],
+    lr: float,
+    total_steps: int,
+    warmup_steps: int = 0,
+    hold_steps: int = 0,
+    **kwargs: Any,
+) -> EvolvedOptimizer:
+    """The named optimizer `name` (see `NAMES`) over `params`.
+
+    Its learning-rate factor, if it has one, becomes the schedule (e.g. Opt4 -> "LR1");
+    `schedule=...` in `kwargs` overrides it. Other keyword arguments go to
+    `EvolvedOptimizer` (weight_decay, momentum, seed).
+    """
+    entry = library.get(name)
+    kwargs.setdefault("schedule", entry.lr_schedule or "one_cycle")
+    return EvolvedOptimizer(
+        params, entry.genome, lr, total_steps, warmup_steps, hold_steps, **kwargs
+    )
+
+
+def _named(name: str) -> type[EvolvedOptimizer]:
+    entry = library.get(name)
+    schedule = entry.lr_schedule or "one_cycle"
+
+    def __init__(
+        self: EvolvedOptimizer,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        lr: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        hold_steps: int = 0,
+        schedule: str = schedule,
+        weight_decay: float = 0.0,
+        momentum: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        EvolvedOptimizer.__init__(
+            self, params, entry.genome, lr, total_steps, warmup_steps, hold_steps,
+            schedule, weight_decay, momentum, seed,
+        )
+
+    doc = (
+        f"{name}: {entry.description}.\n\n"
+        f"Momentum type: {entry.genome.momentum}; default schedule: {schedule!r}.\n\n"
+        f"    u = {entry.genome.equation()}\n\n"
+        "Arguments as for `EvolvedOptimizer`, without `genome`."
+    )
+    return type(name, (EvolvedOptimizer,), {"__init__": __init__, "__doc__": doc,
+                                             "__module__": __name__})
+
+
+Opt1 = _named("Opt1")
+Opt2 = _named("Opt2")
+Opt3 = _named("Opt3")
+Opt4 = _named("Opt4")
+Opt5 = _named("Opt5")
+Opt6 = _named("Opt6")
+Opt7 = _named("Opt7")
+Opt8 = _named("Opt8")
+Opt9 = _named("Opt9")
+Opt10 = _named("Opt10")
+A1 = _named("A1")
+A2 = _named("A2")
+A3 = _named("A3")
+A4 = _named("A4")
+A5 = _named("A5")
+
+__all__ = ["NAMES", "A1", "A2", "A3", "A4", "A5", "EvolvedOptimizer", "Opt1", "Opt2", "Opt3",
+           "Opt4", "Opt5", "Opt6", "Opt7", "Opt8", "Opt9", "Opt10", "create"]

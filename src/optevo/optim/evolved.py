@@ -1,0 +1,288 @@
+"""`EvolvedOptimizer`: any genome as a drop-in `torch.optim.Optimizer`.
+
+The class is thin: it keeps `torch.optim` conventions (param groups, closures, lazily created
+state that round-trips through `state_dict`) and hands the math to the compiled rule. For
+speed the parameters of a group that share device, dtype and step count form a *bucket*:
+gradients are gathered into one flat vector, the whole update is a handful of large tensor
+operations on it, and the result is added back with one `torch._foreach_add_`. The state
+tensors of a bucket live in one flat buffer; `self.state[p]` holds views into it, so
+`state_dict()` and inspection work as with any torch optimizer.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from optevo.compile import CompiledRule, compile_genome, weight_delta
+from optevo.schedules import SCHEDULE_NAMES, lr_table, momentum_cycle
+from optevo.space.genome import Genome
+from optevo.space.ops import OpContext
+
+_LOW_PRECISION = (torch.float16, torch.bfloat16)
+
+
+@dataclass
+class _Bucket:
+    params: list[Tensor]
+    sizes: list[int]
+    state: dict[str, Tensor]
+    step: Tensor  # shared 0-dim CPU tensor: the step count k of every member
+    compute_dtype: torch.dtype
+    generator: torch.Generator | None = None
+    views: list[Tensor] = field(default_factory=list)
+
+
+@dataclass
+class _GroupTables:
+    key: tuple[Any, ...]
+    lr: list[float]
+    mu: list[float]
+    decays: list[list[float]]
+
+
+class EvolvedOptimizer(torch.optim.Optimizer):
+    """Train with the update rule of a genome.
+
+    Args:
+        params: parameters or param groups, as for any torch optimizer.
+        genome: the update rule (`optevo.Genome`, e.g. `optevo.library.genome("Opt6")`).
+        lr: the peak learning rate (the learning rate itself when `schedule="constant"`).
+        total_steps: T, the length of the run in `step()` calls. The schedules and the
+            genome's decay functions are tables over k = 0..T-1.
+        warmup_steps, hold_steps: W and H of the one-cycle schedule (SPEC 4).
+        schedule: "one_cycle" (SPEC 4, the default), "LR1".."LR9" (the one-cycle schedule
+            times a discovered factor, SPEC 7.3), or "constant" (the learning rate is left
+            to you and to `torch.optim.lr_scheduler`, which sets `group["lr"]`).
+        weight_decay: decoupled weight decay, AdamW-style (`w <- w - lr_t * wd * w`); 0 by
+            default so the paper's optimizers stay exact.
+        momentum: the momentum coefficient mu for genomes of momentum type "momentum" or
+            "nesterov". None (default): cycled between 0.95 and 0.85 opposite to the learning
+            rate (SPEC 1) for the scheduled modes, 0.9 for `schedule="constant"`.
+        seed: seeds the dropout operations of a genome (drawn from a generator reseeded at
+            every step, so a run resumed from `state_dict` continues identically).
+
+    Past `total_steps`: the one-cycle schedule has reached 0, so scheduled modes stop moving
+    the weights (the learning rate stays 0), the decay functions and mu hold their value at
+    step T-1, and a `RuntimeWarning` is issued once. With `schedule="constant"` training goes
+    on at `group["lr"]` with the decay functions held at T-1.
+
+    State of a parameter: `step` and the tensors the genome reads (`v`, `s`, `lam`: raw
+    moving averages of g, g^2, g^3; `<node>.<op>` for state-holding operations; `m`: the
+    momentum buffer). float16/bfloat16 parameters keep float32 state and are updated in
+    float32, then rounded.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Tensor] | Iterable[dict[str, Any]],
+        genome: Genome,
+        lr: float,
+        total_steps: int,
+        warmup_steps: int = 0,
+        hold_steps: int = 0,
+        schedule: str = "one_cycle",
+        weight_decay: float = 0.0,
+        momentum: float | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(genome, Genome):
+            raise TypeError(f"genome must be an optevo.Genome, got {type(genome).__name__}")
+        _check_float("lr", lr, minimum=0.0)
+        _check_float("weight_decay", weight_decay, minimum=0.0)
+        if momentum is not None:
+            _check_float("momentum", momentum, minimum=0.0)
+        if schedule not in SCHEDULE_NAMES:
+            raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULE_NAMES}")
+        lr_table(schedule, total_steps, warmup_steps, hold_steps)  # validates the step counts
+        defaults = {
+            "lr": lr,
+            "weight_decay": weight_decay,
+            "total_steps": total_steps,
+            "warmup_steps": warmup_steps,
+            "hold_steps": hold_steps,
+            "schedule": schedule,
+            "momentum": momentum,
+            "genome_hash": genome.canonical_hash(),
+        }
+        super().__init__(params, defaults)
+        self.genome = genome
+        self.rule: CompiledRule = compile_genome(genome)
+        self.seed = int(seed)
+        self._buckets: dict[int, tuple[tuple[int, ...], list[_Bucket]]] = {}
+        self._tables: dict[int, _GroupTables] = {}
+        self._warned_past_end = False
+
+    # -- torch.optim.Optimizer API ----------------------------------------------------------
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+        """One update of every parameter that has a gradient; returns the closure's loss."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for bucket in self._group_buckets(group):
+                self._step_bucket(group, bucket)
+        return loss
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        for group in state_dict.get("param_groups", []):
+            saved = group.get("genome_hash")
+            if saved is not None and saved != self.genome.canonical_hash():
+                raise ValueError(
+                    "this state dict was saved by an optimizer with a different genome "
+                    f"(hash {saved[:12]}..., this one {self.genome.canonical_hash()[:12]}...)"
+                )
+        super().load_state_dict(state_dict)
+        self._restore_full_precision_state(state_dict)
+        # Loaded state tensors are new tensors: rebuild the flat buffers from them.
+        self._buckets.clear()
+        self._tables.clear()
+
+    def _restore_full_precision_state(self, state_dict: dict[str, Any]) -> None:
+        """torch casts loaded state to the parameter's dtype; low-precision parameters keep
+        float32 state here, so put the saved float32 values back (exact resumption)."""
+        by_index: dict[Any, Tensor] = {}
+        for saved, group in zip(state_dict["param_groups"], self.param_groups, strict=True):
+            by_index.update(zip(saved["params"], group["params"], strict=True))
+        for index, saved_state in state_dict["state"].items():
+            p = by_index.get(index)
+            if p is None or p.dtype not in _LOW_PRECISION:
+                continue
+            for name, value in saved_state.items():
+                if name != "step" and torch.is_tensor(value):
+                    self.state[p][name] = value.to(device=p.device, dtype=torch.float32)
+
+    # -- buckets ----------------------------------------------------------------------------
+
+    def _group_buckets(self, group: dict[str, Any]) -> list[_Bucket]:
+        params = [p for p in group["params"] if p.grad is not None]
+        key = tuple(id(p) for p in params)
+        cached = self._buckets.get(id(group))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        buckets = self._build_buckets(params)
+        self._buckets[id(group)] = (key, buckets)
+        return buckets
+
+    def _build_buckets(self, params: list[Tensor]) -> list[_Bucket]:
+        members: dict[tuple[Any, ...], list[Tensor]] = {}
+        for p in params:
+            if p.grad.is_sparse:
+                raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
+            state = self.state[p]
+            if "step" not in state:
+                state["step"] = torch.tensor(0.0)
+            members.setdefault((p.device, p.dtype, float(state["step"])), []).append(p)
+        buckets = []
+        for (device, dtype, step), ps in members.items():
+            compute = torch.float32 if dtype in _LOW_PRECISION else dtype
+            sizes = [p.numel() for p in ps]
+            flat = {}
+            for name in self.rule.state_names:
+                parts = [
+                    self.state[p][name].reshape(-1).to(compute) if name in self.state[p]
+                    else torch.zeros(p.numel(), dtype=compute, device=device)
+                    for p in ps
+                ]
+                flat[name] = torch.cat(parts)
+            shared_step = torch.tensor(step)
+            for p, views in zip(ps, _split_views(flat, sizes, ps), strict=True):
+                self.state[p].update(views)
+                self.state[p]["step"] = shared_step
+            generator = None
+            if self.rule.random:
+                generator = torch.Generator(device=device)
+            buckets.append(_Bucket(ps, sizes, flat, shared_step, compute, generator))
+        return buckets
+
+    # -- the update -------------------------------------------------------------------------
+
+    def _tables_for(self, group: dict[str, Any]) -> _GroupTables:
+        key = (group["schedule"], group["total_steps"], group["warmup_steps"],
+               group["hold_steps"], group["momentum"])
+        cached = self._tables.get(id(group))
+        if cached is not None and cached.key == key:
+            return cached
+        schedule, T = group["schedule"], group["total_steps"]
+        W, H = group["warmup_steps"], group["hold_steps"]
+        lr = lr_table(schedule, T, W, H).tolist()
+        if group["momentum"] is not None:
+            mu = [float(group["momentum"])] * T
+        elif schedule == "constant":
+            mu = [0.9] * T
+        else:
+            mu = momentum_cycle(T, W, H).tolist()
+        tables = _GroupTables(key, lr, mu, self.rule.decay_tables(T))
+        self._tables[id(group)] = tables
+        return tables
+
+    def _step_bucket(self, group: dict[str, Any], bucket: _Bucket) -> None:
+        k = int(bucket.step)
+        tables = self._tables_for(group)
+        T = group["total_steps"]
+        if k >= T:
+            self._warn_past_end(T)
+        i = min(k, T - 1)
+        if k >= T and group["schedule"] != "constant":
+            lr_t = 0.0
+        else:
+            lr_t = float(group["lr"]) * tables.lr[i]
+        mu_t = tables.mu[i]
+        decays = [d[i] for d in tables.decays]
+        ps, dtype = bucket.params, bucket.compute_dtype
+        g = torch.cat([p.grad.reshape(-1) for p in ps]).to(dtype)
+        w = torch.cat([p.reshape(-1) for p in ps]).to(dtype) if self.rule.needs_weight else None
+        ctx = OpContext(segments=tuple(bucket.sizes) if len(ps) > 1 else None)
+        if bucket.generator is not None:
+            bucket.generator.manual_seed(_step_seed(self.seed, k))
+            ctx.generator = bucket.generator
+        u = self.rule.update(g, bucket.state, k, decays, w, ctx)
+        delta = weight_delta(u, bucket.state, lr_t, mu_t, self.genome.momentum)
+        wd = float(group["weight_decay"])
+        if wd != 0.0 and lr_t != 0.0:
+            torch._foreach_mul_(ps, 1.0 - lr_t * wd)
+        if delta.dtype != ps[0].dtype:
+            delta = delta.to(ps[0].dtype)
+        parts = torch.split(delta, bucket.sizes)
+        torch._foreach_add_(ps, [d.view(p.shape) for d, p in zip(parts, ps, strict=True)])
+        bucket.step += 1
+
+    def _warn_past_end(self, T: int) -> None:
+        if not self._warned_past_end:
+            self._warned_past_end = True
+            warnings.warn(
+                f"EvolvedOptimizer stepped past total_steps={T}: scheduled learning rates stay "
+                "at 0 and decay functions hold their last value",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def _split_views(
+    flat: dict[str, Tensor], sizes: list[int], params: list[Tensor]
+) -> list[dict[str, Tensor]]:
+    out: list[dict[str, Tensor]] = [{} for _ in params]
+    for name, buf in flat.items():
+        for i, (part, p) in enumerate(zip(torch.split(buf, sizes), params, strict=True)):
+            out[i][name] = part.view(p.shape)
+    return out
+
+
+def _step_seed(seed: int, k: int) -> int:
+    return (seed * 1_000_003 + k) % (2**63 - 1)
+
+
+def _check_float(name: str, value: Any, minimum: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value}")
