@@ -62,8 +62,9 @@ def opt78(outer: str, a: DecayGenome | None) -> Genome:
 
 
 def opt9(d: DecayGenome | None) -> Genome:
-    return genome([n("atan", "qh_g2"), n("exp", "h0")], n("mul", "g", "h1", decays=(d, None)),
-                  "nesterov")
+    return genome(
+        [n("atan", "qh_g2"), n("exp", "h0")], n("mul", "g", "h1", decays=(d, None)), "nesterov"
+    )
 
 
 def opt10(d: DecayGenome | None) -> Genome:
@@ -75,55 +76,107 @@ SIGN_PRODUCT = n("mul", "sign_g", "sign_v", decays=(LIN_DEC, None))
 
 ENTRIES: dict[str, tuple[Genome, str | None, str]] = {
     "Adam": (ADAM, None, "Adam: v_hat / (sqrt(|s_hat|) + eps), betas (0.9, 0.99), eps 1e-7"),
-    "RMSProp": (genome([n("sqrt", "s")], n("div", "g", "h0")), None,
-                "RMSProp: g / (sqrt(|s_hat|) + eps)"),
+    "RMSProp": (
+        genome([n("sqrt", "s")], n("div", "g", "h0")),
+        None,
+        "RMSProp: g / (sqrt(|s_hat|) + eps)",
+    ),
     "SGD": (genome([n("identity", "g")], n("identity", "h0")), None, "SGD: u = g"),
-    "Momentum": (genome([n("identity", "g")], n("identity", "h0"), "momentum"), None,
-                 "SGD with (cycled) momentum"),
-    "Nesterov": (genome([n("identity", "g")], n("identity", "h0"), "nesterov"), None,
-                 "SGD with Nesterov momentum"),
-    "QHM": (genome([n("identity", "qh_g")], n("identity", "h0")), None,
-            "QHM: 0.3 g + 0.7 v_hat (nu = 0.7)"),
-    "PowerSign-ld": (genome([SIGN_PRODUCT, n("exp", "h0")], n("mul", "h1", "g")), None,
-                     "PowerSign with linear decay: exp(ld(t) sign(g) sign(m)) g"),
-    "AddSign-ld": (genome([SIGN_PRODUCT, n("add", "one", "h0")], n("mul", "h1", "g")), None,
-                   "AddSign with linear decay: (1 + ld(t) sign(g) sign(m)) g"),
-    "Opt1": (opt1_family("qh_g2", "clip"), None,
-             "qh_g + softsign(clip(1e-5 w, -c, c)), c = |1e-5 w - qh_g2|"),
-    "Opt2": (opt1_family("qh_g2", "div_sqrt1p"), None,
-             "qh_g + softsign(1e-5 w / sqrt(1 + (1e-5 w - qh_g2)^2))"),
-    "Opt3": (opt1_family("qh_g3", "div_sqrt1p"), None,
-             "qh_g + softsign(1e-5 w / sqrt(1 + (1e-5 w - qh_g3)^2))"),
-    "Opt4": (opt4(ATAN_DEMON), "LR1",
-             "qh_g / clip(2, -c, c), c = |atan(demon_dec) exp(v_hat)|, with LR1"),
+    "Momentum": (
+        genome([n("identity", "g")], n("identity", "h0"), "momentum"),
+        None,
+        "SGD with (cycled) momentum",
+    ),
+    "Nesterov": (
+        genome([n("identity", "g")], n("identity", "h0"), "nesterov"),
+        None,
+        "SGD with Nesterov momentum",
+    ),
+    "QHM": (
+        genome([n("identity", "qh_g")], n("identity", "h0")),
+        None,
+        "QHM: 0.3 g + 0.7 v_hat (nu = 0.7)",
+    ),
+    "PowerSign-ld": (
+        genome([SIGN_PRODUCT, n("exp", "h0")], n("mul", "h1", "g")),
+        None,
+        "PowerSign with linear decay: exp(ld(t) sign(g) sign(m)) g",
+    ),
+    "AddSign-ld": (
+        genome([SIGN_PRODUCT, n("add", "one", "h0")], n("mul", "h1", "g")),
+        None,
+        "AddSign with linear decay: (1 + ld(t) sign(g) sign(m)) g",
+    ),
+    "Opt1": (
+        opt1_family("qh_g2", "clip"),
+        None,
+        "qh_g + softsign(clip(1e-5 w, -c, c)), c = |1e-5 w - qh_g2|",
+    ),
+    "Opt2": (
+        opt1_family("qh_g2", "div_sqrt1p"),
+        None,
+        "qh_g + softsign(1e-5 w / sqrt(1 + (1e-5 w - qh_g2)^2))",
+    ),
+    "Opt3": (
+        opt1_family("qh_g3", "div_sqrt1p"),
+        None,
+        "qh_g + softsign(1e-5 w / sqrt(1 + (1e-5 w - qh_g3)^2))",
+    ),
+    "Opt4": (
+        opt4(ATAN_DEMON),
+        "LR1",
+        "qh_g / clip(2, -c, c), c = |atan(demon_dec) exp(v_hat)|, with LR1",
+    ),
     "Opt41": (opt4(None), "LR1", "Opt4 without the inner atan(demon_dec)"),
     "Opt42": (opt4(None), None, "Opt4 without any decay function"),
     "Opt5": (opt4(None), "LR1", "qh_g / clip(2, -c, c), c = |exp(v_hat)|, with LR1"),
-    "Opt6": (opt6(DTANH_COS_INC), "LR1",
-             "qh_g / |(1 - tanh(cos_inc)^2) exp(1e-4 w)|, with LR1 (together: LR2)"),
+    "Opt6": (
+        opt6(DTANH_COS_INC),
+        "LR1",
+        "qh_g / |(1 - tanh(cos_inc)^2) exp(1e-4 w)|, with LR1 (together: LR2)",
+    ),
     "Opt61": (opt6(None), None, "Opt6 without any decay function"),
-    "Opt7": (opt78("tanh", MAX_CYC_LIN), None,
-             "tanh(a asinh(qh_g)), a = max(cyc_cos_inc, lin_inc_restart)"),
+    "Opt7": (
+        opt78("tanh", MAX_CYC_LIN),
+        None,
+        "tanh(a asinh(qh_g)), a = max(cyc_cos_inc, lin_inc_restart)",
+    ),
     "Opt71": (opt78("tanh", None), None, "Opt7 without any decay function"),
-    "Opt8": (opt78("asinh", MAX_CYC_LIN), None,
-             "asinh(a asinh(qh_g)), a = max(cyc_cos_inc, lin_inc_restart)"),
+    "Opt8": (
+        opt78("asinh", MAX_CYC_LIN),
+        None,
+        "asinh(a asinh(qh_g)), a = max(cyc_cos_inc, lin_inc_restart)",
+    ),
     "Opt81": (opt78("asinh", None), None, "Opt8 without any decay function"),
     "Opt9": (opt9(ERFC_EXP_DEC), None, "Nesterov: erfc(exp_dec) g exp(atan(qh_g2))"),
     "Opt91": (opt9(None), None, "Opt9 without any decay function"),
     "Opt10": (opt10(DEMON_LIN_INC), None, "Nesterov: i1e(i1e(demon_dec lin_inc g))"),
     "Opt101": (opt10(None), None, "Opt10 without any decay function"),
-    "A1": (genome([n("sqrt", "s")], n("clip", "v", "h0")), None,
-           "clip(v_hat, +-(sqrt(S) + eps)); in the space the bound is sqrt(S) (no eps)"),
-    "A2": (genome([n("log", "s")], n("clip", "v", "h0")), None,
-           "clip(v_hat, +-|ln(S + eps)|)"),
-    "A3": (genome([n("log", "s"), n("sqrt", "h0")], n("clip", "v", "h1")), None,
-           "clip(v_hat, +-sqrt(|ln(S + eps)|))"),
-    "A4": (genome([n("sigmoid", "s")], n("clip", "v", "h0")), None,
-           "clip(v_hat, +-sigmoid(S + eps)); in the space the bound is sigmoid(S) (no eps)"),
-    "A5": (genome([n("sqrt", "s"), n("clip", "v", "h0")], n("norm", "h1")), None,
-           "norm(clip(v_hat, +-(sqrt(S) + eps))); in the space the bound is sqrt(S) (no eps)"),
-    **{f"LR{i}": (ADAM, f"LR{i}", f"Adam with the learning-rate schedule LR{i}")
-       for i in range(1, 10)},
+    "A1": (
+        genome([n("sqrt", "s")], n("clip", "v", "h0")),
+        None,
+        "clip(v_hat, +-(sqrt(S) + eps)); in the space the bound is sqrt(S) (no eps)",
+    ),
+    "A2": (genome([n("log", "s")], n("clip", "v", "h0")), None, "clip(v_hat, +-|ln(S + eps)|)"),
+    "A3": (
+        genome([n("log", "s"), n("sqrt", "h0")], n("clip", "v", "h1")),
+        None,
+        "clip(v_hat, +-sqrt(|ln(S + eps)|))",
+    ),
+    "A4": (
+        genome([n("sigmoid", "s")], n("clip", "v", "h0")),
+        None,
+        "clip(v_hat, +-sigmoid(S + eps)); in the space the bound is sigmoid(S) (no eps)",
+    ),
+    "A5": (
+        genome([n("sqrt", "s"), n("clip", "v", "h0")], n("norm", "h1")),
+        None,
+        "norm(clip(v_hat, +-(sqrt(S) + eps))); in the space the bound is sqrt(S) (no eps)",
+    ),
+    **{
+        f"LR{i}": (ADAM, f"LR{i}", f"Adam with the learning-rate schedule LR{i}")
+        for i in range(1, 10)
+    },
 }
 
 

@@ -94,9 +94,7 @@ class CompiledRule:
         return -u if self.genome.flipped else u
 
 
-def weight_delta(
-    u: Tensor, state: State, lr: float | Tensor, mu: float, momentum: str
-) -> Tensor:
+def weight_delta(u: Tensor, state: State, lr: float | Tensor, mu: float, momentum: str) -> Tensor:
     """The change of the weights for update u (SPEC 1's momentum types); updates `m`."""
     if momentum == "none":
         return u * (-lr) if isinstance(lr, float) else -lr * u

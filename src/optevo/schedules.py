@@ -19,8 +19,11 @@ LR_FACTOR_AT_ZERO = 1e-7
 
 
 def _check_steps(total_steps: int, warmup_steps: int, hold_steps: int) -> None:
-    for name, value in (("total_steps", total_steps), ("warmup_steps", warmup_steps),
-                        ("hold_steps", hold_steps)):
+    for name, value in (
+        ("total_steps", total_steps),
+        ("warmup_steps", warmup_steps),
+        ("hold_steps", hold_steps),
+    ):
         if not isinstance(value, int | np.integer) or isinstance(value, bool):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if total_steps < 1:
@@ -50,17 +53,22 @@ def one_cycle(total_steps: int, warmup_steps: int = 0, hold_steps: int = 0) -> n
 
 
 def momentum_cycle(
-    total_steps: int, warmup_steps: int = 0, hold_steps: int = 0,
-    high: float = 0.95, low: float = 0.85,
+    total_steps: int,
+    warmup_steps: int = 0,
+    hold_steps: int = 0,
+    high: float = 0.95,
+    low: float = 0.85,
 ) -> np.ndarray:
     """SPEC 1: mu cycled opposite to the learning rate, both ends included in each ramp."""
     _check_steps(total_steps, warmup_steps, hold_steps)
     T, W, H = total_steps, warmup_steps, hold_steps
-    return np.concatenate([
-        np.linspace(high, low, W),
-        np.full(H, low),
-        np.linspace(low, high, T - W - H),
-    ])
+    return np.concatenate(
+        [
+            np.linspace(high, low, W),
+            np.full(H, low),
+            np.linspace(low, high, T - W - H),
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -87,21 +95,32 @@ def _demon_inc_prime(t: torch.Tensor, T: int) -> torch.Tensor:
 
 _S = SCHEDULES
 _LR: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
-    "LR1": lambda t, T: torch.erfc(torch.erfc(_S["cos_inc"](t, T)))
-    / _dtanh(_S["cos_inc_restart"](t, T)),
-    "LR2": lambda t, T: torch.erfc(torch.erfc(_S["cos_inc"](t, T)))
-    / (_dtanh(_S["cos_inc_restart"](t, T)) * _dtanh(_S["cos_inc"](t, T))),
-    "LR3": lambda t, T: torch.atan(_S["lin_inc"](t, T))
-    / (_dtanh(_S["lin_inc_restart"](t, T)) * torch.sqrt(_dsoft(_demon_inc_prime(t, T)))),
-    "LR4": lambda t, T: torch.sigmoid(_S["lin_inc"](t, T)) ** 2
-    / torch.sigmoid(2.0 * _softsign(_S["lin_dec"](t, T))),
+    "LR1": lambda t, T: (
+        torch.erfc(torch.erfc(_S["cos_inc"](t, T))) / _dtanh(_S["cos_inc_restart"](t, T))
+    ),
+    "LR2": lambda t, T: (
+        torch.erfc(torch.erfc(_S["cos_inc"](t, T)))
+        / (_dtanh(_S["cos_inc_restart"](t, T)) * _dtanh(_S["cos_inc"](t, T)))
+    ),
+    "LR3": lambda t, T: (
+        torch.atan(_S["lin_inc"](t, T))
+        / (_dtanh(_S["lin_inc_restart"](t, T)) * torch.sqrt(_dsoft(_demon_inc_prime(t, T))))
+    ),
+    "LR4": lambda t, T: (
+        torch.sigmoid(_S["lin_inc"](t, T)) ** 2
+        / torch.sigmoid(2.0 * _softsign(_S["lin_dec"](t, T)))
+    ),
     "LR5": lambda t, T: 1.0 / torch.sqrt(torch.erf(_S["exp_dec"](t, T))),
-    "LR6": lambda t, T: torch.atan(_S["lin_inc"](t, T)) * torch.erfc(_S["cyc_cos_inc"](t, T))
-    / torch.sqrt(_dsoft(_S["cyc_cos_inc"](t, T))),
+    "LR6": lambda t, T: (
+        torch.atan(_S["lin_inc"](t, T))
+        * torch.erfc(_S["cyc_cos_inc"](t, T))
+        / torch.sqrt(_dsoft(_S["cyc_cos_inc"](t, T)))
+    ),
     "LR7": lambda t, T: 1.0 / torch.sqrt(_dsoft(_S["lin_inc_restart"](t, T))),
     "LR8": lambda t, T: 1.0 / (torch.sqrt(_softsign(torch.atan(_S["exp_inc"](t, T)))) + EPS),
-    "LR9": lambda t, T: torch.tanh(torch.maximum(_S["lin_inc_restart"](t, T),
-                                                 _S["cyc_cos_inc"](t, T))),
+    "LR9": lambda t, T: torch.tanh(
+        torch.maximum(_S["lin_inc_restart"](t, T), _S["cyc_cos_inc"](t, T))
+    ),
 }
 LR_SCHEDULES: tuple[str, ...] = tuple(_LR)
 SCHEDULE_NAMES: tuple[str, ...] = ("one_cycle", "constant", *LR_SCHEDULES)

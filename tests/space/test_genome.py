@@ -44,8 +44,12 @@ def test_adam_genome_prints_as_adam() -> None:
 
 
 def test_str_lists_decay_functions_and_flip() -> None:
-    g = Genome((Node("identity", ("g",), (lin_dec(),)),), Node("identity", ("h0",)),
-               "nesterov", flipped=True)
+    g = Genome(
+        (Node("identity", ("g",), (lin_dec(),)),),
+        Node("identity", ("h0",)),
+        "nesterov",
+        flipped=True,
+    )
     assert str(g).splitlines() == ["u = -(d1(t)*g)", "momentum: nesterov", "d1(t) = lin_dec"]
     assert r"d_{1}" in g.to_latex()
 
@@ -71,8 +75,10 @@ def test_invalid_graphs_are_rejected(hidden: tuple[Node, ...], output: Node, mes
 
 
 def test_a_cycle_among_inactive_nodes_is_allowed() -> None:
-    g = Genome((Node("identity", ("g",)), Node("neg", ("h2",)), Node("neg", ("h1",))),
-               Node("identity", ("h0",)))
+    g = Genome(
+        (Node("identity", ("g",)), Node("neg", ("h2",)), Node("neg", ("h1",))),
+        Node("identity", ("h0",)),
+    )
     assert g.active_names() == ("h0", "out")
 
 
@@ -214,8 +220,14 @@ def valid_dict() -> dict:
         (lambda d: d["output"].update(inputs=["v"]), "takes 2 input"),
         (lambda d: d["output"].update(inputs=["v", "h9"]), "missing node"),
         (lambda d: d["hidden"][0].update(inputs=["nope"]), "unknown operand"),
-        (lambda d: d["hidden"][0].update(inputs=["h1"]) or d["hidden"][1].update(
-            inputs=["h0"]) or d["output"].update(inputs=["v", "h0"]), "cycle"),
+        (
+            lambda d: (
+                d["hidden"][0].update(inputs=["h1"])
+                or d["hidden"][1].update(inputs=["h0"])
+                or d["output"].update(inputs=["v", "h0"])
+            ),
+            "cycle",
+        ),
         (lambda d: d["hidden"][0].update(decays=[None, None]), "missing connection"),
         (lambda d: d.update(momentum=3), "momentum"),
         (lambda d: d.update(momentum="heavy-ball"), "momentum"),
@@ -228,12 +240,28 @@ def valid_dict() -> dict:
         (lambda d: d.update(extra=1), "unknown field"),
         (lambda d: d.pop("output"), "missing field"),
         (lambda d: d["hidden"][0].update(decays=[{"hidden": [], "output": {}}]), "decays"),
-        (lambda d: d["hidden"][0].update(decays=[{"hidden": [{"op": "exp", "inputs": ["lin_dec"]}],
-                                                  "output": {"op": "identity", "inputs": ["h0"]}}]),
-         "not allowed"),
-        (lambda d: d["hidden"][0].update(decays=[{"hidden": [{"op": "identity", "inputs": ["g"]}],
-                                                  "output": {"op": "identity", "inputs": ["h0"]}}]),
-         "unknown operand"),
+        (
+            lambda d: d["hidden"][0].update(
+                decays=[
+                    {
+                        "hidden": [{"op": "exp", "inputs": ["lin_dec"]}],
+                        "output": {"op": "identity", "inputs": ["h0"]},
+                    }
+                ]
+            ),
+            "not allowed",
+        ),
+        (
+            lambda d: d["hidden"][0].update(
+                decays=[
+                    {
+                        "hidden": [{"op": "identity", "inputs": ["g"]}],
+                        "output": {"op": "identity", "inputs": ["h0"]},
+                    }
+                ]
+            ),
+            "unknown operand",
+        ),
         (lambda d: d["hidden"][0].update(decays=["lin_dec"]), "expected a JSON object"),
     ],
 )

@@ -21,10 +21,10 @@ from optevo.space.ops import (
 )
 
 EPS = 1e-7
-X = np.array([0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-30, -1e-30, 25.0, -25.0, 1e30, -1e30,
-              700.0, -700.0])
-Y = np.array([0.0, 2.0, -1.0, -3.0, 0.25, 1.5, -0.5, 1e-30, 5.0, -25.0, 3.0, 1e-3, 2.0,
-              -1.0, 0.5])
+X = np.array(
+    [0.0, -0.0, 1.0, -1.0, 0.5, -2.5, 3.0, 1e-30, -1e-30, 25.0, -25.0, 1e30, -1e30, 700.0, -700.0]
+)
+Y = np.array([0.0, 2.0, -1.0, -3.0, 0.25, 1.5, -0.5, 1e-30, 5.0, -25.0, 3.0, 1e-3, 2.0, -1.0, 0.5])
 
 UNARY_REF = {
     "identity": lambda x: x,
@@ -147,8 +147,7 @@ SCHEDULE_REF = {
     "exp_dec": lambda t, T: 0.01 ** (t / T),
     "exp_inc": lambda t, T: 1 - 0.01 ** (t / T),
     "demon_dec": lambda t, T: (0.95 * (1 - (t + 1) / T)) / (0.05 + 0.95 * (1 - (t + 1) / T)),
-    "demon_inc": lambda t, T: 0.95
-    - (0.95 * (1 - (t + 1) / T)) / (0.05 + 0.95 * (1 - (t + 1) / T)),
+    "demon_inc": lambda t, T: 0.95 - (0.95 * (1 - (t + 1) / T)) / (0.05 + 0.95 * (1 - (t + 1) / T)),
 }
 
 
@@ -156,8 +155,9 @@ SCHEDULE_REF = {
 @pytest.mark.parametrize("T", [7, 100, 1000])
 def test_decay_schedules_match_definition(name: str, T: int) -> None:
     t = np.arange(T, dtype=np.float64)
-    np.testing.assert_allclose(schedule_table(name, T).numpy(), SCHEDULE_REF[name](t, T),
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        schedule_table(name, T).numpy(), SCHEDULE_REF[name](t, T), rtol=1e-12, atol=1e-15
+    )
 
 
 def test_demon_dec_reaches_zero_at_the_last_step() -> None:

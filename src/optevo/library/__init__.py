@@ -31,8 +31,9 @@ def _entries() -> dict[str, NamedOptimizer]:
     if raw.get("schema") != "optevo.library/1":
         raise ValueError(f"unknown library schema {raw.get('schema')!r}")
     return {
-        name: NamedOptimizer(name, Genome.from_dict(e["genome"]), e["lr_schedule"],
-                             e["description"])
+        name: NamedOptimizer(
+            name, Genome.from_dict(e["genome"]), e["lr_schedule"], e["description"]
+        )
         for name, e in raw["optimizers"].items()
     }
 

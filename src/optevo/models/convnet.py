@@ -10,7 +10,7 @@ networks mask for mask.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from optevo.models.convnet import (

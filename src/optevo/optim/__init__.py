@@ -48,7 +48,7 @@ def _named(name: str) -> type[EvolvedOptimizer]:
     entry = library.get(name)
     schedule = entry.lr_schedule or "one_cycle"
 
-    def __init__(
+    def __init__(  # noqa: N807 - becomes the class's __init__
         self: EvolvedOptimizer,
         params: Iterable[Tensor] | Iterable[dict[str, Any]],
         lr: float,
@@ -61,8 +61,17 @@ def _named(name: str) -> type[EvolvedOptimizer]:
         seed: int = 0,
     ) -> None:
         EvolvedOptimizer.__init__(
-            self, params, entry.genome, lr, total_steps, warmup_steps, hold_steps,
-            schedule, weight_decay, momentum, seed,
+            self,
+            params,
+            entry.genome,
+            lr,
+            total_steps,
+            warmup_steps,
+            hold_steps,
+            schedule,
+            weight_decay,
+            momentum,
+            seed,
         )
 
     doc = (
@@ -71,8 +80,9 @@ def _named(name: str) -> type[EvolvedOptimizer]:
         f"    u = {entry.genome.equation()}\n\n"
         "Arguments as for `EvolvedOptimizer`, without `genome`."
     )
-    return type(name, (EvolvedOptimizer,), {"__init__": __init__, "__doc__": doc,
-                                             "__module__": __name__})
+    return type(
+        name, (EvolvedOptimizer,), {"__init__": __init__, "__doc__": doc, "__module__": __name__}
+    )
 
 
 Opt1 = _named("Opt1")
@@ -91,5 +101,23 @@ A3 = _named("A3")
 A4 = _named("A4")
 A5 = _named("A5")
 
-__all__ = ["NAMES", "A1", "A2", "A3", "A4", "A5", "EvolvedOptimizer", "Opt1", "Opt2", "Opt3",
-           "Opt4", "Opt5", "Opt6", "Opt7", "Opt8", "Opt9", "Opt10", "create"]
+__all__ = [
+    "A1",
+    "A2",
+    "A3",
+    "A4",
+    "A5",
+    "NAMES",
+    "EvolvedOptimizer",
+    "Opt1",
+    "Opt2",
+    "Opt3",
+    "Opt4",
+    "Opt5",
+    "Opt6",
+    "Opt7",
+    "Opt8",
+    "Opt9",
+    "Opt10",
+    "create",
+]

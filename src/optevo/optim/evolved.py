@@ -189,7 +189,8 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             flat = {}
             for name in self.rule.state_names:
                 parts = [
-                    self.state[p][name].reshape(-1).to(compute) if name in self.state[p]
+                    self.state[p][name].reshape(-1).to(compute)
+                    if name in self.state[p]
                     else torch.zeros(p.numel(), dtype=compute, device=device)
                     for p in ps
                 ]
@@ -207,8 +208,13 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     # -- the update -------------------------------------------------------------------------
 
     def _tables_for(self, group: dict[str, Any]) -> _GroupTables:
-        key = (group["schedule"], group["total_steps"], group["warmup_steps"],
-               group["hold_steps"], group["momentum"])
+        key = (
+            group["schedule"],
+            group["total_steps"],
+            group["warmup_steps"],
+            group["hold_steps"],
+            group["momentum"],
+        )
         cached = self._tables.get(id(group))
         if cached is not None and cached.key == key:
             return cached

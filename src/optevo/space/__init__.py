@@ -5,5 +5,12 @@ from optevo.space.decay import DecayGenome
 from optevo.space.genome import SCHEMA, Genome
 from optevo.space.graph import Node
 
-__all__ = ["DEFAULT_SPACE", "MOMENTUM_TYPES", "SCHEMA", "DecayGenome", "Genome", "Node",
-           "SpaceConfig"]
+__all__ = [
+    "DEFAULT_SPACE",
+    "MOMENTUM_TYPES",
+    "SCHEMA",
+    "DecayGenome",
+    "Genome",
+    "Node",
+    "SpaceConfig",
+]

@@ -35,8 +35,16 @@ class SpaceConfig:
     def __post_init__(self) -> None:
         if self.n_hidden < 1 or self.decay_n_hidden < 1:
             raise ValueError("n_hidden and decay_n_hidden must be at least 1")
-        for name in ("hidden_unary_p", "output_unary_p", "identity_p", "operand_p", "decay_p",
-                     "decay_unary_p", "swap_p", "decay_delete_p"):
+        for name in (
+            "hidden_unary_p",
+            "output_unary_p",
+            "identity_p",
+            "operand_p",
+            "decay_p",
+            "decay_unary_p",
+            "swap_p",
+            "decay_delete_p",
+        ):
             p = getattr(self, name)
             if not 0.0 <= p <= 1.0:
                 raise ValueError(f"{name} must be a probability in [0, 1], got {p}")

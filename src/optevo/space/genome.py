@@ -134,8 +134,10 @@ class Genome(GraphMixin):
         return "\n".join(lines)
 
     def to_sympy(self) -> Any:
-        decays = {d: sp.Function(f"d_{i + 1}")(sp.Symbol("t"))
-                  for i, d in enumerate(self.decay_functions())}
+        decays = {
+            d: sp.Function(f"d_{i + 1}")(sp.Symbol("t"))
+            for i, d in enumerate(self.decay_functions())
+        }
         expr = graph_sympy(self.hidden, self.output, _operand_symbol, lambda d: decays[d])
         return -expr if self.flipped else expr
 
@@ -252,7 +254,7 @@ def _hash(genome: Genome) -> str:
     return hashlib.sha256(_canonical(genome).encode()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _operand_symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name)
 

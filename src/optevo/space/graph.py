@@ -200,4 +200,3 @@ class GraphMixin:
         """The active nodes (those that reach the output), in dependency order, output last."""
         order = active_order(self.hidden, self.output) or ()
         return (*(hidden_ref(i) for i in order), OUTPUT)
-

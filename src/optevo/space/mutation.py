@@ -188,21 +188,42 @@ def replace_node(
         return hidden, node
     idx = parse_hidden(name)
     assert idx is not None
-    return hidden[:idx] + (node,) + hidden[idx + 1 :], output
+    return (*hidden[:idx], node, *hidden[idx + 1 :]), output
 
 
-def pick_weighted(rng: np.random.Generator, names: tuple[str, ...], weights: tuple[float, ...]) -> str:
+def pick_weighted(
+    rng: np.random.Generator, names: tuple[str, ...], weights: tuple[float, ...]
+) -> str:
     p = np.asarray(weights, dtype=float)
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
 
 def graph_config_space(
-    config: SpaceConfig, operands: tuple[str, ...], unary: tuple[str, ...],
-    binary: tuple[str, ...], decay: bool,
+    config: SpaceConfig,
+    operands: tuple[str, ...],
+    unary: tuple[str, ...],
+    binary: tuple[str, ...],
+    decay: bool,
 ) -> GraphSpace:
     """The GraphSpace of an update graph (decay=False) or a decay graph (decay=True)."""
     if decay:
-        return GraphSpace(operands, unary, binary, config.decay_n_hidden, config.decay_unary_p,
-                          config.decay_unary_p, config.identity_p, config.operand_p)
-    return GraphSpace(operands, unary, binary, config.n_hidden, config.hidden_unary_p,
-                      config.output_unary_p, config.identity_p, config.operand_p)
+        return GraphSpace(
+            operands,
+            unary,
+            binary,
+            config.decay_n_hidden,
+            config.decay_unary_p,
+            config.decay_unary_p,
+            config.identity_p,
+            config.operand_p,
+        )
+    return GraphSpace(
+        operands,
+        unary,
+        binary,
+        config.n_hidden,
+        config.hidden_unary_p,
+        config.output_unary_p,
+        config.identity_p,
+        config.operand_p,
+    )

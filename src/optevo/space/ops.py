@@ -26,7 +26,9 @@ _EPS_SYM = sp.Symbol("epsilon")
 def _f(name: str, latex: str | None = None) -> Any:
     """An undefined sympy function that renders as `latex` (used where sympy has no builtin)."""
     tex = latex if latex is not None else r"\operatorname{" + name.replace("_", r"\_") + "}"
-    return type(name, (sp.Function,), {"_latex": lambda self, printer: _call_tex(self, tex, printer)})
+    return type(
+        name, (sp.Function,), {"_latex": lambda self, printer: _call_tex(self, tex, printer)}
+    )
 
 
 def _call_tex(expr: Any, tex: str, printer: Any) -> str:
@@ -66,7 +68,9 @@ class OpContext:
 def _drop(p: float) -> Callable[[Tensor, OpContext], Tensor]:
     def drop(x: Tensor, ctx: OpContext) -> Tensor:
         keep = torch.rand(x.shape, generator=ctx.generator, device=x.device, dtype=x.dtype)
-        return torch.where(keep >= p, x / (1.0 - p), torch.zeros((), dtype=x.dtype, device=x.device))
+        return torch.where(
+            keep >= p, x / (1.0 - p), torch.zeros((), dtype=x.dtype, device=x.device)
+        )
 
     return drop
 
@@ -113,11 +117,15 @@ class Operation:
     state: str | None = None
 
 
-def _u(name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any) -> Operation:
+def _u(
+    name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any
+) -> Operation:
     return Operation(name, 1, fn, text, sym, **kw)
 
 
-def _b(name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any) -> Operation:
+def _b(
+    name: str, fn: Callable[..., Tensor], text: str, sym: Callable[..., Any], **kw: Any
+) -> Operation:
     return Operation(name, 2, fn, text, sym, **kw)
 
 
@@ -129,17 +137,30 @@ _UNARY_ROWS: tuple[Operation, ...] = (
     # The 23 scalar unary operations of SPEC 1.2 (update) and the 13 of SPEC 2 (decay).
     _u("identity", lambda x: x, "{0}", lambda x: x, decay=True),
     _u("neg", torch.neg, "-({0})", lambda x: -x),
-    _u("log", lambda x: torch.log(torch.abs(x) + EPS), "ln(|{0}| + eps)",
-       lambda x: sp.log(sp.Abs(x) + _EPS_SYM)),
-    _u("sqrt", lambda x: torch.sqrt(torch.abs(x)), "sqrt(|{0}|)", lambda x: sp.sqrt(sp.Abs(x)),
-       decay=True),
+    _u(
+        "log",
+        lambda x: torch.log(torch.abs(x) + EPS),
+        "ln(|{0}| + eps)",
+        lambda x: sp.log(sp.Abs(x) + _EPS_SYM),
+    ),
+    _u(
+        "sqrt",
+        lambda x: torch.sqrt(torch.abs(x)),
+        "sqrt(|{0}|)",
+        lambda x: sp.sqrt(sp.Abs(x)),
+        decay=True,
+    ),
     _u("exp", torch.exp, "exp({0})", sp.exp),
     _u("abs", torch.abs, "|{0}|", sp.Abs),
     _u("sigmoid", torch.sigmoid, "sigmoid({0})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
-    _u("recip1p", lambda x: 1.0 / (1.0 + torch.abs(x)), "1/(1 + |{0}|)",
-       lambda x: 1 / (1 + sp.Abs(x)), decay=True),
-    _u("softplus", torch.nn.functional.softplus, "softplus({0})",
-       lambda x: sp.log(1 + sp.exp(x))),
+    _u(
+        "recip1p",
+        lambda x: 1.0 / (1.0 + torch.abs(x)),
+        "1/(1 + |{0}|)",
+        lambda x: 1 / (1 + sp.Abs(x)),
+        decay=True,
+    ),
+    _u("softplus", torch.nn.functional.softplus, "softplus({0})", lambda x: sp.log(1 + sp.exp(x))),
     _u("erf", torch.erf, "erf({0})", sp.erf, decay=True),
     _u("erfc", torch.erfc, "erfc({0})", sp.erfc, decay=True),
     _u("asinh", torch.asinh, "asinh({0})", sp.asinh),
@@ -153,14 +174,31 @@ _UNARY_ROWS: tuple[Operation, ...] = (
     _u("drop0.3", _drop(0.3), "drop({0}, 0.3)", lambda x: _DROP[0.3](x), needs_ctx=True),
     _u("drop0.1", _drop(0.1), "drop({0}, 0.1)", lambda x: _DROP[0.1](x), needs_ctx=True),
     _u("norm", _norm, "norm({0})", lambda x: _NORM(x), needs_ctx=True),
-    _u("softsign", torch.nn.functional.softsign, "softsign({0})", lambda x: x / (1 + sp.Abs(x)),
-       decay=True),
+    _u(
+        "softsign",
+        torch.nn.functional.softsign,
+        "softsign({0})",
+        lambda x: x / (1 + sp.Abs(x)),
+        decay=True,
+    ),
     # Decay-only unary operations (SPEC 2).
     _u("square", torch.square, "({0})^2", lambda x: x**2, update=False, decay=True),
-    _u("dtanh", lambda x: 1.0 - torch.tanh(x) ** 2, "(1 - tanh({0})^2)",
-       lambda x: 1 - sp.tanh(x) ** 2, update=False, decay=True),
-    _u("dsigmoid", lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x)),
-       "sigmoid'({0})", lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2, update=False, decay=True),
+    _u(
+        "dtanh",
+        lambda x: 1.0 - torch.tanh(x) ** 2,
+        "(1 - tanh({0})^2)",
+        lambda x: 1 - sp.tanh(x) ** 2,
+        update=False,
+        decay=True,
+    ),
+    _u(
+        "dsigmoid",
+        lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x)),
+        "sigmoid'({0})",
+        lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
+        update=False,
+        decay=True,
+    ),
     # State-holding unary operations (SPEC 1.2); the compiler implements their state.
     _u("ema", _no_fn, "ema({0})", lambda x: _EMA(x), state="ema"),
     _u("delta", _no_fn, "delta({0})", lambda x: _DELTA(x), state="delta"),
@@ -174,14 +212,32 @@ _BINARY_ROWS: tuple[Operation, ...] = (
     _b("mul", torch.mul, "{0} * {1}", lambda x, y: x * y, decay=True, commutative=True),
     _b("max", torch.maximum, "max({0}, {1})", sp.Max, decay=True, commutative=True),
     _b("min", torch.minimum, "min({0}, {1})", sp.Min, decay=True, commutative=True),
-    _b("div", lambda x, y: x / (y + EPS), "{0} / ({1} + eps)", lambda x, y: x / (y + _EPS_SYM),
-       decay=True),
-    _b("div_sqrt1p", lambda x, y: x / torch.sqrt(1.0 + y * y), "{0} / sqrt(1 + ({1})^2)",
-       lambda x, y: x / sp.sqrt(1 + y**2), decay=True),
-    _b("clip", lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
-       "clip({0}, -|{1}|, |{1}|)", lambda x, y: _CLIP(x, -sp.Abs(y), sp.Abs(y))),
-    _b("mix", lambda x, y: 0.95 * x + 0.05 * y, "(0.95*{0} + 0.05*{1})",
-       lambda x, y: sp.Float(0.95) * x + sp.Float(0.05) * y),
+    _b(
+        "div",
+        lambda x, y: x / (y + EPS),
+        "{0} / ({1} + eps)",
+        lambda x, y: x / (y + _EPS_SYM),
+        decay=True,
+    ),
+    _b(
+        "div_sqrt1p",
+        lambda x, y: x / torch.sqrt(1.0 + y * y),
+        "{0} / sqrt(1 + ({1})^2)",
+        lambda x, y: x / sp.sqrt(1 + y**2),
+        decay=True,
+    ),
+    _b(
+        "clip",
+        lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
+        "clip({0}, -|{1}|, |{1}|)",
+        lambda x, y: _CLIP(x, -sp.Abs(y), sp.Abs(y)),
+    ),
+    _b(
+        "mix",
+        lambda x, y: 0.95 * x + 0.05 * y,
+        "(0.95*{0} + 0.05*{1})",
+        lambda x, y: sp.Float(0.95) * x + sp.Float(0.05) * y,
+    ),
     _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "|{0}|^({1})", lambda x, y: sp.Abs(x) ** y),
 )
 
@@ -220,8 +276,9 @@ class Operand:
     gradient: bool = True
 
 
-def _operand(name: str, latex: str, needs: tuple[str, ...] = (), weight: bool = False,
-             gradient: bool = True) -> Operand:
+def _operand(
+    name: str, latex: str, needs: tuple[str, ...] = (), weight: bool = False, gradient: bool = True
+) -> Operand:
     return Operand(name, latex, needs, weight, gradient)
 
 
@@ -283,8 +340,12 @@ SCHEDULES: dict[str, Callable[[Tensor, int], Tensor]] = {
     "cos_inc": lambda t, T: 0.5 * (1.0 - torch.cos(math.pi * t / T)),
     "cyc_cos_dec": lambda t, T: 0.5 * (1.0 + torch.cos(2.0 * math.pi * t / T)),
     "cyc_cos_inc": lambda t, T: 0.5 * (1.0 - torch.cos(2.0 * math.pi * t / T)),
-    "cos_dec_restart": lambda t, T: 0.5 * (1.0 + torch.cos(math.pi * (torch.remainder(2 * t, T) / T))),
-    "cos_inc_restart": lambda t, T: 0.5 * (1.0 - torch.cos(math.pi * (torch.remainder(2 * t, T) / T))),
+    "cos_dec_restart": lambda t, T: (
+        0.5 * (1.0 + torch.cos(math.pi * (torch.remainder(2 * t, T) / T)))
+    ),
+    "cos_inc_restart": lambda t, T: (
+        0.5 * (1.0 - torch.cos(math.pi * (torch.remainder(2 * t, T) / T)))
+    ),
     "lin_dec_restart": lambda t, T: 1.0 - torch.remainder(2 * t, T) / T,
     "lin_inc_restart": lambda t, T: torch.remainder(2 * t, T) / T,
     "exp_dec": lambda t, T: torch.pow(torch.tensor(0.01, dtype=t.dtype), t / T),

@@ -51,15 +51,24 @@ def _mapping(obj: Any, keys: set[str], required: set[str], where: str) -> dict[s
 
 
 def _kind(obj: Any) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            int: "a number", float: "a number", type(None): "null"}.get(type(obj), type(obj).__name__)
+    return {
+        dict: "an object",
+        list: "an array",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(obj), type(obj).__name__)
 
 
 def _genome(obj: Any) -> Genome:
     data = _mapping(obj, _GENOME_KEYS, _GENOME_KEYS - {"flipped"}, "genome")
     schema = data["schema"]
     if schema != SCHEMA:
-        raise ValueError(f"genome: unknown schema version {schema!r}; this version reads {SCHEMA!r}")
+        raise ValueError(
+            f"genome: unknown schema version {schema!r}; this version reads {SCHEMA!r}"
+        )
     momentum = data["momentum"]
     if not isinstance(momentum, str) or momentum not in MOMENTUM_TYPES:
         raise ValueError(f"genome.momentum: expected one of {MOMENTUM_TYPES}, got {momentum!r}")
@@ -84,7 +93,9 @@ def _node(obj: Any, where: str, decays: bool) -> Node:
     if not isinstance(inputs, list) or not all(isinstance(r, str) for r in inputs):
         raise ValueError(f"{where}.inputs: expected an array of strings")
     if not 1 <= len(inputs) <= 2:
-        raise ValueError(f"{where}.inputs: wrong arity: a node has 1 or 2 inputs, got {len(inputs)}")
+        raise ValueError(
+            f"{where}.inputs: wrong arity: a node has 1 or 2 inputs, got {len(inputs)}"
+        )
     raw_decays = data.get("decays")
     if raw_decays is None:
         parsed: tuple[DecayGenome | None, ...] = (None,) * len(inputs)
@@ -97,7 +108,8 @@ def _node(obj: Any, where: str, decays: bool) -> Node:
                 "connection(s): a decay function on a missing connection"
             )
         parsed = tuple(
-            None if d is None else _decay(d, f"{where}.decays[{i}]") for i, d in enumerate(raw_decays)
+            None if d is None else _decay(d, f"{where}.decays[{i}]")
+            for i, d in enumerate(raw_decays)
         )
     return Node(op, tuple(inputs), parsed)
 
