@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from optevo.compile import compile_genome, weight_delta
-from optevo.schedules import lr_table, momentum_cycle
+from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
 
@@ -61,29 +60,24 @@ def sphere_loss(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 def check(genome: Genome, config: SphereConfig = DEFAULT_SPHERE) -> IntegrityResult:
     """Run SPEC 3's check on the genome's update as written (its own `flipped` is ignored)."""
-    rule = compile_genome(_unflipped(genome))
+    scheduled = ScheduledRule.create(
+        _unflipped(genome), config.steps, config.warmup_steps, config.hold_steps
+    )
     n_lr = len(config.learning_rates)
     dtype = torch.float32
     shift = torch.tensor(config.shift, dtype=dtype)
     x = torch.tensor(config.x0, dtype=dtype).repeat(2 * n_lr, 1)
-    # Rows 0..n-1 use the update as is, rows n..2n-1 the flipped update.
+    # Rows 0..n-1 use the update as is, rows n..2n-1 the flipped update: a negative learning
+    # rate on a row is the same as flipping its update's sign.
     peaks = torch.tensor(config.learning_rates, dtype=dtype)
-    sign = torch.cat([torch.ones(n_lr, dtype=dtype), -torch.ones(n_lr, dtype=dtype)])
-    peak_signed = (torch.cat([peaks, peaks]) * sign).unsqueeze(1)
-    T = config.steps
-    lr_factors = lr_table("one_cycle", T, config.warmup_steps, config.hold_steps).tolist()
-    mus = momentum_cycle(T, config.warmup_steps, config.hold_steps).tolist()
-    tables = rule.decay_tables(T)
-    state = rule.init_state(x)
+    peak_signed = torch.cat([peaks, -peaks]).unsqueeze(1)
+    state = scheduled.init_state(x)
     ctx = OpContext(generator=torch.Generator().manual_seed(config.seed))
-    momentum = genome.momentum
     two_shift = 2.0 * shift
     with torch.no_grad():
-        for k in range(T):
+        for k in range(config.steps):
             g = 2.0 * x - two_shift
-            u = rule.update(g, state, k, [t[k] for t in tables], x, ctx)
-            # A negative learning rate on a row is the same as flipping its update's sign.
-            x = x + weight_delta(u, state, peak_signed * lr_factors[k], mus[k], momentum)
+            x = x + scheduled.delta(g, state, k, peak_signed, x, ctx)
         final = sphere_loss(x, shift)
     final = torch.where(torch.isfinite(final), final, torch.full_like(final, math.inf))
     as_is, flipped = final[:n_lr], final[n_lr:]

@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optevo.compile import CompiledRule, compile_genome, weight_delta
-from optevo.schedules import SCHEDULE_NAMES, lr_table, momentum_cycle
+from optevo.compile import CompiledRule, compile_genome
+from optevo.scheduled import ScheduledRule
+from optevo.schedules import SCHEDULE_NAMES, lr_table
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
 
@@ -37,14 +38,6 @@ class _Bucket:
     compute_dtype: torch.dtype
     generator: torch.Generator | None = None
     views: list[Tensor] = field(default_factory=list)
-
-
-@dataclass
-class _GroupTables:
-    key: tuple[Any, ...]
-    lr: list[float]
-    mu: list[float]
-    decays: list[list[float]]
 
 
 class EvolvedOptimizer(torch.optim.Optimizer):
@@ -116,7 +109,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         self.rule: CompiledRule = compile_genome(genome)
         self.seed = int(seed)
         self._buckets: dict[int, tuple[tuple[int, ...], list[_Bucket]]] = {}
-        self._tables: dict[int, _GroupTables] = {}
+        self._scheduled: dict[int, tuple[tuple[Any, ...], ScheduledRule]] = {}
         self._warned_past_end = False
 
     # -- torch.optim.Optimizer API ----------------------------------------------------------
@@ -145,7 +138,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         self._restore_full_precision_state(state_dict)
         # Loaded state tensors are new tensors: rebuild the flat buffers from them.
         self._buckets.clear()
-        self._tables.clear()
+        self._scheduled.clear()
 
     def _restore_full_precision_state(self, state_dict: dict[str, Any]) -> None:
         """torch casts loaded state to the parameter's dtype; low-precision parameters keep
@@ -207,7 +200,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
 
     # -- the update -------------------------------------------------------------------------
 
-    def _tables_for(self, group: dict[str, Any]) -> _GroupTables:
+    def _scheduled_for(self, group: dict[str, Any]) -> ScheduledRule:
         key = (
             group["schedule"],
             group["total_steps"],
@@ -215,35 +208,25 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             group["hold_steps"],
             group["momentum"],
         )
-        cached = self._tables.get(id(group))
-        if cached is not None and cached.key == key:
-            return cached
-        schedule, T = group["schedule"], group["total_steps"]
-        W, H = group["warmup_steps"], group["hold_steps"]
-        lr = lr_table(schedule, T, W, H).tolist()
-        if group["momentum"] is not None:
-            mu = [float(group["momentum"])] * T
-        elif schedule == "constant":
-            mu = [0.9] * T
-        else:
-            mu = momentum_cycle(T, W, H).tolist()
-        tables = _GroupTables(key, lr, mu, self.rule.decay_tables(T))
-        self._tables[id(group)] = tables
-        return tables
+        cached = self._scheduled.get(id(group))
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        scheduled = ScheduledRule.create(
+            self.genome,
+            total_steps=group["total_steps"],
+            warmup_steps=group["warmup_steps"],
+            hold_steps=group["hold_steps"],
+            schedule=group["schedule"],
+            momentum=group["momentum"],
+        )
+        self._scheduled[id(group)] = (key, scheduled)
+        return scheduled
 
     def _step_bucket(self, group: dict[str, Any], bucket: _Bucket) -> None:
         k = int(bucket.step)
-        tables = self._tables_for(group)
-        T = group["total_steps"]
-        if k >= T:
-            self._warn_past_end(T)
-        i = min(k, T - 1)
-        if k >= T and group["schedule"] != "constant":
-            lr_t = 0.0
-        else:
-            lr_t = float(group["lr"]) * tables.lr[i]
-        mu_t = tables.mu[i]
-        decays = [d[i] for d in tables.decays]
+        scheduled = self._scheduled_for(group)
+        if k >= scheduled.total_steps:
+            self._warn_past_end(scheduled.total_steps)
         ps, dtype = bucket.params, bucket.compute_dtype
         g = torch.cat([p.grad.reshape(-1) for p in ps]).to(dtype)
         w = torch.cat([p.reshape(-1) for p in ps]).to(dtype) if self.rule.needs_weight else None
@@ -251,9 +234,10 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         if bucket.generator is not None:
             bucket.generator.manual_seed(_step_seed(self.seed, k))
             ctx.generator = bucket.generator
-        u = self.rule.update(g, bucket.state, k, decays, w, ctx)
-        delta = weight_delta(u, bucket.state, lr_t, mu_t, self.genome.momentum)
+        lr = float(group["lr"])
+        delta = scheduled.delta(g, bucket.state, k, lr, w, ctx)
         wd = float(group["weight_decay"])
+        lr_t = lr * scheduled.lr_factor(k)
         if wd != 0.0 and lr_t != 0.0:
             torch._foreach_mul_(ps, 1.0 - lr_t * wd)
         if delta.dtype != ps[0].dtype:

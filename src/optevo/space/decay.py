@@ -23,7 +23,7 @@ from optevo.space.mutation import (
 from optevo.space.ops import DECAY_BINARY, DECAY_UNARY, OPERATIONS, SCHEDULES, schedule_table
 from optevo.space.render import graph_sympy, graph_text
 
-_T_SYM = sp.Symbol("t")
+_T_SYM = sp.Symbol("t", real=True)
 
 
 @dataclass(frozen=True)

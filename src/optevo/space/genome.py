@@ -135,7 +135,7 @@ class Genome(GraphMixin):
 
     def to_sympy(self) -> Any:
         decays = {
-            d: sp.Function(f"d_{i + 1}")(sp.Symbol("t"))
+            d: sp.Function(f"d_{i + 1}", real=True)(sp.Symbol("t", real=True))
             for i, d in enumerate(self.decay_functions())
         }
         expr = graph_sympy(self.hidden, self.output, _operand_symbol, lambda d: decays[d])
@@ -256,7 +256,7 @@ def _hash(genome: Genome) -> str:
 
 @functools.cache
 def _operand_symbol(name: str) -> sp.Symbol:
-    return sp.Symbol(name)
+    return sp.Symbol(name, real=True)
 
 
 def uses_hidden(node: Node) -> bool:
