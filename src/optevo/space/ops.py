@@ -75,19 +75,15 @@ def _drop(p: float) -> Callable[[Tensor, OpContext], Tensor]:
     return drop
 
 
-def segment_norms(x: Tensor, segments: tuple[int, ...] | None) -> Tensor:
-    """L2 norm of each parameter tensor of `x`, broadcast back to the shape of `x`."""
-    if segments is None or len(segments) <= 1:
-        return torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-    parts = torch.split(x, segments, dim=-1)
-    norms = torch.stack([torch.linalg.vector_norm(p, dim=-1) for p in parts], dim=-1)
-    sizes = torch.tensor(segments, device=x.device)
-    return torch.repeat_interleave(norms, sizes, dim=-1)
-
-
 def _norm(x: Tensor, ctx: OpContext) -> Tensor:
-    # clip_by_norm(x, 1): x / max(1, ||x||) with the norm of each parameter tensor.
-    return x / segment_norms(x, ctx.segments).clamp(min=1.0)
+    # clip_by_norm(x, 1): x / max(1, ||x||) with the norm of each parameter tensor, which lie
+    # side by side along the last dimension (ctx.segments), each row (copy) separately.
+    def clip(part: Tensor) -> Tensor:
+        return part / torch.linalg.vector_norm(part, dim=-1, keepdim=True).clamp(min=1.0)
+
+    if ctx.segments is None or len(ctx.segments) <= 1:
+        return clip(x)
+    return torch.cat([clip(p) for p in torch.split(x, ctx.segments, dim=-1)], dim=-1)
 
 
 # --------------------------------------------------------------------------------------------
