@@ -87,8 +87,9 @@ class FitnessConfig(BaseModel):
     @model_validator(mode="after")
     def _budgets(self) -> FitnessConfig:
         if self.screen_steps > self.total_steps:
-            raise ValueError(f"screen_steps ({self.screen_steps}) exceeds total_steps "
-                             f"({self.total_steps})")
+            raise ValueError(
+                f"screen_steps ({self.screen_steps}) exceeds total_steps ({self.total_steps})"
+            )
         if self.warmup_steps + self.hold_steps > self.total_steps:
             raise ValueError("warm-up plus hold steps exceed total_steps")
         return self
@@ -173,9 +174,17 @@ class FitnessResult:
 
 
 def _run_dict(r: RunResult) -> dict[str, Any]:
-    return {"lr": r.lr, "seed": r.seed, "status": r.status, "steps": r.steps,
-            "train_acc": r.train_acc, "train_loss": r.train_loss, "val_acc": r.val_acc,
-            "val_loss": r.val_loss, "seconds": r.seconds}
+    return {
+        "lr": r.lr,
+        "seed": r.seed,
+        "status": r.status,
+        "steps": r.steps,
+        "train_acc": r.train_acc,
+        "train_loss": r.train_loss,
+        "val_acc": r.val_acc,
+        "val_loss": r.val_loss,
+        "seconds": r.seconds,
+    }
 
 
 @functools.lru_cache(maxsize=4)
@@ -223,16 +232,20 @@ def fitness(
     except (KeyboardInterrupt, MemoryError):
         raise
     except Exception as exc:  # an evaluation error must not stop a search
-        result = FitnessResult(None, "error", error=f"{type(exc).__name__}: {exc}\n"
-                               f"{traceback.format_exc(limit=3)}")
+        result = FitnessResult(
+            None, "error", error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
+        )
     result.seconds = time.perf_counter() - t0
     return result
 
 
 def _spec(config: FitnessConfig, schedule: str, screen: bool) -> TrainSpec:
     if screen:
-        stop = (StopRule(config.screen_stop_epoch * config.epoch_steps, config.screen_min_acc,
-                         once=True),)
+        stop = (
+            StopRule(
+                config.screen_stop_epoch * config.epoch_steps, config.screen_min_acc, once=True
+            ),
+        )
     else:
         stop = (StopRule(config.full_stop_after, config.full_min_acc),)
     return TrainSpec(
@@ -256,22 +269,27 @@ def _spec(config: FitnessConfig, schedule: str, screen: bool) -> TrainSpec:
     )
 
 
-def _protocol(genome: Genome, schedule: str, config: FitnessConfig, data: Dataset
-              ) -> FitnessResult:
-    screen_runs = train_copies(genome, data, _spec(config, schedule, screen=True),
-                               config.screen_lrs, strategy=config.strategy)
-    screen = {r.lr: (r.final_train_acc if r.status != "diverged" else 0.0)
-              for r in screen_runs}
+def _protocol(genome: Genome, schedule: str, config: FitnessConfig, data: Dataset) -> FitnessResult:
+    screen_runs = train_copies(
+        genome,
+        data,
+        _spec(config, schedule, screen=True),
+        config.screen_lrs,
+        strategy=config.strategy,
+    )
+    screen = {r.lr: (r.final_train_acc if r.status != "diverged" else 0.0) for r in screen_runs}
     best_lr = max(screen, key=lambda lr: screen[lr])
     best = screen[best_lr]
     if best < config.screen_min_acc:
         return FitnessResult(None, "failed_screen", None, screen, screen_runs)
     if best < config.threshold_acc:
         return FitnessResult(None, "failed_threshold", best_lr, screen, screen_runs)
-    (full,) = train_copies(genome, data, _spec(config, schedule, screen=False), [best_lr],
-                           strategy="sequential")
+    (full,) = train_copies(
+        genome, data, _spec(config, schedule, screen=False), [best_lr], strategy="sequential"
+    )
     runs = [*screen_runs, full]
     if full.status == "diverged":
         return FitnessResult(full.best_val_acc, "diverged", best_lr, screen, runs)
-    return FitnessResult(full.best_val_acc, "ok", best_lr, screen, runs,
-                         stopped_early=full.status == "stopped")
+    return FitnessResult(
+        full.best_val_acc, "ok", best_lr, screen, runs, stopped_early=full.status == "stopped"
+    )

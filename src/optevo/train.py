@@ -78,8 +78,7 @@ class TrainSpec:
 
     @property
     def steps(self) -> int:
-        return self.total_steps if self.max_steps is None else min(self.max_steps,
-                                                                    self.total_steps)
+        return self.total_steps if self.max_steps is None else min(self.max_steps, self.total_steps)
 
 
 @dataclass
@@ -178,8 +177,13 @@ class _Batches:
 
 def _new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNet:
     torch.manual_seed(seed)
-    model = ConvNet(spec.base, data.in_channels, data.num_classes, spec.dropout,
-                    generator=torch.Generator(device=device).manual_seed(seed + 2))
+    model = ConvNet(
+        spec.base,
+        data.in_channels,
+        data.num_classes,
+        spec.dropout,
+        generator=torch.Generator(device=device).manual_seed(seed + 2),
+    )
     model = model.to(device)
     if spec.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -187,8 +191,7 @@ def _new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNe
 
 
 def _autocast(spec: TrainSpec, device: str) -> torch.autocast:
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16,
-                          enabled=spec.amp)
+    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=spec.amp)
 
 
 class _EpochStats:
@@ -211,8 +214,15 @@ class _EpochStats:
 
 
 class _SequentialTrainer:
-    def __init__(self, genome: Genome, data: Dataset, spec: TrainSpec, lrs: list[float],
-                 seeds: list[int], device: str) -> None:
+    def __init__(
+        self,
+        genome: Genome,
+        data: Dataset,
+        spec: TrainSpec,
+        lrs: list[float],
+        seeds: list[int],
+        device: str,
+    ) -> None:
         self.genome, self.data, self.spec, self.lrs, self.seeds = genome, data, spec, lrs, seeds
         self.device = device
 
@@ -224,8 +234,16 @@ class _SequentialTrainer:
         t0 = time.perf_counter()
         result = RunResult(lr, seed)
         model = _new_model(self.data, spec, seed, device)
-        opt = EvolvedOptimizer(model.parameters(), self.genome, lr, spec.total_steps,
-                               spec.warmup_steps, spec.hold_steps, spec.schedule, seed=seed)
+        opt = EvolvedOptimizer(
+            model.parameters(),
+            self.genome,
+            lr,
+            spec.total_steps,
+            spec.warmup_steps,
+            spec.hold_steps,
+            spec.schedule,
+            seed=seed,
+        )
         batches = _Batches(self.data, spec, device)
         stats = _EpochStats(1, device)
         for step in range(1, spec.steps + 1):
@@ -268,8 +286,9 @@ def _end_epoch(result: RunResult, step: int, loss: float, acc: float, spec: Trai
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, data: Dataset, spec: TrainSpec, device: str
-             ) -> tuple[float, float]:
+def evaluate(
+    model: torch.nn.Module, data: Dataset, spec: TrainSpec, device: str
+) -> tuple[float, float]:
     """Validation loss and accuracy of a ConvNet (eval mode)."""
     model.eval()
     x_all, y_all = data.val
@@ -293,8 +312,15 @@ def evaluate(model: torch.nn.Module, data: Dataset, spec: TrainSpec, device: str
 class _GroupedTrainer:
     """All K copies as one GroupedConvNet, stepped by the compiled rule on a (K, N) matrix."""
 
-    def __init__(self, genome: Genome, data: Dataset, spec: TrainSpec, lrs: list[float],
-                 seeds: list[int], device: str) -> None:
+    def __init__(
+        self,
+        genome: Genome,
+        data: Dataset,
+        spec: TrainSpec,
+        lrs: list[float],
+        seeds: list[int],
+        device: str,
+    ) -> None:
         self.genome, self.data, self.spec, self.lrs, self.seeds = genome, data, spec, lrs, seeds
         self.device = device
         self.k = len(lrs)
@@ -308,8 +334,9 @@ class _GroupedTrainer:
         if spec.channels_last:
             model = model.to(memory_format=torch.channels_last)
         del models
-        scheduled = ScheduledRule.create(self.genome, spec.total_steps, spec.warmup_steps,
-                                         spec.hold_steps, spec.schedule)
+        scheduled = ScheduledRule.create(
+            self.genome, spec.total_steps, spec.warmup_steps, spec.hold_steps, spec.schedule
+        )
         params = list(model.parameters())
         sizes = [v.numel() for v in model.copy_views(0)]
         flat = _flatten_rows(model.stacked_views())
@@ -327,8 +354,11 @@ class _GroupedTrainer:
             model.train()
             with _autocast(spec, device):
                 logits = model(x)  # (K, B, classes)
-            losses = F.cross_entropy(logits.float().flatten(0, 1), y.repeat(k),
-                                     reduction="none").view(k, -1).mean(1)
+            losses = (
+                F.cross_entropy(logits.float().flatten(0, 1), y.repeat(k), reduction="none")
+                .view(k, -1)
+                .mean(1)
+            )
             for p in params:
                 p.grad = None
             losses.sum().backward()
@@ -337,8 +367,9 @@ class _GroupedTrainer:
                 w = _flatten_rows(model.stacked_views()) if scheduled.rule.needs_weight else None
                 delta = scheduled.delta(g, state, step - 1, peak, w, ctx)
                 delta = torch.where(active, delta, torch.zeros((), device=device))
-                for view, part in zip(model.stacked_views(), delta.split(sizes, dim=1),
-                                      strict=True):
+                for view, part in zip(
+                    model.stacked_views(), delta.split(sizes, dim=1), strict=True
+                ):
                     view.add_(part.view_as(view))
             stats.add(losses, logits, y)
             if step % spec.epoch_steps == 0 or step == spec.steps:
@@ -381,8 +412,9 @@ def _retire_copy(model: GroupedConvNet, state: dict[str, Tensor], i: int) -> Non
 
 
 @torch.no_grad()
-def evaluate_grouped(model: GroupedConvNet, data: Dataset, spec: TrainSpec, device: str
-                     ) -> list[tuple[float, float]]:
+def evaluate_grouped(
+    model: GroupedConvNet, data: Dataset, spec: TrainSpec, device: str
+) -> list[tuple[float, float]]:
     model.eval()
     x_all, y_all = data.val
     k = model.k
@@ -395,8 +427,12 @@ def evaluate_grouped(model: GroupedConvNet, data: Dataset, spec: TrainSpec, devi
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(spec, device):
             logits = model(x).float()
-        total_loss += F.cross_entropy(logits.flatten(0, 1), y.repeat(k),
-                                      reduction="none").view(k, -1).double().sum(1)
+        total_loss += (
+            F.cross_entropy(logits.flatten(0, 1), y.repeat(k), reduction="none")
+            .view(k, -1)
+            .double()
+            .sum(1)
+        )
         correct += (logits.argmax(-1) == y).double().sum(1)
     n = max(len(y_all), 1)
     return list(zip((total_loss / n).tolist(), (correct / n).tolist(), strict=True))
