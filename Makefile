@@ -19,7 +19,8 @@ data:
 	bash scripts/ensure-data.sh
 
 run: setup data
-	$(BIN)/optevo main
+	mkdir -p runs
+	$(BIN)/optevo evaluate Adam SGD QHM Opt6 Opt10 --random 3 --preset quick --out runs/quick-evaluate.jsonl
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
