@@ -213,7 +213,9 @@ class _EpochStats:
         return losses, accs
 
 
-class _SequentialTrainer:
+class _Trainer:
+    """K copies of one run: the same genome, data and spec; one learning rate and seed each."""
+
     def __init__(
         self,
         genome: Genome,
@@ -225,7 +227,10 @@ class _SequentialTrainer:
     ) -> None:
         self.genome, self.data, self.spec, self.lrs, self.seeds = genome, data, spec, lrs, seeds
         self.device = device
+        self.k = len(lrs)
 
+
+class _SequentialTrainer(_Trainer):
     def run(self) -> list[RunResult]:
         return [self._run_one(lr, seed) for lr, seed in zip(self.lrs, self.seeds, strict=True)]
 
@@ -262,7 +267,7 @@ class _SequentialTrainer:
                 stats = _EpochStats(1, device)
                 _end_epoch(result, step, losses[0], accs[0], spec)
                 if result.active and spec.validate:
-                    vl, va = evaluate(model, self.data, spec, device)
+                    ((vl, va),) = evaluate(model, self.data, spec, device)
                     result.val_loss.append(vl)
                     result.val_acc.append(va)
                 if not result.active:
@@ -288,11 +293,12 @@ def _end_epoch(result: RunResult, step: int, loss: float, acc: float, spec: Trai
 @torch.no_grad()
 def evaluate(
     model: torch.nn.Module, data: Dataset, spec: TrainSpec, device: str
-) -> tuple[float, float]:
-    """Validation loss and accuracy of a ConvNet (eval mode)."""
+) -> list[tuple[float, float]]:
+    """Validation (loss, accuracy) of each copy of a ConvNet (one copy) or GroupedConvNet."""
     model.eval()
     x_all, y_all = data.val
-    total_loss, correct = 0.0, 0
+    total_loss: Tensor | None = None
+    correct: Tensor | None = None
     for i in range(0, len(y_all), spec.eval_batch_size):
         x = x_all[i : i + spec.eval_batch_size].to(device)
         y = y_all[i : i + spec.eval_batch_size].to(device)
@@ -300,30 +306,25 @@ def evaluate(
             x = x.contiguous(memory_format=torch.channels_last)
         with _autocast(spec, device):
             logits = model(x).float()
-        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += int((logits.argmax(-1) == y).sum())
-    n = max(len(y_all), 1)
-    return total_loss / n, correct / n
+        if logits.dim() == 2:
+            logits = logits.unsqueeze(0)  # one copy
+        k = logits.shape[0]
+        losses = F.cross_entropy(logits.flatten(0, 1), y.repeat(k), reduction="none")
+        batch_loss = losses.view(k, -1).double().sum(1)
+        batch_correct = (logits.argmax(-1) == y).double().sum(1)
+        total_loss = batch_loss if total_loss is None else total_loss + batch_loss
+        correct = batch_correct if correct is None else correct + batch_correct
+    if total_loss is None or correct is None:
+        return [(math.nan, math.nan)]
+    n = len(y_all)
+    return list(zip((total_loss / n).tolist(), (correct / n).tolist(), strict=True))
 
 
 # ----------------------------------------------------------------------------------------------
 
 
-class _GroupedTrainer:
+class _GroupedTrainer(_Trainer):
     """All K copies as one GroupedConvNet, stepped by the compiled rule on a (K, N) matrix."""
-
-    def __init__(
-        self,
-        genome: Genome,
-        data: Dataset,
-        spec: TrainSpec,
-        lrs: list[float],
-        seeds: list[int],
-        device: str,
-    ) -> None:
-        self.genome, self.data, self.spec, self.lrs, self.seeds = genome, data, spec, lrs, seeds
-        self.device = device
-        self.k = len(lrs)
 
     def run(self) -> list[RunResult]:
         spec, device, k = self.spec, self.device, self.k
@@ -380,7 +381,7 @@ class _GroupedTrainer:
                     if r.active:
                         _end_epoch(r, step, epoch_losses[i], accs[i], spec)
                 if spec.validate:
-                    vals = evaluate_grouped(model, self.data, spec, device)
+                    vals = evaluate(model, self.data, spec, device)
                     for r, (vl, va) in zip(results, vals, strict=True):
                         if r.active:
                             r.val_loss.append(vl)
@@ -409,30 +410,3 @@ def _retire_copy(model: GroupedConvNet, state: dict[str, Tensor], i: int) -> Non
             view.zero_()
         for buf in state.values():
             buf[i].zero_()
-
-
-@torch.no_grad()
-def evaluate_grouped(
-    model: GroupedConvNet, data: Dataset, spec: TrainSpec, device: str
-) -> list[tuple[float, float]]:
-    model.eval()
-    x_all, y_all = data.val
-    k = model.k
-    total_loss = torch.zeros(k, dtype=torch.float64, device=device)
-    correct = torch.zeros(k, dtype=torch.float64, device=device)
-    for i in range(0, len(y_all), spec.eval_batch_size):
-        x = x_all[i : i + spec.eval_batch_size].to(device)
-        y = y_all[i : i + spec.eval_batch_size].to(device)
-        if spec.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(spec, device):
-            logits = model(x).float()
-        total_loss += (
-            F.cross_entropy(logits.flatten(0, 1), y.repeat(k), reduction="none")
-            .view(k, -1)
-            .double()
-            .sum(1)
-        )
-        correct += (logits.argmax(-1) == y).double().sum(1)
-    n = max(len(y_all), 1)
-    return list(zip((total_loss / n).tolist(), (correct / n).tolist(), strict=True))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from optevo import Genome, Node, library
+from optevo import library
 from optevo.data import load
 from optevo.train import StopRule, TrainSpec, train_copies
 
@@ -56,22 +56,6 @@ def test_grouped_equals_sequential_with_different_seeds(digits) -> None:
         torch.testing.assert_close(
             torch.tensor(a.train_loss), torch.tensor(b.train_loss), rtol=1e-3, atol=1e-4
         )
-
-
-def exploding() -> Genome:
-    """u = g * exp(exp(exp(2 lin_inc(t)))): fine early, inf once t/T > 0.75."""
-    from optevo import DecayGenome
-
-    lin_inc = DecayGenome((Node("identity", ("lin_inc",)),), Node("identity", ("h0",)))
-    return Genome(
-        (
-            Node("identity", ("two",), (lin_inc,)),
-            Node("exp", ("h0",)),
-            Node("exp", ("h1",)),
-            Node("exp", ("h2",)),
-        ),
-        Node("mul", ("g", "h3")),
-    )
 
 
 @pytest.mark.parametrize("strategy", ["sequential", "grouped"])

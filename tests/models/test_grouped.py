@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+import torch.nn.functional as F
 
 from optevo.models import ConvNet, GroupedConvNet, grouped_from_models, models_from_grouped
 

@@ -7,7 +7,7 @@ name of an operand (a leaf) or `h<i>`, the i-th hidden node.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -151,6 +151,30 @@ def active_order(hidden: tuple[Node, ...], output: Node) -> tuple[int, ...] | No
     return tuple(order)
 
 
+def fold_graph(
+    hidden: tuple[Node, ...],
+    output: Node,
+    leaf: Callable[[str], Any],
+    apply: Callable[[str, list[Any]], Any],
+    decayed: Callable[[Any, Any], Any],
+) -> Any:
+    """Evaluate the output node symbolically: `leaf(ref)` for operands, `apply(op, args)` for
+    nodes and `decayed(decay, value)` for a connection that carries a decay function."""
+
+    def conn(ref: str, decay: Any) -> Any:
+        inner = expr(ref)
+        return inner if decay is None else decayed(decay, inner)
+
+    def node_value(node: Node) -> Any:
+        return apply(node.op, [conn(r, d) for r, d in zip(node.inputs, node.decays, strict=True)])
+
+    def expr(ref: str) -> Any:
+        idx = parse_hidden(ref)
+        return leaf(ref) if idx is None else node_value(hidden[idx])
+
+    return node_value(output)
+
+
 def canonical_expr(hidden: tuple[Node, ...], output: Node) -> str:
     """The canonical form of the active graph as one nested expression.
 
@@ -158,27 +182,19 @@ def canonical_expr(hidden: tuple[Node, ...], output: Node) -> str:
     functions) are sorted, so `x+y` and `y+x` print the same. The active graph must be
     acyclic.
     """
-    memo: dict[str, str] = {}
 
-    def conn(ref: str, decay: DecayGenome | None) -> str:
-        inner = expr(ref)
-        return inner if decay is None else f"[{decay.canonical()}]*{inner}"
+    def apply(op: str, args: list[str]) -> str:
+        if OPERATIONS[op].commutative:
+            args = sorted(args)
+        return f"{op}({','.join(args)})"
 
-    def node_expr(node: Node) -> str:
-        args = [conn(r, d) for r, d in zip(node.inputs, node.decays, strict=True)]
-        if OPERATIONS[node.op].commutative:
-            args.sort()
-        return f"{node.op}({','.join(args)})"
-
-    def expr(ref: str) -> str:
-        idx = parse_hidden(ref)
-        if idx is None:
-            return ref
-        if ref not in memo:
-            memo[ref] = node_expr(hidden[idx])
-        return memo[ref]
-
-    return node_expr(output)
+    return fold_graph(
+        hidden,
+        output,
+        lambda ref: ref,
+        apply,
+        lambda decay, inner: f"[{decay.canonical()}]*{inner}",
+    )
 
 
 class GraphMixin:
