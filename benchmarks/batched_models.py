@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+import torch.nn.functional as F
 from torch.func import functional_call, stack_module_state, vmap
 
 from optevo.models import ConvNet, grouped_from_models

@@ -32,7 +32,9 @@ def random_four_node_genome(seed: int) -> Genome:
             return g
 
 
-def make_optimizers(params: list[torch.Tensor], random_genome: Genome) -> dict[str, torch.optim.Optimizer]:
+def make_optimizers(
+    params: list[torch.Tensor], random_genome: Genome
+) -> dict[str, torch.optim.Optimizer]:
     T = 1_000_000  # long enough never to run past the end
 
     def evolved(genome: Genome) -> EvolvedOptimizer:
@@ -47,7 +49,9 @@ def make_optimizers(params: list[torch.Tensor], random_genome: Genome) -> dict[s
     }
 
 
-def time_steps(opts: dict[str, torch.optim.Optimizer], repeats: int, device: str) -> dict[str, list[float]]:
+def time_steps(
+    opts: dict[str, torch.optim.Optimizer], repeats: int, device: str
+) -> dict[str, list[float]]:
     times: dict[str, list[float]] = {name: [] for name in opts}
     names = list(opts)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -55,7 +59,7 @@ def time_steps(opts: dict[str, torch.optim.Optimizer], repeats: int, device: str
         for _ in range(3):
             opt.step()
     for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             sync()
             t0 = time.perf_counter()
@@ -95,8 +99,10 @@ def main() -> None:
     times = time_steps(opts, args.repeats, args.device)
 
     n_params = sum(p.numel() for p in params)
-    print(f"ConvNet(base {args.base}): {n_params:,} parameters in {len(params)} tensors, "
-          f"device {args.device}, {torch.get_num_threads()} threads, {args.repeats} repeats")
+    print(
+        f"ConvNet(base {args.base}): {n_params:,} parameters in {len(params)} tensors, "
+        f"device {args.device}, {torch.get_num_threads()} threads, {args.repeats} repeats"
+    )
     print(f"random genome: {random_genome.equation()}  [{random_genome.momentum}]")
     ref = statistics.median(times["torch.optim.Adam(foreach=True)"])
     print(f"{'optimizer':34s} {'median ms':>10s} {'ratio to torch Adam':>20s}")
@@ -106,8 +112,10 @@ def main() -> None:
 
     torch.set_num_threads(1)
     rate, n = sampling_rate(args.sampling_seconds)
-    print(f"\nvalid random genomes drawn + integrity-checked on one core: {rate:.0f}/s "
-          f"({n} in {args.sampling_seconds:.0f} s; target >= 100/s)")
+    print(
+        f"\nvalid random genomes drawn + integrity-checked on one core: {rate:.0f}/s "
+        f"({n} in {args.sampling_seconds:.0f} s; target >= 100/s)"
+    )
 
 
 if __name__ == "__main__":
