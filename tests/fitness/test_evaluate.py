@@ -157,3 +157,15 @@ def test_load_config_from_yaml(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_bf16_autocast_option_runs_and_learns() -> None:
+    r = fitness("Adam", preset("tiny", amp=True))
+    assert r.status == "ok" and r.fitness is not None and r.fitness > 0.8
+
+
+def test_channels_last_off_gives_the_same_protocol() -> None:
+    a = fitness("SGD", preset("tiny"))
+    b = fitness("SGD", preset("tiny", channels_last=False))
+    assert a.best_lr == b.best_lr
+    assert abs(a.fitness - b.fitness) < 0.02
