@@ -91,6 +91,16 @@ def test_canonical_hash_is_sha256_of_the_documented_canonical_form() -> None:
     assert g.canonical_hash() == hashlib.sha256(b"none|+|div(v,sqrt(s))").hexdigest()
 
 
+def test_canonical_form_of_a_genome_with_decay_functions() -> None:
+    # A change to this format changes every stored hash: it must be deliberate.
+    assert library.genome("Opt4").canonical() == (
+        "none|+|div(qh_g,clip(two,abs([atan(identity(demon_dec))]*exp(v))))"
+    )
+    assert library.genome("Opt10").canonical() == (
+        "nesterov|+|i1e(i1e([mul(identity(demon_dec),lin_inc)]*g))"
+    )
+
+
 def test_hash_ignores_inactive_nodes_and_commutative_order() -> None:
     base = Genome((Node("exp", ("g",)), FILL), Node("add", ("h0", "v")))
     other_inactive = Genome((Node("exp", ("g",)), Node("tanh", ("lam",))), Node("add", ("h0", "v")))
