@@ -347,3 +347,15 @@ def test_no_warning_within_total_steps() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         train(net, opt, batches(5))
+
+
+def test_sparse_and_complex_parameters_are_refused_clearly() -> None:
+    emb = nn.Embedding(10, 3, sparse=True)
+    opt = create("Adam", emb.parameters(), lr=1e-2, total_steps=5)
+    emb(torch.tensor([1, 2])).sum().backward()
+    with pytest.raises(RuntimeError, match="sparse"):
+        opt.step()
+    z = nn.Parameter(torch.zeros(3, dtype=torch.complex64))
+    z.grad = torch.ones_like(z)
+    with pytest.raises(RuntimeError, match="complex"):
+        create("Adam", [z], lr=1e-2, total_steps=5).step()

@@ -171,6 +171,8 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         for p in params:
             if p.grad.is_sparse:
                 raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
+            if p.is_complex():
+                raise RuntimeError("EvolvedOptimizer does not support complex parameters")
             state = self.state[p]
             if "step" not in state:
                 state["step"] = torch.tensor(0.0)
