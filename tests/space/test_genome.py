@@ -297,3 +297,27 @@ def test_library_genomes_round_trip() -> None:
     for name in library.names():
         g = library.genome(name)
         assert Genome.from_json(g.to_json()) == g
+
+
+@pytest.mark.parametrize(
+    ("hidden", "output", "flipped", "text"),
+    [
+        ((Node("add", ("v", "s")),), Node("sub", ("g", "h0")), False, "g - (v + s)"),
+        ((Node("sub", ("v", "s")),), Node("sub", ("h0", "g")), False, "v - s - g"),
+        ((Node("add", ("g", "v")),), Node("mul", ("h0", "s")), False, "(g + v) * s"),
+        ((Node("add", ("g", "v")),), Node("div", ("h0", "s")), False, "(g + v) / (s + eps)"),
+        ((Node("abs", ("g",)),), Node("clip", ("v", "h0")), False, "clip(v, ±|g|)"),
+        ((Node("abs", ("g",)),), Node("sqrt", ("h0",)), False, "sqrt(|g|)"),
+        ((Node("identity", ("g",)),), Node("identity", ("h0",)), True, "-g"),
+        ((Node("add", ("g", "v")),), Node("identity", ("h0",)), True, "-(g + v)"),
+        ((Node("exp", ("g",)),), Node("neg", ("h0",)), False, "-exp(g)"),
+    ],
+)
+def test_equation_text_uses_only_needed_parentheses(hidden, output, flipped, text) -> None:
+    assert Genome(hidden, output, flipped=flipped).equation() == text
+
+
+def test_named_equations_read_like_the_paper() -> None:
+    assert library.genome("Opt1").equation() == "qh_g + softsign(clip(w5, ±|w5 - qh_g2|))"
+    assert library.genome("Opt4").equation() == "qh_g / (clip(two, ±|d1(t)*exp(v)|) + eps)"
+    assert library.genome("AddSign-ld").equation() == "(one + d1(t)*sign_g * sign_v) * g"

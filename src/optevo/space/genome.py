@@ -124,8 +124,9 @@ class Genome(GraphMixin):
     def equation(self) -> str:
         """The update as one readable expression, decay functions named d1, d2, ..."""
         names = {d: f"d{i + 1}(t)" for i, d in enumerate(self.decay_functions())}
-        body = graph_text(self.hidden, self.output, lambda r: r, lambda d: names[d])
-        return f"-({body})" if self.flipped else body
+        return graph_text(
+            self.hidden, self.output, lambda r: r, lambda d: names[d], negate=self.flipped
+        )
 
     def __str__(self) -> str:
         lines = [f"u = {self.equation()}", f"momentum: {self.momentum}"]

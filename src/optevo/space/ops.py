@@ -97,8 +97,13 @@ class Operation:
 
     `fn` takes the input tensors (and, when `needs_ctx`, an OpContext last). A state-holding
     operation's `fn` is not used directly: the compiler implements its state (`state` names
-    the kind). `text` is a format template for readable equations, `sym` builds the sympy
-    form. `update`/`decay` say where in the search space the operation may appear.
+    the kind). `sym` builds the sympy form. `update`/`decay` say where in the search space
+    the operation may appear.
+
+    `text` is the readable form, a format template over the inputs `a` and `b`: `{a}` as is,
+    `{a1}`/`{a2}`/`{a3}` in parentheses unless the input binds at least as tightly as a sum
+    (1), a product (2) or an atom (3), `{A}` as its absolute value `|a|` (not doubled when
+    `a` already is one). `prec` is how tightly the result binds (-1: as its input).
     """
 
     name: str
@@ -111,6 +116,7 @@ class Operation:
     commutative: bool = False
     needs_ctx: bool = False
     state: str | None = None
+    prec: int = 3
 
 
 def _u(
@@ -131,110 +137,115 @@ def _no_fn(*_: Any) -> Tensor:  # pragma: no cover - state ops are compiled spec
 
 _UNARY_ROWS: tuple[Operation, ...] = (
     # The 23 scalar unary operations of SPEC 1.2 (update) and the 13 of SPEC 2 (decay).
-    _u("identity", lambda x: x, "{0}", lambda x: x, decay=True),
-    _u("neg", torch.neg, "-({0})", lambda x: -x),
+    _u("identity", lambda x: x, "{a}", lambda x: x, decay=True, prec=-1),
+    _u("neg", torch.neg, "-{a3}", lambda x: -x, prec=2),
     _u(
         "log",
         lambda x: torch.log(torch.abs(x) + EPS),
-        "ln(|{0}| + eps)",
+        "ln({A} + eps)",
         lambda x: sp.log(sp.Abs(x) + _EPS_SYM),
     ),
     _u(
         "sqrt",
         lambda x: torch.sqrt(torch.abs(x)),
-        "sqrt(|{0}|)",
+        "sqrt({A})",
         lambda x: sp.sqrt(sp.Abs(x)),
         decay=True,
     ),
-    _u("exp", torch.exp, "exp({0})", sp.exp),
-    _u("abs", torch.abs, "|{0}|", sp.Abs),
-    _u("sigmoid", torch.sigmoid, "sigmoid({0})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
+    _u("exp", torch.exp, "exp({a})", sp.exp),
+    _u("abs", torch.abs, "{A}", sp.Abs),
+    _u("sigmoid", torch.sigmoid, "sigmoid({a})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
     _u(
         "recip1p",
         lambda x: 1.0 / (1.0 + torch.abs(x)),
-        "1/(1 + |{0}|)",
+        "1/(1 + {A})",
         lambda x: 1 / (1 + sp.Abs(x)),
         decay=True,
+        prec=2,
     ),
-    _u("softplus", torch.nn.functional.softplus, "softplus({0})", lambda x: sp.log(1 + sp.exp(x))),
-    _u("erf", torch.erf, "erf({0})", sp.erf, decay=True),
-    _u("erfc", torch.erfc, "erfc({0})", sp.erfc, decay=True),
-    _u("asinh", torch.asinh, "asinh({0})", sp.asinh),
-    _u("tanh", torch.tanh, "tanh({0})", sp.tanh, decay=True),
-    _u("atan", torch.atan, "atan({0})", sp.atan, decay=True),
-    _u("recip", lambda x: 1.0 / (x + EPS), "1/({0} + eps)", lambda x: 1 / (x + _EPS_SYM)),
-    _u("i1e", torch.special.i1e, "i1e({0})", lambda x: _I1E(x), decay=True),
-    _u("relu", torch.relu, "max({0}, 0)", lambda x: sp.Max(x, 0)),
-    _u("min0", lambda x: torch.clamp(x, max=0.0), "min({0}, 0)", lambda x: sp.Min(x, 0)),
-    _u("drop0.5", _drop(0.5), "drop({0}, 0.5)", lambda x: _DROP[0.5](x), needs_ctx=True),
-    _u("drop0.3", _drop(0.3), "drop({0}, 0.3)", lambda x: _DROP[0.3](x), needs_ctx=True),
-    _u("drop0.1", _drop(0.1), "drop({0}, 0.1)", lambda x: _DROP[0.1](x), needs_ctx=True),
-    _u("norm", _norm, "norm({0})", lambda x: _NORM(x), needs_ctx=True),
+    _u("softplus", torch.nn.functional.softplus, "softplus({a})", lambda x: sp.log(1 + sp.exp(x))),
+    _u("erf", torch.erf, "erf({a})", sp.erf, decay=True),
+    _u("erfc", torch.erfc, "erfc({a})", sp.erfc, decay=True),
+    _u("asinh", torch.asinh, "asinh({a})", sp.asinh),
+    _u("tanh", torch.tanh, "tanh({a})", sp.tanh, decay=True),
+    _u("atan", torch.atan, "atan({a})", sp.atan, decay=True),
+    _u("recip", lambda x: 1.0 / (x + EPS), "1/({a} + eps)", lambda x: 1 / (x + _EPS_SYM), prec=2),
+    _u("i1e", torch.special.i1e, "i1e({a})", lambda x: _I1E(x), decay=True),
+    _u("relu", torch.relu, "max({a}, 0)", lambda x: sp.Max(x, 0)),
+    _u("min0", lambda x: torch.clamp(x, max=0.0), "min({a}, 0)", lambda x: sp.Min(x, 0)),
+    _u("drop0.5", _drop(0.5), "drop({a}, 0.5)", lambda x: _DROP[0.5](x), needs_ctx=True),
+    _u("drop0.3", _drop(0.3), "drop({a}, 0.3)", lambda x: _DROP[0.3](x), needs_ctx=True),
+    _u("drop0.1", _drop(0.1), "drop({a}, 0.1)", lambda x: _DROP[0.1](x), needs_ctx=True),
+    _u("norm", _norm, "norm({a})", lambda x: _NORM(x), needs_ctx=True),
     _u(
         "softsign",
         torch.nn.functional.softsign,
-        "softsign({0})",
+        "softsign({a})",
         lambda x: x / (1 + sp.Abs(x)),
         decay=True,
     ),
     # Decay-only unary operations (SPEC 2).
-    _u("square", torch.square, "({0})^2", lambda x: x**2, update=False, decay=True),
+    _u("square", torch.square, "{a3}^2", lambda x: x**2, update=False, decay=True),
     _u(
         "dtanh",
         lambda x: 1.0 - torch.tanh(x) ** 2,
-        "(1 - tanh({0})^2)",
+        "1 - tanh({a})^2",
         lambda x: 1 - sp.tanh(x) ** 2,
         update=False,
         decay=True,
+        prec=1,
     ),
     _u(
         "dsigmoid",
         lambda x: torch.sigmoid(x) * (1.0 - torch.sigmoid(x)),
-        "sigmoid'({0})",
+        "sigmoid'({a})",
         lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
         update=False,
         decay=True,
     ),
     # State-holding unary operations (SPEC 1.2); the compiler implements their state.
-    _u("ema", _no_fn, "ema({0})", lambda x: _EMA(x), state="ema"),
-    _u("delta", _no_fn, "delta({0})", lambda x: _DELTA(x), state="delta"),
-    _u("runmax", _no_fn, "runmax({0})", lambda x: _RUNMAX(x), state="runmax"),
+    _u("ema", _no_fn, "ema({a})", lambda x: _EMA(x), state="ema"),
+    _u("delta", _no_fn, "delta({a})", lambda x: _DELTA(x), state="delta"),
+    _u("runmax", _no_fn, "runmax({a})", lambda x: _RUNMAX(x), state="runmax"),
 )
 
 _BINARY_ROWS: tuple[Operation, ...] = (
     # SPEC 1.3; the first seven are also the decay functions' binary operations (SPEC 2).
-    _b("add", torch.add, "({0} + {1})", lambda x, y: x + y, decay=True, commutative=True),
-    _b("sub", torch.sub, "({0} - {1})", lambda x, y: x - y, decay=True),
-    _b("mul", torch.mul, "{0} * {1}", lambda x, y: x * y, decay=True, commutative=True),
-    _b("max", torch.maximum, "max({0}, {1})", sp.Max, decay=True, commutative=True),
-    _b("min", torch.minimum, "min({0}, {1})", sp.Min, decay=True, commutative=True),
+    _b("add", torch.add, "{a1} + {b1}", lambda x, y: x + y, decay=True, commutative=True, prec=1),
+    _b("sub", torch.sub, "{a1} - {b2}", lambda x, y: x - y, decay=True, prec=1),
+    _b("mul", torch.mul, "{a2} * {b2}", lambda x, y: x * y, decay=True, commutative=True, prec=2),
+    _b("max", torch.maximum, "max({a}, {b})", sp.Max, decay=True, commutative=True),
+    _b("min", torch.minimum, "min({a}, {b})", sp.Min, decay=True, commutative=True),
     _b(
         "div",
         lambda x, y: x / (y + EPS),
-        "{0} / ({1} + eps)",
+        "{a2} / ({b} + eps)",
         lambda x, y: x / (y + _EPS_SYM),
         decay=True,
+        prec=2,
     ),
     _b(
         "div_sqrt1p",
         lambda x, y: x / torch.sqrt(1.0 + y * y),
-        "{0} / sqrt(1 + ({1})^2)",
+        "{a2} / sqrt(1 + {b3}^2)",
         lambda x, y: x / sp.sqrt(1 + y**2),
         decay=True,
+        prec=2,
     ),
     _b(
         "clip",
         lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
-        "clip({0}, -|{1}|, |{1}|)",
+        "clip({a}, ±{B})",
         lambda x, y: _CLIP(x, -sp.Abs(y), sp.Abs(y)),
     ),
     _b(
         "mix",
         lambda x, y: 0.95 * x + 0.05 * y,
-        "(0.95*{0} + 0.05*{1})",
+        "0.95*{a2} + 0.05*{b2}",
         lambda x, y: sp.Float(0.95) * x + sp.Float(0.05) * y,
+        prec=1,
     ),
-    _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "|{0}|^({1})", lambda x, y: sp.Abs(x) ** y),
+    _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "{A}^{b3}", lambda x, y: sp.Abs(x) ** y),
 )
 
 UNARY: dict[str, Operation] = {op.name: op for op in _UNARY_ROWS}
