@@ -44,9 +44,10 @@ from scipy import special
 
 from optevo import library
 from optevo.optim import NAMES, create
+from spec_reference import lr_factor_ref, one_cycle_ref
+from spec_reference import momentum_ref as mu_ref
 
 EPS = 1e-7
-LR_AT_ZERO = 1e-7  # SPEC 7.3: a learning-rate factor's value at step 0
 T = 100
 PEAK = 1e-2
 SHAPES = [(3, 4), (5,), (2, 3, 2, 2)]
@@ -65,34 +66,6 @@ EXPECTED_NAMES = [
 # ---------------------------------------------------------------------------------------------
 # Schedules, written from the SPEC
 # ---------------------------------------------------------------------------------------------
-
-
-def one_cycle_ref(T: int, W: int, H: int) -> np.ndarray:
-    """SPEC 4: k/W during warm-up, 1 during the hold, then a cosine from 1 towards 0."""
-    out = np.empty(T)
-    for k in range(T):
-        if k < W:
-            out[k] = k / W
-        elif k < W + H:
-            out[k] = 1.0
-        else:
-            out[k] = 0.5 * (1.0 + math.cos(math.pi * (k - W - H) / (T - W - H)))
-    return out
-
-
-def mu_ref(T: int, W: int, H: int) -> np.ndarray:
-    """SPEC 1: 0.95 -> 0.85 over the warm-up, 0.85 in the hold, 0.85 -> 0.95 to the end,
-    both ends of each ramp included (a ramp of one step sits at its start)."""
-    out = np.empty(T)
-    for k in range(T):
-        if k < W:
-            out[k] = 0.95 - 0.10 * k / (W - 1) if W > 1 else 0.95
-        elif k < W + H:
-            out[k] = 0.85
-        else:
-            n = T - W - H
-            out[k] = 0.85 + 0.10 * (k - W - H) / (n - 1) if n > 1 else 0.85
-    return out
 
 
 def decay(name: str, t: float, T: int) -> float:
@@ -122,36 +95,6 @@ def _dsoft(x):
 
 def _softsign(x):
     return x / (1.0 + np.abs(x))
-
-
-def lr_factor_ref(name: str, T: int) -> np.ndarray:
-    """SPEC 7.3 (Table 10) at t = 0..T-1; the value at t = 0 is replaced by 1e-7."""
-    t = np.arange(T, dtype=np.float64)
-    lin_inc, lin_dec = t / T, 1.0 - t / T
-    cos_inc = 0.5 * (1.0 - np.cos(np.pi * t / T))
-    cyc_cos_inc = 0.5 * (1.0 - np.cos(2.0 * np.pi * t / T))
-    lin_inc_restart = ((2.0 * t) % T) / T
-    cos_inc_restart = 0.5 * (1.0 - np.cos(np.pi * lin_inc_restart))
-    exp_dec = 0.01 ** (t / T)
-    exp_inc = 1.0 - exp_dec
-    b = 0.95 * (1.0 - (t + 1.0) / T)
-    demon_inc_p = (0.95 - b) / (0.05 + b)
-    with np.errstate(divide="ignore"):
-        f = {
-            "LR1": special.erfc(special.erfc(cos_inc)) / _dtanh(cos_inc_restart),
-            "LR2": special.erfc(special.erfc(cos_inc))
-            / (_dtanh(cos_inc_restart) * _dtanh(cos_inc)),
-            "LR3": np.arctan(lin_inc) / (_dtanh(lin_inc_restart) * np.sqrt(_dsoft(demon_inc_p))),
-            "LR4": special.expit(lin_inc) ** 2 / special.expit(2.0 * _softsign(lin_dec)),
-            "LR5": 1.0 / np.sqrt(special.erf(exp_dec)),
-            "LR6": np.arctan(lin_inc) * special.erfc(cyc_cos_inc) / np.sqrt(_dsoft(cyc_cos_inc)),
-            "LR7": 1.0 / np.sqrt(_dsoft(lin_inc_restart)),
-            "LR8": 1.0 / (np.sqrt(_softsign(np.arctan(exp_inc))) + EPS),
-            "LR9": np.tanh(np.maximum(lin_inc_restart, cyc_cos_inc)),
-        }[name]
-    f = f.copy()
-    f[0] = LR_AT_ZERO
-    return f
 
 
 # ---------------------------------------------------------------------------------------------
