@@ -11,6 +11,18 @@ from scipy import special
 EPS = 1e-7
 
 
+def dtanh(x):
+    return 1.0 - np.tanh(x) ** 2
+
+
+def dsoft(x):
+    return 1.0 / (1.0 + np.abs(x))
+
+
+def softsign(x):
+    return x / (1.0 + np.abs(x))
+
+
 def one_cycle_ref(T: int, W: int, H: int) -> np.ndarray:
     """SPEC 4, as a factor of the peak: t/W, then 1 for H steps, then a cosine towards 0."""
     out = []
@@ -52,15 +64,6 @@ def lr_factor_ref(name: str, T: int) -> np.ndarray:
     exp_inc = 1.0 - 0.01 ** (t / T)
     b = 0.95 * (1.0 - (t + 1.0) / T)
     demon_inc_prime = (0.95 - b) / (0.05 + b)
-
-    def dtanh(x):
-        return 1.0 - np.tanh(x) ** 2
-
-    def dsoft(x):
-        return 1.0 / (1.0 + np.abs(x))
-
-    def softsign(x):
-        return x / (1.0 + np.abs(x))
 
     with np.errstate(divide="ignore"):  # LR8 at t = 0 (replaced below)
         value = {

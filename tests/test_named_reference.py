@@ -44,8 +44,10 @@ from scipy import special
 
 from optevo import library
 from optevo.optim import NAMES, create
+from spec_reference import dtanh as _dtanh
 from spec_reference import lr_factor_ref, one_cycle_ref
 from spec_reference import momentum_ref as mu_ref
+from spec_reference import softsign as _softsign
 
 EPS = 1e-7
 T = 100
@@ -83,18 +85,6 @@ def decay(name: str, t: float, T: int) -> float:
         "exp_inc": 1.0 - 0.01 ** (t / T),
         "demon_dec": b / (0.05 + b),
     }[name]
-
-
-def _dtanh(x):
-    return 1.0 - np.tanh(x) ** 2
-
-
-def _dsoft(x):
-    return 1.0 / (1.0 + np.abs(x))
-
-
-def _softsign(x):
-    return x / (1.0 + np.abs(x))
 
 
 # ---------------------------------------------------------------------------------------------
