@@ -105,13 +105,19 @@ class FitnessConfig(BaseModel):
         return Augment(crop=self.augment, flip=self.augment, cutout=self.augment)
 
 
-def preset(name: str, **overrides: Any) -> FitnessConfig:
-    """A named configuration: "paper" (CIFAR-10, SPEC 5), "quick" (Fashion-MNIST, ~15 s per
-    evaluation on a 2-core CPU) or "tiny" (digits, for tests). Overrides replace fields."""
+def fitness_preset_dict(name: str) -> dict[str, Any]:
+    """The fields of a fitness preset, as written in its YAML file."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     text = resources.files("optevo").joinpath("configs", f"{name}.yaml").read_text()
-    return config_from_dict({**yaml.safe_load(text), **overrides}, source=f"preset {name!r}")
+    return dict(yaml.safe_load(text))
+
+
+def preset(name: str, **overrides: Any) -> FitnessConfig:
+    """A named configuration: "paper" (CIFAR-10, SPEC 5), "quick" (Fashion-MNIST, ~15 s per
+    evaluation on a 2-core CPU) or "tiny" (digits, for tests). Overrides replace fields."""
+    raw = fitness_preset_dict(name)
+    return config_from_dict({**raw, **overrides}, source=f"preset {name!r}")
 
 
 def load_config(path: str | Path) -> FitnessConfig:

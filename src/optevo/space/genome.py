@@ -152,53 +152,58 @@ class Genome(GraphMixin):
         parts.append(rf"\text{{momentum: {self.momentum}}}")
         return r" \\ ".join(parts)
 
-    # -- search ---------------------------------------------------------------------------
+    # -- proposals (pure structure; accepting a candidate is the search layer's job) ------
 
     @classmethod
-    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
-        """A random genome (SPEC 1.4): acyclic and passing the integrity check.
+    def propose(
+        cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE
+    ) -> Genome | None:
+        """One random draw of SPEC 1.4, or None when its active graph has a cycle.
 
-        Drawn again until both hold; `flipped` is set as the check says.
+        Not integrity-checked: `optevo.search.random_genome` redraws until a draw passes.
         """
         space = _space(config)
 
         def decayer(r: np.random.Generator) -> DecayGenome | None:
             return DecayGenome.random(r, config) if r.random() < config.decay_p else None
 
-        for _ in range(config.max_tries):
-            hidden, output = draw_graph(rng, space, decayer)
-            momentum = MOMENTUM_TYPES[int(rng.integers(len(MOMENTUM_TYPES)))]
-            try:
-                genome = cls(hidden, output, momentum)
-            except GraphError:
-                continue
-            checked = genome.checked()
-            if checked is not None:
-                return checked
-        raise RuntimeError(f"no valid random genome in {config.max_tries} draws")
+        hidden, output = draw_graph(rng, space, decayer)
+        momentum = MOMENTUM_TYPES[int(rng.integers(len(MOMENTUM_TYPES)))]
+        try:
+            return cls(hidden, output, momentum)
+        except GraphError:
+            return None
+
+    def propose_mutation(
+        self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE
+    ) -> Genome | None:
+        """One SPEC 1.5 mutation, or None when it does not apply or makes a cycle.
+
+        The child has `flipped` cleared; `optevo.search.mutate_genome` redraws until a child
+        passes the integrity check (which sets the flag again) and is new.
+        """
+        return self._mutate_once(rng, _space(config), config)
+
+    def with_flipped(self, flipped: bool) -> Genome:
+        """This genome with the sign flag set to `flipped`."""
+        if flipped == self.flipped:
+            return self
+        return Genome(self.hidden, self.output, self.momentum, flipped)
+
+    @classmethod
+    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
+        """A random genome that passes the default integrity check (convenience for
+        `optevo.search.random_genome`, which also takes the sphere configuration)."""
+        from optevo.search.candidates import random_genome  # the layer above, at call time
+
+        return random_genome(rng, config)
 
     def mutate(self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
-        """A child with one mutation of SPEC 1.5 that is acyclic and passes the integrity check."""
-        space = _space(config)
-        for _ in range(config.max_tries):
-            child = self._mutate_once(rng, space, config)
-            if child is None or child == self:
-                continue
-            checked = child.checked()
-            if checked is not None:
-                return checked
-        raise RuntimeError(f"no valid mutation of this genome in {config.max_tries} draws:\n{self}")
+        """A child with one SPEC 1.5 mutation that passes the default integrity check
+        (convenience for `optevo.search.mutate_genome`)."""
+        from optevo.search.candidates import mutate_genome  # the layer above, at call time
 
-    def checked(self) -> Genome | None:
-        """This genome with `flipped` set by the integrity check, or None if it fails."""
-        from optevo.integrity import check
-
-        result = check(self)
-        if not result.passed:
-            return None
-        if result.flipped == self.flipped:
-            return self
-        return Genome(self.hidden, self.output, self.momentum, result.flipped)
+        return mutate_genome(self, rng, config)
 
     def _mutate_once(
         self, rng: np.random.Generator, space: GraphSpace, config: SpaceConfig

@@ -1,0 +1,69 @@
+"""The search: accepting candidates, duplicates, the run configuration, strategies,
+executors and the run store.
+
+    from optevo.search import run_preset, start_search
+    summary = start_search(run_preset("quick"), "runs/my-run")
+"""
+
+from optevo.search.api import (
+    RunSummary,
+    Standing,
+    leaderboard,
+    load_config,
+    planned_evaluations,
+    read_summary,
+    resume_search,
+    start_search,
+)
+from optevo.search.candidates import (
+    Drawn,
+    NoValidCandidateError,
+    draw_child,
+    draw_random,
+    integrity_checked,
+    mutate_genome,
+    random_genome,
+)
+from optevo.search.config import (
+    RUN_PRESETS,
+    ConfigError,
+    RunConfig,
+    load_run_config,
+    run_config_from_dict,
+    run_preset,
+)
+from optevo.search.duplicates import Identity, SeenSet, behaviour_hash
+from optevo.search.records import Evaluation, Request, Trial
+from optevo.search.store import RunStore, StoreError
+
+__all__ = [
+    "RUN_PRESETS",
+    "ConfigError",
+    "Drawn",
+    "Evaluation",
+    "Identity",
+    "NoValidCandidateError",
+    "Request",
+    "RunConfig",
+    "RunStore",
+    "RunSummary",
+    "SeenSet",
+    "Standing",
+    "StoreError",
+    "Trial",
+    "behaviour_hash",
+    "draw_child",
+    "draw_random",
+    "integrity_checked",
+    "leaderboard",
+    "load_config",
+    "load_run_config",
+    "mutate_genome",
+    "planned_evaluations",
+    "random_genome",
+    "read_summary",
+    "resume_search",
+    "run_config_from_dict",
+    "run_preset",
+    "start_search",
+]

@@ -1,0 +1,336 @@
+"""One configuration for a whole search run: space, sphere, fitness, strategy, executor, seed.
+
+A run is one pydantic document, loaded from YAML; presets are whole-run documents in
+`optevo/configs/search/`. Every error names the field and the value:
+
+    from optevo.search.config import run_preset, load_run_config
+    config = run_preset("quick", **{"strategy.particles": 2})
+"""
+
+from __future__ import annotations
+
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from optevo.evaluate import FitnessConfig, fitness_preset_dict
+from optevo.integrity import SphereConfig
+from optevo.space.config import MUTATIONS, SpaceConfig
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+MutationScope = Literal["all", "decay-only"]
+
+
+class _Strategy(BaseModel):
+    model_config = _STRICT
+
+    seeds_per_candidate: int = Field(1, ge=1, le=100)
+    """Fitness of a candidate = the mean over this many training seeds (SPEC 6 refinement)."""
+    mutation_scope: MutationScope = "all"
+    """`decay-only`: children change only decay functions (SPEC 6, Adam schedules)."""
+    seed_genomes: tuple[str, ...] = ()
+    """Named optimizers or genome JSON files the search starts from, instead of random ones."""
+
+
+class ParticleStrategy(_Strategy):
+    """The mutation-only particle GA of SPEC 6."""
+
+    kind: Literal["particle"] = "particle"
+    particles: int = Field(50, ge=1)
+    time_steps: int = Field(5, ge=0)
+    mutations: int = Field(7, ge=1)
+    init_factor: int = Field(10, ge=0)
+    """The enlarged initial population has `init_factor * particles` random genomes, evaluated
+    on the cheaper surrogate (`RunConfig.init_fitness`); 0 starts from random genomes as they
+    are (or from `seed_genomes`)."""
+    screen_redraws: int = Field(4, ge=0)
+    """A child the learning-rate screen rejects is replaced by a new mutation up to this often."""
+
+    def planned_evaluations(self) -> int:
+        """10N + N(1 + T*M) for the paper's defaults (before redraws and duplicates)."""
+        init = 0 if self.seed_genomes else self.init_factor * self.particles
+        return init + self.particles * (1 + self.time_steps * self.mutations)
+
+
+class RegularizedStrategy(_Strategy):
+    """Regularized evolution (Real et al. 2019): tournament selection, the oldest dies."""
+
+    kind: Literal["regularized"] = "regularized"
+    population: int = Field(20, ge=2)
+    tournament: int = Field(5, ge=1)
+    batch: int = Field(7, ge=1)
+    """Children bred per round from the population as it stands (handed over as one batch)."""
+    budget: int = Field(2300, ge=1)
+    """Candidate evaluations in all, the initial population included."""
+
+    @model_validator(mode="after")
+    def _sizes(self) -> RegularizedStrategy:
+        if self.tournament > self.population:
+            raise ValueError(
+                f"tournament ({self.tournament}) exceeds population ({self.population})"
+            )
+        return self
+
+    def planned_evaluations(self) -> int:
+        return self.budget
+
+
+class RandomStrategy(_Strategy):
+    """Random search: independent random valid genomes, in batches."""
+
+    kind: Literal["random"] = "random"
+    batch: int = Field(50, ge=1)
+    budget: int = Field(2300, ge=1)
+
+    def planned_evaluations(self) -> int:
+        return self.budget
+
+
+StrategyConfig = Annotated[
+    ParticleStrategy | RegularizedStrategy | RandomStrategy, Field(discriminator="kind")
+]
+
+
+class ExecutorConfig(BaseModel):
+    """Where evaluations run. `serial`: in this process. `process`: a local pool of `workers`
+    processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray tasks
+    on the cluster at `address` (a local one when None), `num_cpus`/`num_gpus` each."""
+
+    model_config = _STRICT
+
+    kind: Literal["serial", "process", "ray"] = "serial"
+    workers: int = Field(1, ge=1, le=4096)
+    threads: int | None = Field(None, ge=1)
+    address: str | None = None
+    num_cpus: float = Field(1.0, gt=0)
+    num_gpus: float = Field(0.0, ge=0)
+
+
+class FinalConfig(BaseModel):
+    """The end of a run: the best `top` genomes and the `baselines` re-evaluated over `seeds`
+    training seeds, leaderboard as mean and std (the quick fitness is noisy)."""
+
+    model_config = _STRICT
+
+    top: int = Field(3, ge=0)
+    baselines: tuple[str, ...] = ("Adam", "SGD", "QHM")
+    seeds: int = Field(3, ge=1, le=100)
+
+    @field_validator("baselines")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from optevo import library
+
+        unknown = [n for n in v if n not in library.names()]
+        if unknown:
+            raise ValueError(f"unknown named optimizer(s) {unknown}; see `optevo list`")
+        return v
+
+    @property
+    def enabled(self) -> bool:
+        return self.top > 0 or bool(self.baselines)
+
+
+class RunConfig(BaseModel):
+    """Everything a search run needs. `fitness` is the search surrogate (SPEC 5; a mapping
+    may start from a fitness preset: `{preset: quick, base: 8}`); `init_fitness` the cheaper
+    surrogate of the enlarged initial population, given as overrides of `fitness` (SPEC 6:
+    `{base: 32}`); `final_fitness` the protocol of the final re-evaluation (default: `fitness`)."""
+
+    model_config = _STRICT
+
+    name: str = "search"
+    description: str = ""
+    seed: int = Field(0, ge=0, lt=2**63)
+    space: SpaceConfig = SpaceConfig()
+    sphere: SphereConfig = SphereConfig()
+    fitness: FitnessConfig = FitnessConfig()
+    init_fitness: FitnessConfig | None = None
+    final_fitness: FitnessConfig | None = None
+    strategy: StrategyConfig = ParticleStrategy()
+    executor: ExecutorConfig = ExecutorConfig()
+    final: FinalConfig = FinalConfig(top=0, baselines=())
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_fitness(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        fit = raw.get("fitness", {})
+        if isinstance(fit, dict):
+            fit = _expand_preset(fit)
+            raw["fitness"] = fit
+        for key in ("init_fitness", "final_fitness"):
+            part = raw.get(key)
+            if isinstance(part, dict) and isinstance(fit, dict):
+                raw[key] = {**fit, **_expand_preset(part)}
+        return raw
+
+    @field_validator("sphere")
+    @classmethod
+    def _sphere(cls, v: SphereConfig) -> SphereConfig:
+        if not v.learning_rates or any(
+            not (lr > 0 and math.isfinite(lr)) for lr in v.learning_rates
+        ):
+            raise ValueError("sphere.learning_rates must be positive and finite")
+        return v
+
+    def search_space(self) -> SpaceConfig:
+        """The space config with the strategy's mutation scope applied."""
+        if self.strategy.mutation_scope == "all":
+            return self.space
+        weights = tuple(1.0 if m == "decay" else 0.0 for m in MUTATIONS)
+        return SpaceConfig(**{**_fields(self.space), "mutation_weights": weights})
+
+    def initial_fitness(self) -> FitnessConfig:
+        return self.init_fitness if self.init_fitness is not None else self.fitness
+
+    def stage_fitness(self, stage: str) -> FitnessConfig:
+        """The fitness protocol of a stage: init, search or final."""
+        if stage == "init":
+            return self.initial_fitness()
+        if stage == "final" and self.final_fitness is not None:
+            return self.final_fitness
+        return self.fitness
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(obj)
+
+
+def _expand_preset(d: dict[str, Any]) -> dict[str, Any]:
+    if "preset" not in d:
+        return d
+    rest = dict(d)
+    name = rest.pop("preset")
+    return {**fitness_preset_dict(name), **rest}
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading, presets, overrides
+# ----------------------------------------------------------------------------------------------
+
+RUN_PRESETS: tuple[str, ...] = (
+    "quick",
+    "tiny",
+    "paper-1",
+    "paper-2",
+    "paper-3",
+    "refine",
+    "adam-variants",
+    "adam-schedules",
+)
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be used; the message names the field and the value."""
+
+
+def run_preset_dict(name: str) -> dict[str, Any]:
+    if name not in RUN_PRESETS:
+        raise ConfigError(f"unknown search preset {name!r}; known: {', '.join(RUN_PRESETS)}")
+    text = resources.files("optevo").joinpath("configs", "search", f"{name}.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def run_preset(name: str, **overrides: Any) -> RunConfig:
+    """A whole-run preset, with dotted overrides (`{"strategy.particles": 2}`)."""
+    return run_config_from_dict(
+        apply_overrides(run_preset_dict(name), overrides), source=f"search preset {name!r}"
+    )
+
+
+def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """A RunConfig from a YAML file (which may name a `preset` to start from)."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a YAML config file")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({_short(str(exc))})") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a run config is a mapping of fields, got {type(raw).__name__}")
+    if "preset" in raw:
+        base = run_preset_dict(str(raw.pop("preset")))
+        raw = _deep_merge(base, raw)
+    return run_config_from_dict(apply_overrides(raw, overrides or {}), source=str(path))
+
+
+def run_config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig(**raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_errors(exc)}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {_short(str(exc))}") from None
+
+
+def format_errors(exc: ValidationError) -> str:
+    """`field.path: message (got VALUE)` for each problem, joined by '; '."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(config)"
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {_short(repr(got))})"
+        parts.append(f"{loc}: {e['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (`strategy.particles`, `fitness.base`) in a copy of `raw`."""
+    out = _deep_merge({}, raw)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"bad override key {key!r}")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"cannot set {key!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = {k: (_deep_merge({}, v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = _deep_merge({}, v) if isinstance(v, dict) else v
+    return out
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

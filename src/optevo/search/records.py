@@ -1,0 +1,133 @@
+"""What a strategy asks for (`Request`), what the executors run (`Trial`: one candidate, one
+training seed) and what comes back (`Evaluation`: a candidate's fitness over its seeds)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from optevo.space.genome import Genome
+
+STAGES: tuple[str, ...] = ("init", "search", "final")
+"""init: the enlarged initial population (cheap surrogate); search: particles and children;
+final: the best genomes and the baselines re-evaluated over several seeds."""
+
+
+@dataclass(frozen=True)
+class Request:
+    """One candidate a strategy wants evaluated. `key` names its place in the run (stable
+    across executors and resumes: the store finds a finished evaluation by it)."""
+
+    key: str
+    genome: Genome
+    stage: str
+    particle: int | None = None
+    time_step: int | None = None
+    child: int | None = None
+    attempt: int | None = None
+    parent_hash: str | None = None
+    name: str | None = None
+    schedule: str = "one_cycle"
+    proposals: int = 1
+    integrity_rejections: int = 0
+    duplicate_rejections: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"unknown stage {self.stage!r}")
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One training run of the fitness protocol: a candidate at one training seed."""
+
+    key: str
+    seed_index: int
+    seed: int
+    stage: str
+    genome_json: str
+    schedule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "seed_index": self.seed_index,
+            "seed": self.seed,
+            "stage": self.stage,
+            "genome": self.genome_json,
+            "schedule": self.schedule,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Trial:
+        return cls(
+            d["key"], int(d["seed_index"]), int(d["seed"]), d["stage"], d["genome"], d["schedule"]
+        )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A finished candidate. `fitness` is the mean over its seeds (a seed without a fitness
+    counts as 0 when another seed has one), `fitness_std` their standard deviation (None for
+    one seed). `status` is the seeds' common status, or "mixed". `duplicate_of` names the
+    evaluation whose result this duplicate reuses (it was not trained)."""
+
+    request: Request
+    canonical_hash: str
+    behaviour_hash: str
+    status: str
+    fitness: float | None
+    fitness_std: float | None = None
+    fitness_values: tuple[float | None, ...] = ()
+    best_lr: float | None = None
+    screen_acc: float | None = None
+    seconds: float = 0.0
+    host: str = ""
+    error: str | None = None
+    duplicate_of: str | None = None
+    seq: int = 0
+    trials: tuple[dict[str, Any], ...] = field(default=(), repr=False)
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+    @property
+    def genome(self) -> Genome:
+        return self.request.genome
+
+    def rank_key(self) -> tuple[float, float]:
+        """Higher is better: fitness first, then the best screen accuracy (so that among
+        children that all failed, the particle moves to the most promising one)."""
+        fit = -math.inf if self.fitness is None else self.fitness
+        screen = -math.inf if self.screen_acc is None else self.screen_acc
+        return (fit, screen)
+
+
+def aggregate(trials: list[dict[str, Any]]) -> dict[str, Any]:
+    """Combine per-seed `FitnessResult.to_dict()` records into an evaluation's outcome."""
+    statuses = [t["status"] for t in trials]
+    values = [t.get("fitness") for t in trials]
+    status = statuses[0] if len(set(statuses)) == 1 else "mixed"
+    have = [v for v in values if v is not None]
+    if have:
+        filled = [0.0 if v is None else float(v) for v in values]
+        fitness: float | None = statistics.fmean(filled)
+        std = statistics.stdev(filled) if len(filled) > 1 else None
+    else:
+        fitness, std = None, None
+    lrs = [t.get("best_lr") for t in trials if t.get("best_lr") is not None]
+    screens = [max(v for v in t["screen"].values() if v is not None) for t in trials if t["screen"]]
+    errors = [t["error"] for t in trials if t.get("error")]
+    return {
+        "status": status,
+        "fitness": fitness,
+        "fitness_std": std,
+        "fitness_values": tuple(values),
+        "best_lr": statistics.median(lrs) if lrs else None,
+        "screen_acc": statistics.fmean(screens) if screens else None,
+        "seconds": sum(float(t.get("seconds") or 0.0) for t in trials),
+        "error": errors[0] if errors else None,
+    }

@@ -1,0 +1,217 @@
+"""A search run: the strategy asks for batches of candidates, the run answers from the store
+(resume), from earlier results (duplicates) or by handing trials to the executor, and stores
+every trial and evaluation the moment it finishes.
+
+Determinism: every random stream derives from the run seed and a place in the run
+(`SearchRun.rng("child", particle, step, j, attempt)`), every training seed from the run seed
+and the seed's index, and a batch's results come back in request order. So a strategy replayed
+on a store that already holds part of the run asks for exactly the same candidates, and the run
+ends exactly as an uninterrupted one would, whatever the executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from optevo.integrity import SphereConfig
+from optevo.search.candidates import Drawn, draw_child, draw_random
+from optevo.search.config import RunConfig
+from optevo.search.duplicates import Identity
+from optevo.search.executors import Executor
+from optevo.search.records import Evaluation, Request, Trial, aggregate
+from optevo.search.store import RunStore
+from optevo.space.config import SpaceConfig
+from optevo.space.genome import Genome
+
+
+@dataclass(frozen=True)
+class Event:
+    """One finished request, as the progress display sees it. `source`: "trained" (run by
+    the executor), "duplicate" (reused an earlier result) or "stored" (read back on resume)."""
+
+    evaluation: Evaluation
+    source: str
+
+
+def derive_seed(run_seed: int, *place: int | str) -> int:
+    """A 31-bit seed for a place in the run (stable across Python versions and machines)."""
+    text = "/".join(str(p) for p in (run_seed, *place)).encode()
+    return int.from_bytes(hashlib.sha256(text).digest()[:4], "little") & 0x7FFFFFFF
+
+
+class SearchRun:
+    """The services a strategy uses: seeded random streams, candidate drawing with the run's
+    space and sphere, and `evaluate` for a batch of requests."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        store: RunStore,
+        executor: Executor,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.executor = executor
+        self.on_event = on_event
+        self.space: SpaceConfig = config.search_space()
+        self.sphere: SphereConfig = config.sphere
+
+    # -- randomness -------------------------------------------------------------------------
+
+    def rng(self, *place: int | str) -> np.random.Generator:
+        """The generator of one place in the run, e.g. rng("child", p, t, j, attempt)."""
+        words = [self.config.seed] + [derive_seed(0, p) for p in place]
+        return np.random.default_rng(np.random.SeedSequence(words))
+
+    def training_seeds(self, stage: str) -> list[int]:
+        if stage == "final":
+            n, group = self.config.final.seeds, "final"
+        else:
+            n, group = self.config.strategy.seeds_per_candidate, "fitness"
+        return [derive_seed(self.config.seed, group, i) for i in range(n)]
+
+    # -- candidates -------------------------------------------------------------------------
+
+    def draw_random(
+        self, rng: np.random.Generator, is_new: Callable[[Genome], bool] | None = None
+    ) -> Drawn:
+        return draw_random(rng, self.space, self.sphere, is_new)
+
+    def draw_child(
+        self,
+        parent: Genome,
+        rng: np.random.Generator,
+        is_new: Callable[[Genome], bool] | None = None,
+    ) -> Drawn:
+        return draw_child(parent, rng, self.space, self.sphere, is_new)
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def evaluate(self, requests: Sequence[Request]) -> list[Evaluation]:
+        """Evaluate a batch; results in request order. A request whose key the store holds
+        is read back; one whose genome (by canonical form or behaviour, same stage and
+        schedule) was trained before reuses that result as a duplicate; the rest become one
+        trial per training seed, run by the executor as one batch."""
+        keys = [r.key for r in requests]
+        if len(set(keys)) != len(keys):
+            raise ValueError("a batch names the same key twice")
+        out: dict[int, Evaluation] = {}
+        identities: dict[int, Identity] = {}
+        leaders: dict[tuple[str, str, str], int] = {}  # first of each genome in this batch
+        followers: dict[int, list[int]] = {}
+        to_train: list[int] = []
+        for i, req in enumerate(requests):
+            stored = self.store.get(req.key)
+            if stored is not None:
+                out[i] = stored
+                self._emit(stored, "stored")
+                continue
+            ident = Identity.of(req.genome)
+            identities[i] = ident
+            earlier = self.store.find_trained(
+                req.stage, req.schedule, ident.canonical, ident.behaviour
+            )
+            if earlier is not None:
+                out[i] = self._store_duplicate(req, ident, earlier)
+                continue
+            by_canonical = (req.stage, req.schedule, "c" + ident.canonical)
+            by_behaviour = (req.stage, req.schedule, "b" + ident.behaviour)
+            leader = leaders.get(by_canonical, leaders.get(by_behaviour))
+            if leader is not None:
+                followers.setdefault(leader, []).append(i)
+                continue
+            leaders[by_canonical] = leaders[by_behaviour] = i
+            to_train.append(i)
+
+        trials: list[Trial] = []
+        partial: dict[str, dict[int, dict]] = {}
+        index_of = {requests[i].key: i for i in to_train}
+        for i in to_train:
+            req = requests[i]
+            seeds = self.training_seeds(req.stage)
+            done = self.store.trials(req.key)
+            partial[req.key] = done
+            genome_json = req.genome.to_json()
+            for s, seed in enumerate(seeds):
+                if s not in done:
+                    trials.append(Trial(req.key, s, seed, req.stage, genome_json, req.schedule))
+            if len(done) >= len(seeds):
+                out[i] = self._finish(req, identities[i], done, len(seeds))
+                self._resolve(out[i], followers.get(i, []), requests, identities, out)
+
+        def on_done(trial: Trial, result: dict) -> None:
+            host = str(result.pop("host", ""))
+            self.store.put_trial(trial.key, trial.seed_index, trial.seed, result, host)
+            done = partial[trial.key]
+            done[trial.seed_index] = {**result, "host": host}
+            i = index_of[trial.key]
+            n = len(self.training_seeds(trial.stage))
+            if len(done) == n:
+                out[i] = self._finish(requests[i], identities[i], done, n)
+                self._resolve(out[i], followers.get(i, []), requests, identities, out)
+
+        if trials:
+            self.executor.run(trials, on_done)
+        missing = [requests[i].key for i in range(len(requests)) if i not in out]
+        if missing:
+            raise RuntimeError(f"the executor returned no result for {missing[:3]}")
+        return [out[i] for i in range(len(requests))]
+
+    def _finish(self, req: Request, ident: Identity, done: dict[int, dict], n: int) -> Evaluation:
+        trials = [done[s] for s in range(n)]
+        agg = aggregate(trials)
+        hosts = sorted({str(t.get("host", "")) for t in trials} - {""})
+        ev = Evaluation(
+            request=req,
+            canonical_hash=ident.canonical,
+            behaviour_hash=ident.behaviour,
+            host=",".join(hosts),
+            **agg,
+        )
+        ev = self.store.put_evaluation(ev)
+        self._emit(ev, "trained")
+        return ev
+
+    def _resolve(
+        self,
+        leader: Evaluation,
+        followers: list[int],
+        requests: Sequence[Request],
+        identities: dict[int, Identity],
+        out: dict[int, Evaluation],
+    ) -> None:
+        for j in followers:
+            out[j] = self._store_duplicate(requests[j], identities[j], leader)
+
+    def _store_duplicate(self, req: Request, ident: Identity, earlier: Evaluation) -> Evaluation:
+        ev = replace(
+            earlier,
+            request=req,
+            canonical_hash=ident.canonical,
+            behaviour_hash=ident.behaviour,
+            seconds=0.0,
+            host="",
+            duplicate_of=earlier.key,
+        )
+        ev = self.store.put_evaluation(ev)
+        self._emit(ev, "duplicate")
+        return ev
+
+    def _emit(self, ev: Evaluation, source: str) -> None:
+        if self.on_event is not None:
+            self.on_event(Event(ev, source))
+
+    # -- particles --------------------------------------------------------------------------
+
+    def record_particle(self, particle: int, time_step: int, key: str) -> None:
+        self.store.put_particle(particle, time_step, key)
+
+
+def timestamp() -> str:
+    return time.strftime("%Y%m%d-%H%M%S")

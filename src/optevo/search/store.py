@@ -1,0 +1,394 @@
+"""The run store: one SQLite file per run directory (WAL mode), written as results arrive.
+
+It holds the run's configuration, every trial (one candidate at one training seed) and every
+evaluation (a candidate over its seeds) the moment it finishes, the particles' trajectories,
+and the run's progress. A run is resumed by replaying its strategy: what the store already
+holds is read back instead of being trained again, so a run killed at any moment (SIGKILL
+included) loses nothing finished and ends exactly as an uninterrupted one. No pickle: genomes
+and results are JSON text.
+
+A run directory is used by one process at a time: an exclusive `flock` on `RUNDIR/lock` (freed
+by the kernel when the process dies, however it dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from optevo import jsonio
+from optevo.search.records import Evaluation, Request
+from optevo.space.genome import Genome
+
+DB_NAME = "run.sqlite"
+LOCK_NAME = "lock"
+SCHEMA_VERSION = "optevo.run/1"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trials (
+    key TEXT NOT NULL, seed_index INTEGER NOT NULL, seed INTEGER NOT NULL,
+    result TEXT NOT NULL, seconds REAL, host TEXT, created REAL,
+    PRIMARY KEY (key, seed_index)
+);
+CREATE TABLE IF NOT EXISTS evaluations (
+    key TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, stage TEXT NOT NULL,
+    particle INTEGER, time_step INTEGER, child INTEGER, attempt INTEGER, name TEXT,
+    schedule TEXT NOT NULL, genome TEXT NOT NULL, canonical_hash TEXT NOT NULL,
+    behaviour_hash TEXT NOT NULL, parent_hash TEXT, status TEXT NOT NULL, fitness REAL,
+    fitness_std REAL, fitness_values TEXT NOT NULL, best_lr REAL, screen_acc REAL,
+    seconds REAL, host TEXT, error TEXT, duplicate_of TEXT, proposals INTEGER,
+    integrity_rejections INTEGER, duplicate_rejections INTEGER, created REAL
+);
+CREATE INDEX IF NOT EXISTS eval_canonical ON evaluations (stage, canonical_hash);
+CREATE INDEX IF NOT EXISTS eval_behaviour ON evaluations (stage, behaviour_hash);
+CREATE TABLE IF NOT EXISTS particles (
+    particle INTEGER NOT NULL, time_step INTEGER NOT NULL, key TEXT NOT NULL,
+    PRIMARY KEY (particle, time_step)
+);
+"""
+
+
+class StoreError(RuntimeError):
+    """A run directory that cannot be used (missing, locked, not a run, unreadable)."""
+
+
+class RunStore:
+    """The SQLite store of one run directory. Use `create` for a new run, `open` to resume or
+    read one; `close` (or a `with` block) releases the lock."""
+
+    def __init__(self, run_dir: Path, conn: sqlite3.Connection, lock_fd: int | None) -> None:
+        self.run_dir = run_dir
+        self._conn = conn
+        self._lock_fd = lock_fd
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, run_dir: str | Path, config_yaml: str, config_json: str) -> RunStore:
+        """A new run in `run_dir` (created if missing; refused if it already holds a run)."""
+        run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise StoreError(f"{run_dir} exists and is not a directory")
+        if (run_dir / DB_NAME).exists():
+            raise StoreError(
+                f"{run_dir} already holds a run; continue it with --resume {run_dir} "
+                "or choose another --run-dir"
+            )
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+        lock = _lock(run_dir)
+        store = cls(run_dir, _connect(run_dir / DB_NAME), lock)
+        store._conn.executescript(_SCHEMA)
+        store.set_meta("schema", SCHEMA_VERSION)
+        store.set_meta("config_json", config_json)
+        store.set_meta("created", repr(time.time()))
+        (run_dir / "config.yaml").write_text(config_yaml)
+        return store
+
+    @classmethod
+    def open(cls, run_dir: str | Path, lock: bool = True) -> RunStore:
+        """An existing run; `lock=False` opens it for reading while another process runs it."""
+        run_dir = Path(run_dir)
+        if not run_dir.is_dir():
+            raise StoreError(f"run directory not found: {run_dir}")
+        db = run_dir / DB_NAME
+        if not db.is_file():
+            raise StoreError(f"{run_dir} holds no run (no {DB_NAME})")
+        fd = _lock(run_dir) if lock else None
+        try:
+            conn = _connect(db, readonly=not lock)
+            schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            if fd is not None:
+                os.close(fd)
+            raise StoreError(f"{db} is not a readable run database: {exc}") from None
+        if schema is None or schema[0] != SCHEMA_VERSION:
+            if fd is not None:
+                os.close(fd)
+            found = None if schema is None else schema[0]
+            raise StoreError(f"{db}: unknown run schema {found!r}, expected {SCHEMA_VERSION}")
+        return cls(run_dir, conn, fd)
+
+    def close(self) -> None:
+        self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- meta -------------------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    @property
+    def config_json(self) -> str:
+        value = self.get_meta("config_json")
+        if value is None:
+            raise StoreError(f"{self.run_dir}: the run's configuration is missing")
+        return value
+
+    # -- trials -----------------------------------------------------------------------------
+
+    def put_trial(
+        self, key: str, seed_index: int, seed: int, result: dict[str, Any], host: str
+    ) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    seed_index,
+                    seed,
+                    jsonio.dumps(result),
+                    result.get("seconds"),
+                    host,
+                    time.time(),
+                ),
+            )
+
+    def trials(self, key: str) -> dict[int, dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT seed_index, result, host FROM trials WHERE key = ?", (key,)
+        ).fetchall()
+        return {i: {**json.loads(r), "host": h} for i, r, h in rows}
+
+    # -- evaluations ------------------------------------------------------------------------
+
+    def put_evaluation(self, ev: Evaluation) -> Evaluation:
+        """Store a finished evaluation; returns it with its sequence number."""
+        r = ev.request
+        with self._tx() as c:
+            seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM evaluations").fetchone()[0]
+            c.execute(
+                "INSERT INTO evaluations VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    r.key,
+                    seq,
+                    r.stage,
+                    r.particle,
+                    r.time_step,
+                    r.child,
+                    r.attempt,
+                    r.name,
+                    r.schedule,
+                    r.genome.to_json(),
+                    ev.canonical_hash,
+                    ev.behaviour_hash,
+                    r.parent_hash,
+                    ev.status,
+                    _real(ev.fitness),
+                    _real(ev.fitness_std),
+                    jsonio.dumps(list(ev.fitness_values)),
+                    _real(ev.best_lr),
+                    _real(ev.screen_acc),
+                    ev.seconds,
+                    ev.host,
+                    ev.error,
+                    ev.duplicate_of,
+                    r.proposals,
+                    r.integrity_rejections,
+                    r.duplicate_rejections,
+                    time.time(),
+                ),
+            )
+        return _with_seq(ev, seq)
+
+    def get(self, key: str) -> Evaluation | None:
+        row = self._conn.execute(
+            f"SELECT {_COLS} FROM evaluations WHERE key = ?", (key,)
+        ).fetchone()
+        return None if row is None else _evaluation(row)
+
+    def find_trained(
+        self, stage: str, schedule: str, canonical: str, behaviour: str
+    ) -> Evaluation | None:
+        """The first trained (not duplicate) evaluation of `stage` and `schedule` with either
+        fingerprint."""
+        row = self._conn.execute(
+            f"SELECT {_COLS} FROM evaluations WHERE stage = ? AND schedule = ? "
+            "AND duplicate_of IS NULL AND (canonical_hash = ? OR behaviour_hash = ?) "
+            "ORDER BY seq LIMIT 1",
+            (stage, schedule, canonical, behaviour),
+        ).fetchone()
+        return None if row is None else _evaluation(row)
+
+    def evaluations(self, stage: str | None = None) -> list[Evaluation]:
+        """Every stored evaluation (of `stage`), in the order they finished."""
+        if stage is None:
+            rows = self._conn.execute(f"SELECT {_COLS} FROM evaluations ORDER BY seq")
+        else:
+            rows = self._conn.execute(
+                f"SELECT {_COLS} FROM evaluations WHERE stage = ? ORDER BY seq", (stage,)
+            )
+        return [_evaluation(r) for r in rows.fetchall()]
+
+    def count(self, stage: str | None = None, trained_only: bool = False) -> int:
+        sql = "SELECT COUNT(*) FROM evaluations WHERE 1 = 1"
+        args: list[Any] = []
+        if stage is not None:
+            sql += " AND stage = ?"
+            args.append(stage)
+        if trained_only:
+            sql += " AND duplicate_of IS NULL"
+        return int(self._conn.execute(sql, args).fetchone()[0])
+
+    # -- particles --------------------------------------------------------------------------
+
+    def put_particle(self, particle: int, time_step: int, key: str) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO particles VALUES (?, ?, ?)", (particle, time_step, key)
+            )
+
+    def trajectories(self) -> dict[int, list[str]]:
+        """Each particle's position (evaluation key) at time-steps 0, 1, ..."""
+        out: dict[int, list[str]] = {}
+        rows = self._conn.execute(
+            "SELECT particle, time_step, key FROM particles ORDER BY particle, time_step"
+        )
+        for p, _, key in rows.fetchall():
+            out.setdefault(p, []).append(key)
+        return out
+
+    # -- internals --------------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._conn:
+                yield self._conn
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot write the run database in {self.run_dir}: {exc}") from None
+
+
+_COLS = (
+    "key, seq, stage, particle, time_step, child, attempt, name, schedule, genome, "
+    "canonical_hash, behaviour_hash, parent_hash, status, fitness, fitness_std, fitness_values, "
+    "best_lr, screen_acc, seconds, host, error, duplicate_of, proposals, integrity_rejections, "
+    "duplicate_rejections"
+)
+
+
+def _evaluation(row: tuple[Any, ...]) -> Evaluation:
+    (
+        key,
+        seq,
+        stage,
+        particle,
+        time_step,
+        child,
+        attempt,
+        name,
+        schedule,
+        genome,
+        canonical,
+        behaviour,
+        parent,
+        status,
+        fitness,
+        fitness_std,
+        values,
+        best_lr,
+        screen_acc,
+        seconds,
+        host,
+        error,
+        duplicate_of,
+        proposals,
+        integrity_rejections,
+        duplicate_rejections,
+    ) = row
+    request = Request(
+        key=key,
+        genome=Genome.from_json(genome),
+        stage=stage,
+        particle=particle,
+        time_step=time_step,
+        child=child,
+        attempt=attempt,
+        parent_hash=parent,
+        name=name,
+        schedule=schedule,
+        proposals=proposals or 1,
+        integrity_rejections=integrity_rejections or 0,
+        duplicate_rejections=duplicate_rejections or 0,
+    )
+    return Evaluation(
+        request=request,
+        canonical_hash=canonical,
+        behaviour_hash=behaviour,
+        status=status,
+        fitness=fitness,
+        fitness_std=fitness_std,
+        fitness_values=tuple(json.loads(values)),
+        best_lr=best_lr,
+        screen_acc=screen_acc,
+        seconds=seconds or 0.0,
+        host=host or "",
+        error=error,
+        duplicate_of=duplicate_of,
+        seq=seq,
+    )
+
+
+def _with_seq(ev: Evaluation, seq: int) -> Evaluation:
+    from dataclasses import replace
+
+    return replace(ev, seq=seq)
+
+
+def _real(x: float | None) -> float | None:
+    import math
+
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+    else:
+        conn = sqlite3.connect(path, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _lock(run_dir: Path) -> int:
+    path = run_dir / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open the lock file {path}: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise StoreError(
+            f"{run_dir} is in use by {holder}; one process at a time may run it"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode(), 0)
+    return fd

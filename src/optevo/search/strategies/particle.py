@@ -1,0 +1,133 @@
+"""The mutation-only particle-based genetic algorithm (SPEC 6).
+
+1. Enlarged initial population: `init_factor * N` random valid genomes on the cheaper
+   surrogate; the best N distinct ones become the particles (or the particles start from the
+   seed genomes, cycled).
+2. Every particle is re-evaluated on the search surrogate (time-step 0).
+3. For each time-step: every particle makes M children by one mutation each (redrawn until
+   it passes the integrity check and is new to this particle's history); a child the
+   learning-rate screen rejects is replaced by a new mutation up to `screen_redraws` times;
+   then the particle moves to its best child (aging: the parent is not kept, even if better).
+Particles never compete: each time-step's children, of all particles, are one batch.
+"""
+
+from __future__ import annotations
+
+from optevo.search.config import ParticleStrategy
+from optevo.search.duplicates import SeenSet
+from optevo.search.records import Evaluation, Request
+from optevo.search.runner import SearchRun
+from optevo.search.strategies.base import best, ranked, seed_genomes
+from optevo.space.genome import Genome
+
+
+class ParticleSearch:
+    def __init__(self, config: ParticleStrategy) -> None:
+        self.config = config
+
+    def run(self, run: SearchRun) -> list[Evaluation]:
+        """Run the search; returns each particle's final position."""
+        cfg = self.config
+        starts = self._starting_points(run)
+        current = run.evaluate(
+            [
+                Request(f"p{p:03d}/t00", g, "search", particle=p, time_step=0)
+                for p, g in enumerate(starts)
+            ]
+        )
+        for p, ev in enumerate(current):
+            run.record_particle(p, 0, ev.key)
+        histories = [SeenSet([g]) for g in starts]
+        for t in range(1, cfg.time_steps + 1):
+            current = self._time_step(run, t, current, histories)
+            for p, ev in enumerate(current):
+                run.record_particle(p, t, ev.key)
+        return current
+
+    def _starting_points(self, run: SearchRun) -> list[Genome]:
+        cfg = self.config
+        if cfg.seed_genomes:
+            seeds = seed_genomes(cfg.seed_genomes)
+            return [seeds[p % len(seeds)] for p in range(cfg.particles)]
+        if cfg.init_factor == 0:
+            return [run.draw_random(run.rng("particle", p)).genome for p in range(cfg.particles)]
+        population = [
+            run.draw_random(run.rng("init", i)) for i in range(cfg.init_factor * cfg.particles)
+        ]
+        evals = run.evaluate(
+            [
+                Request(
+                    f"init/{i:05d}",
+                    d.genome,
+                    "init",
+                    proposals=d.proposals,
+                    integrity_rejections=d.integrity_rejections,
+                )
+                for i, d in enumerate(population)
+            ]
+        )
+        chosen: list[Genome] = []
+        seen = SeenSet()
+        for ev in ranked(evals):
+            if ev.genome in seen:
+                continue  # a duplicate of a better one: particles start apart
+            seen.add(ev.genome)
+            chosen.append(ev.genome)
+            if len(chosen) == cfg.particles:
+                break
+        # Fewer distinct genomes than particles (a tiny population): cycle through them.
+        distinct = list(chosen)
+        while len(chosen) < cfg.particles:
+            chosen.append(distinct[len(chosen) % len(distinct)])
+        return chosen
+
+    def _time_step(
+        self,
+        run: SearchRun,
+        t: int,
+        current: list[Evaluation],
+        histories: list[SeenSet],
+    ) -> list[Evaluation]:
+        cfg = self.config
+        slots = [(p, j) for p in range(len(current)) for j in range(cfg.mutations)]
+        children: dict[tuple[int, int], Evaluation] = {}
+        todo = slots
+        for attempt in range(cfg.screen_redraws + 1):
+            requests = [
+                self._child(run, t, p, j, attempt, current[p], histories[p]) for p, j in todo
+            ]
+            for slot, ev in zip(todo, run.evaluate(requests), strict=True):
+                children[slot] = ev
+            todo = [s for s in todo if children[s].status == "failed_screen"]
+            if not todo:
+                break
+        moved = []
+        for p in range(len(current)):
+            moved.append(best([children[(p, j)] for j in range(cfg.mutations)]))
+        return moved
+
+    def _child(
+        self,
+        run: SearchRun,
+        t: int,
+        p: int,
+        j: int,
+        attempt: int,
+        parent: Evaluation,
+        history: SeenSet,
+    ) -> Request:
+        drawn = run.draw_child(parent.genome, run.rng("child", p, t, j, attempt), history.is_new)
+        history.add(drawn.genome)
+        return Request(
+            f"p{p:03d}/t{t:02d}/c{j:02d}/a{attempt}",
+            drawn.genome,
+            "search",
+            particle=p,
+            time_step=t,
+            child=j,
+            attempt=attempt,
+            parent_hash=parent.canonical_hash,
+            proposals=drawn.proposals,
+            integrity_rejections=drawn.integrity_rejections,
+            duplicate_rejections=drawn.duplicate_rejections,
+        )

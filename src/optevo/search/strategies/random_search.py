@@ -1,0 +1,37 @@
+"""Random search: `budget` random valid genomes (none repeated), evaluated in batches of
+`batch`; the baseline every other strategy must beat on the same budget."""
+
+from __future__ import annotations
+
+from optevo.search.config import RandomStrategy
+from optevo.search.duplicates import SeenSet
+from optevo.search.records import Evaluation, Request
+from optevo.search.runner import SearchRun
+
+
+class RandomSearch:
+    def __init__(self, config: RandomStrategy) -> None:
+        self.config = config
+
+    def run(self, run: SearchRun) -> list[Evaluation]:
+        cfg = self.config
+        seen = SeenSet()
+        out: list[Evaluation] = []
+        for start in range(0, cfg.budget, cfg.batch):
+            requests = []
+            for i in range(start, min(start + cfg.batch, cfg.budget)):
+                drawn = run.draw_random(run.rng("random", i), seen.is_new)
+                seen.add(drawn.genome)
+                requests.append(
+                    Request(
+                        f"random/{i:05d}",
+                        drawn.genome,
+                        "search",
+                        child=i,
+                        proposals=drawn.proposals,
+                        integrity_rejections=drawn.integrity_rejections,
+                        duplicate_rejections=drawn.duplicate_rejections,
+                    )
+                )
+            out.extend(run.evaluate(requests))
+        return out
