@@ -1,0 +1,83 @@
+"""Commands on single genomes: list, show, check, sample."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.table import Table
+
+from optevo import Genome, library
+from optevo.cli.common import app, console, load_genome
+from optevo.integrity import check
+
+
+@app.command("list")
+def list_optimizers() -> None:
+    """List the named optimizers with their update equations."""
+    table = Table(title="optevo named optimizers")
+    for col in ("name", "momentum", "lr factor", "update u"):
+        table.add_column(col)
+    for name in library.names():
+        entry = library.get(name)
+        table.add_row(
+            name, entry.genome.momentum, entry.lr_schedule or "-", entry.genome.equation()
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    genome: Annotated[str, typer.Argument(help="a named optimizer or a genome JSON file")],
+    fmt: Annotated[str, typer.Option("--format", help="text, latex or json")] = "text",
+) -> None:
+    """Print a genome as an equation, LaTeX or JSON."""
+    g = load_genome(genome)
+    if fmt == "text":
+        console.print(str(g), highlight=False)
+    elif fmt == "latex":
+        console.print(g.to_latex(), highlight=False, markup=False)
+    elif fmt == "json":
+        console.print_json(g.to_json())
+    else:
+        raise typer.BadParameter(f"unknown format {fmt!r}: choose text, latex or json")
+
+
+@app.command("check")
+def check_command(
+    genome: Annotated[str, typer.Argument(help="a named optimizer or a genome JSON file")],
+) -> None:
+    """Run the integrity check (shifted sphere, SPEC 3) on a genome."""
+    g = load_genome(genome)
+    result = check(g)
+    status = "passed" if result.passed else "FAILED"
+    flip = " (with the update's sign flipped)" if result.flipped else ""
+    console.print(f"{status}{flip}; best final loss {result.best_loss:.4g} (threshold 3.5)")
+    raise typer.Exit(0 if result.passed else 1)
+
+
+@app.command()
+def sample(
+    count: Annotated[int, typer.Option(min=1, help="how many genomes")] = 10,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    out: Annotated[Path | None, typer.Option(help="write the genomes as JSON lines here")] = None,
+) -> None:
+    """Draw random genomes that pass the integrity check (SPEC 1.4)."""
+    rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    genomes = [Genome.random(rng) for _ in range(count)]
+    seconds = time.perf_counter() - t0
+    table = Table(title=f"{count} random valid genomes (seed {seed})")
+    for col in ("hash", "momentum", "update u"):
+        table.add_column(col)
+    for g in genomes:
+        table.add_row(g.canonical_hash()[:10], g.momentum, g.equation())
+    console.print(table)
+    console.print(f"{count / seconds:.0f} valid genomes per second")
+    if out is not None:
+        out.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in genomes))
+        console.print(f"wrote {out}")

@@ -1,0 +1,338 @@
+"""`optevo search`, `optevo status`, `optevo export`: run a search, read a run, take a genome
+out of it."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from optevo.cli.common import app, console, fail, parse_overrides
+from optevo.search.api import (
+    RunSummary,
+    Standing,
+    planned_evaluations,
+    read_summary,
+    resume_search,
+    start_search,
+)
+from optevo.search.config import (
+    RUN_PRESETS,
+    ConfigError,
+    RunConfig,
+    load_run_config,
+    run_preset,
+)
+from optevo.search.executors import SerialExecutor
+from optevo.search.runner import Event, timestamp
+from optevo.search.store import RunStore, StoreError
+from optevo.search.worker import Worker
+from optevo.space.genome import Genome
+
+
+@app.command()
+def search(
+    preset_name: Annotated[
+        str | None,
+        typer.Option("--preset", help=f"a whole-run preset: {', '.join(RUN_PRESETS)}"),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="a run config YAML (may name a preset)")
+    ] = None,
+    run_dir: Annotated[
+        Path | None,
+        typer.Option("--run-dir", help="where the run is stored (default runs/NAME-TIME)"),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="continue the run stored in this directory"),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="the run seed")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
+    ] = None,
+    executor: Annotated[str | None, typer.Option(help="serial, process or ray")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --executor ray)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="override a field, e.g. --set strategy.particles=4 (repeatable)"
+        ),
+    ] = None,
+) -> None:
+    """Search for optimizers (SPEC 6). With no options: the `quick` preset on Fashion-MNIST,
+    about 10 minutes on a 2-core CPU."""
+    overrides = parse_overrides(set_ or [])
+    if seed is not None:
+        overrides["seed"] = seed
+    executor_overrides: dict[str, object] = {}
+    if executor is not None:
+        executor_overrides["executor.kind"] = executor
+    elif workers is not None and workers > 1:
+        executor_overrides["executor.kind"] = "process"
+    if workers is not None:
+        executor_overrides["executor.workers"] = workers
+    if address is not None:
+        executor_overrides["executor.address"] = address
+    if threads is not None:
+        executor_overrides["executor.threads"] = threads
+    try:
+        if resume is not None:
+            if preset_name or config or overrides or run_dir:
+                fail(
+                    "--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir"
+                )
+            cfg = _stored_config(resume, executor_overrides)
+            target = resume
+        else:
+            cfg = _new_config(preset_name, config, {**overrides, **executor_overrides})
+            target = run_dir or Path("runs") / f"{cfg.name}-{timestamp()}"
+        worker = _check_data(cfg)
+    except (ConfigError, StoreError) as exc:
+        fail(str(exc))
+    console.print(
+        f"run directory: {target}\n"
+        f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
+        f"fitness: {cfg.fitness.dataset}, ConvNet base {cfg.fitness.base}, "
+        f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
+        + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
+    )
+    executor = None
+    if cfg.executor.kind == "serial":
+        executor = SerialExecutor(worker, cfg.executor.threads)
+    else:
+        del worker  # the workers load their own copy
+    summary = _run_with_progress(cfg, target, resume is not None, executor)
+    print_summary(summary)
+
+
+def _new_config(
+    preset_name: str | None, config: Path | None, overrides: dict[str, object]
+) -> RunConfig:
+    if config is not None:
+        if preset_name is not None:
+            fail("give --preset or --config, not both (a config file may name its preset)")
+        return load_run_config(config, overrides)
+    return run_preset(preset_name or "quick", **overrides)
+
+
+def _stored_config(run_dir: Path, executor_overrides: dict[str, object]) -> RunConfig:
+    with RunStore.open(run_dir, lock=False) as store:
+        cfg = RunConfig.model_validate_json(store.config_json)
+    if not executor_overrides:
+        return cfg
+    ex = cfg.executor.model_dump()
+    ex.update({k.split(".", 1)[1]: v for k, v in executor_overrides.items()})
+    try:
+        return cfg.model_copy(update={"executor": type(cfg.executor)(**ex)})
+    except ValueError as exc:
+        raise ConfigError(f"executor: {exc}") from None
+
+
+def _check_data(cfg: RunConfig) -> Worker:
+    """Load every data set the run needs before any work, so a missing one is one clear line
+    (not an `error` per candidate). The in-process worker keeps them."""
+    worker = Worker(cfg)
+    for stage in ("init", "search", "final"):
+        try:
+            worker.data(cfg.stage_fitness(stage))
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            raise ConfigError(f"cannot load the {stage} data set: {exc}") from None
+    return worker
+
+
+def _run_with_progress(
+    cfg: RunConfig, target: Path, resuming: bool, executor: SerialExecutor | None
+) -> RunSummary:
+    planned = planned_evaluations(cfg)
+    best: list[float] = []
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("best {task.fields[best]}"),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("evaluating", total=planned, best="-")
+
+        def on_event(event: Event) -> None:
+            ev = event.evaluation
+            if ev.request.stage != "final" and ev.fitness is not None:
+                best.append(ev.fitness)
+            done = progress.tasks[0].completed + 1
+            progress.update(
+                task,
+                advance=1,
+                total=max(planned, done),
+                description=f"{ev.request.stage} {ev.key}",
+                best=f"{max(best):.4f}" if best else "-",
+            )
+
+        try:
+            if resuming:
+                return resume_search(target, on_event, executor, config=cfg)
+            return start_search(cfg, target, on_event, executor)
+        except (ConfigError, StoreError) as exc:
+            progress.stop()
+            fail(str(exc))
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(
+                f"[yellow]interrupted[/yellow]: every finished evaluation is stored in "
+                f"{target}; continue with: optevo search --resume {target}"
+            )
+            raise typer.Exit(130) from None
+    raise AssertionError("unreachable")
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def _fit(s: Standing) -> str:
+    if s.fitness is None:
+        return "-"
+    if s.fitness_std is None:
+        return f"{s.fitness:.4f}"
+    return f"{s.fitness:.4f} ± {s.fitness_std:.4f}"
+
+
+def leaderboard_table(rows: list[Standing], title: str, limit: int = 10) -> Table:
+    table = Table(title=title)
+    for col in ("rank", "name", "fitness", "status", "seen", "best lr", "update u"):
+        table.add_column(col)
+    for i, s in enumerate(rows[:limit], 1):
+        ev = s.evaluation
+        table.add_row(
+            str(i),
+            s.name,
+            _fit(s),
+            ev.status,
+            str(s.times_seen),
+            "-" if ev.best_lr is None else f"{ev.best_lr:g}",
+            ev.genome.equation()
+            + ("" if ev.genome.momentum == "none" else f"  [{ev.genome.momentum}]"),
+        )
+    return table
+
+
+def verdict(final: list[Standing]) -> str | None:
+    """Whether the best found genome beat Adam beyond the seed noise (2 standard errors)."""
+    adam = next((s for s in final if s.name == "Adam"), None)
+    found = [s for s in final if s.name.startswith("#")]
+    if adam is None or not found or adam.fitness is None:
+        return None
+    top = found[0]
+    if top.fitness is None:
+        return None
+    n_a = max(1, len(adam.evaluation.fitness_values))
+    n_t = max(1, len(top.evaluation.fitness_values))
+    se = math.sqrt((adam.fitness_std or 0.0) ** 2 / n_a + (top.fitness_std or 0.0) ** 2 / n_t)
+    diff = top.fitness - adam.fitness
+    where = "beyond" if abs(diff) > 2 * se else "within"
+    side = "above" if diff > 0 else "below"
+    return (
+        f"best found genome {top.name}: {_fit(top)} vs Adam {_fit(adam)} over {n_t} seeds: "
+        f"{diff:+.4f}, {side} Adam {where} the seed noise (2 standard errors = {2 * se:.4f})"
+    )
+
+
+def print_summary(summary: RunSummary) -> None:
+    c = summary.counts
+    console.print(
+        f"{summary.run_dir}: {'finished' if summary.finished else 'not finished'}; "
+        f"{c['requested']} of {c['planned']} planned search evaluations "
+        f"({c['trained']} trained, {c['duplicates']} duplicates reused, "
+        f"{c['screen_redraws']} screen redraws), final {c['final']}/{c['final_planned']}"
+    )
+    if summary.status_counts:
+        console.print(
+            "statuses: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items()))
+        )
+    if summary.leaderboard:
+        console.print(leaderboard_table(summary.leaderboard, "search leaderboard (selection seed)"))
+    if summary.final:
+        seeds = summary.config.final.seeds
+        console.print(
+            leaderboard_table(
+                summary.final, f"final: mean ± std over {seeds} fresh seeds", limit=50
+            )
+        )
+        line = verdict(summary.final)
+        if line:
+            console.print(line)
+
+
+@app.command()
+def status(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    top: Annotated[int, typer.Option(min=1, help="leaderboard rows")] = 10,
+) -> None:
+    """The leaderboard and progress of a run (also while it runs)."""
+    try:
+        summary = read_summary(run_dir)
+    except StoreError as exc:
+        fail(str(exc))
+    print_summary(summary)
+
+
+def find_in_run(run_dir: Path, prefix: str) -> Genome:
+    """The genome of a run whose canonical hash starts with `prefix` (unique)."""
+    prefix = prefix.lower().lstrip("#")
+    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
+        raise ConfigError(f"{prefix!r} is not a genome hash (at least 4 hex digits)")
+    with RunStore.open(run_dir, lock=False) as store:
+        matches = {
+            ev.canonical_hash: ev.genome
+            for ev in store.evaluations()
+            if ev.canonical_hash.startswith(prefix)
+        }
+    if not matches:
+        raise ConfigError(f"no genome with hash {prefix}... in {run_dir}")
+    if len(matches) > 1:
+        raise ConfigError(
+            f"hash prefix {prefix} is ambiguous in {run_dir}: "
+            + ", ".join(h[:12] for h in sorted(matches))
+        )
+    return next(iter(matches.values()))
+
+
+@app.command()
+def export(
+    genome_hash: Annotated[str, typer.Argument(help="a genome's hash (a unique prefix)")],
+    run: Annotated[Path, typer.Option("--run", help="the run directory")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="the genome JSON file to write")],
+    force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
+) -> None:
+    """Write a genome of a run as a JSON file (for EvolvedOptimizer, show, evaluate)."""
+    try:
+        genome = find_in_run(run, genome_hash)
+    except (ConfigError, StoreError) as exc:
+        fail(str(exc))
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to overwrite it")
+    if not out.parent.is_dir():
+        fail(f"the folder of {out} does not exist")
+    try:
+        out.write_text(genome.to_json(indent=2) + "\n")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    console.print(f"wrote {out} ({genome.canonical_hash()[:12]}): u = {genome.equation()}")
