@@ -178,6 +178,49 @@ class FitnessResult:
             "runs": [_run_dict(r) for r in self.runs],
         }
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitnessResult:
+        """The inverse of `to_dict` (also after a strict-JSON round trip, where non-finite
+        numbers were written as null: they read back as NaN in the curves)."""
+        status = d["status"]
+        if status not in STATUSES:
+            raise ValueError(f"unknown fitness status {status!r}")
+        return cls(
+            fitness=_opt_float(d.get("fitness")),
+            status=status,
+            best_lr=_opt_float(d.get("best_lr")),
+            screen={float(k): _nan(v) for k, v in (d.get("screen") or {}).items()},
+            runs=[_run_from_dict(r) for r in d.get("runs") or []],
+            stopped_early=bool(d.get("stopped_early", False)),
+            seconds=float(d.get("seconds") or 0.0),
+            error=d.get("error"),
+        )
+
+
+STATUSES: tuple[str, ...] = ("ok", "failed_screen", "failed_threshold", "diverged", "error")
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _run_from_dict(d: dict[str, Any]) -> RunResult:
+    return RunResult(
+        lr=float(d["lr"]),
+        seed=int(d["seed"]),
+        status=str(d["status"]),
+        steps=int(d["steps"]),
+        train_acc=[_nan(x) for x in d["train_acc"]],
+        train_loss=[_nan(x) for x in d["train_loss"]],
+        val_acc=[_nan(x) for x in d["val_acc"]],
+        val_loss=[_nan(x) for x in d["val_loss"]],
+        seconds=float(d.get("seconds") or 0.0),
+    )
+
 
 def _run_dict(r: RunResult) -> dict[str, Any]:
     return {

@@ -105,11 +105,11 @@ def _process_main(conn: Connection, config_json: str, threads: int) -> None:
 
 
 class _Proc:
-    def __init__(self, ctx: Any, config_json: str, threads: int) -> None:
+    def __init__(
+        self, ctx: Any, target: Callable[..., None], config_json: str, threads: int
+    ) -> None:
         self.conn, child = ctx.Pipe()
-        self.process = ctx.Process(
-            target=_process_main, args=(child, config_json, threads), daemon=True
-        )
+        self.process = ctx.Process(target=target, args=(child, config_json, threads), daemon=True)
         self.process.start()
         child.close()
         self.trial: Trial | None = None
@@ -125,17 +125,25 @@ class _Proc:
 
 
 class ProcessExecutor:
-    """A pool of `workers` spawned processes with `threads` torch threads each."""
+    """A pool of `workers` spawned processes with `threads` torch threads each. `target` is
+    the worker's main function (tests replace it with one that misbehaves)."""
 
-    def __init__(self, config_json: str, workers: int, threads: int) -> None:
+    def __init__(
+        self,
+        config_json: str,
+        workers: int,
+        threads: int,
+        target: Callable[..., None] = _process_main,
+    ) -> None:
         self.config_json = config_json
+        self.target = target
         self.threads = threads
         self.size = workers
         self._ctx = mp.get_context("spawn")
         self._procs: list[_Proc] = []
 
     def _start(self) -> _Proc:
-        return _Proc(self._ctx, self.config_json, self.threads)
+        return _Proc(self._ctx, self.target, self.config_json, self.threads)
 
     def run(self, trials: list[Trial], on_done: OnDone) -> None:
         pending = deque(trials)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from optevo import jsonio
+from optevo.evaluate import FitnessResult
 from optevo.search.records import Evaluation, Request
 from optevo.space.genome import Genome
 
@@ -166,6 +167,11 @@ class RunStore:
                     time.time(),
                 ),
             )
+
+    def fitness_results(self, key: str) -> list[FitnessResult]:
+        """The stored per-seed results of an evaluation, in seed order."""
+        trials = self.trials(key)
+        return [FitnessResult.from_dict(trials[i]) for i in sorted(trials)]
 
     def trials(self, key: str) -> dict[int, dict[str, Any]]:
         rows = self._conn.execute(

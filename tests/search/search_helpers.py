@@ -1,0 +1,113 @@
+"""Shared by the search tests: a half-second real fitness, and a synthetic executor whose
+fitness is a fixed function of the genome (so strategy bookkeeping is tested in milliseconds,
+against numbers computed here)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from typing import Any
+
+from optevo.evaluate import FitnessResult
+from optevo.search.config import RunConfig, run_config_from_dict
+from optevo.search.records import Trial
+from optevo.space.genome import Genome
+
+MICRO_FITNESS: dict[str, Any] = {
+    "preset": "tiny",
+    "base": 4,
+    "batch_size": 32,
+    "epoch_steps": 10,
+    "screen_lrs": [1.0, 0.1, 0.01],
+    "screen_steps": 30,
+    "screen_stop_epoch": 3,
+    "total_steps": 60,
+    "full_stop_after": 30,
+}
+"""Real training on digits, about 0.5 s per candidate on one thread (Adam reaches ~0.93)."""
+
+
+def micro_config(**sections: Any) -> RunConfig:
+    """A small real run: 2 particles x 2 time-steps x 2 mutations, initial population 4."""
+    raw: dict[str, Any] = {
+        "name": "micro",
+        "seed": 0,
+        "fitness": dict(MICRO_FITNESS),
+        "init_fitness": {"base": 2},
+        "strategy": {
+            "kind": "particle",
+            "particles": 2,
+            "time_steps": 2,
+            "mutations": 2,
+            "init_factor": 2,
+            "screen_redraws": 1,
+        },
+        "executor": {"kind": "serial", "threads": 1},
+        "final": {"top": 1, "baselines": ["Adam"], "seeds": 2},
+    }
+    for key, value in sections.items():
+        replaces = key == "strategy" and isinstance(value, dict) and "kind" in value
+        if isinstance(value, dict) and isinstance(raw.get(key), dict) and not replaces:
+            raw[key] = {**raw[key], **value}
+        else:
+            raw[key] = value
+    return run_config_from_dict(raw, source="micro")
+
+
+def synthetic_score(genome: Genome, seed: int) -> float:
+    """A number in [0, 1) fixed by the genome's canonical hash (plus a little seed noise)."""
+    h = int(genome.canonical_hash()[:12], 16) / 16**12
+    noise = int(hashlib.sha256(f"{seed}".encode()).hexdigest()[:4], 16) / 16**4
+    return 0.9 * h + 0.01 * noise
+
+
+def synthetic_result(genome: Genome, seed: int, fail_below: float = 0.27) -> dict[str, Any]:
+    """Screen failure below `fail_below` (about 30% of genomes), else fitness = the score."""
+    score = synthetic_score(genome, seed)
+    screen = {1.0: score, 0.1: score / 2}
+    if score < fail_below:
+        return FitnessResult(None, "failed_screen", None, screen).to_dict()
+    return FitnessResult(score, "ok", 1.0, screen, seconds=0.001).to_dict()
+
+
+class SyntheticExecutor:
+    """Runs no training: each trial's result is `synthetic_result` of its genome."""
+
+    def __init__(self, fail_below: float = 0.27) -> None:
+        self.trials: list[Trial] = []
+        self.batches: list[int] = []
+        self.fail_below = fail_below
+
+    def run(self, trials: list[Trial], on_done: Any) -> None:
+        self.batches.append(len(trials))
+        for trial in trials:
+            self.trials.append(trial)
+            genome = Genome.from_json(trial.genome_json)
+            result = synthetic_result(genome, trial.seed, self.fail_below)
+            on_done(trial, {**result, "host": "synthetic"})
+
+    def close(self) -> None:
+        pass
+
+
+def dying_worker_main(conn: Any, config_json: str, threads: int) -> None:
+    """A process-pool worker that dies (SIGKILL-like exit) on trials of particle 1 and
+    evaluates the rest synthetically: the pool must survive it."""
+    import json
+
+    from optevo import jsonio
+
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        trial = Trial.from_dict(json.loads(message))
+        if trial.key.startswith("p001/t01"):
+            time.sleep(0.05)
+            os._exit(9)
+        result = synthetic_result(Genome.from_json(trial.genome_json), trial.seed)
+        conn.send(jsonio.dumps({**result, "host": "proc"}))

@@ -1,0 +1,218 @@
+"""End to end with real (half-second) training: executors agree, a killed run resumes to the
+same end, failures are stored and the run goes on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from search_helpers import SyntheticExecutor, dying_worker_main, micro_config
+
+from optevo.search.api import resume_search, start_search
+from optevo.search.executors import ProcessExecutor, SerialExecutor, make_executor
+from optevo.search.store import RunStore
+from optevo.search.worker import Worker
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    with RunStore.open(run_dir, lock=False) as store:
+        evs = [
+            (e.key, e.status, e.fitness, e.fitness_std, e.canonical_hash, e.duplicate_of, e.best_lr)
+            for e in store.evaluations()
+        ]
+        return [*sorted(evs), ("trajectories", store.trajectories())]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("ref") / "run"
+    summary = start_search(micro_config(), run_dir)
+    assert summary.finished
+    return run_dir
+
+
+def test_reference_run_is_plausible(reference: Path) -> None:
+    with RunStore.open(reference, lock=False) as store:
+        evs = store.evaluations()
+        final = {e.key: e for e in store.evaluations("final")}
+    assert {e.request.stage for e in evs} == {"init", "search", "final"}
+    assert set(final) == {"final/top1", "final/Adam"}
+    adam = final["final/Adam"]
+    assert adam.status == "ok" and 0.8 < adam.fitness < 1.0 and len(adam.fitness_values) == 2
+    assert adam.fitness_std is not None
+
+
+def test_process_pool_and_ray_match_the_serial_run(reference: Path, tmp_path: Path) -> None:
+    cfg = micro_config(executor={"kind": "process", "workers": 2, "threads": 1})
+    start_search(cfg, tmp_path / "proc")
+    assert rows(tmp_path / "proc") == rows(reference)
+
+    ray = pytest.importorskip("ray", reason="install optevo[ray] to test the Ray executor")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = micro_config(executor={"kind": "ray", "threads": 1})
+        executor = make_executor(cfg)
+        assert executor.size == 2  # one actor per CPU of the local cluster
+        start_search(cfg, tmp_path / "ray", executor=executor)
+        executor.close()
+    finally:
+        ray.shutdown()
+    assert rows(tmp_path / "ray") == rows(reference)
+
+
+class CountingExecutor(SerialExecutor):
+    def __init__(self, worker: Worker) -> None:
+        super().__init__(worker, threads=1)
+        self.keys: list[tuple[str, int]] = []
+
+    def run(self, trials, on_done):  # type: ignore[no-untyped-def]
+        self.keys.extend((t.key, t.seed_index) for t in trials)
+        super().run(trials, on_done)
+
+
+@pytest.mark.parametrize("kill_after", [1, 6, 13])
+def test_resume_after_sigkill_equals_the_uninterrupted_run(
+    reference: Path, tmp_path: Path, kill_after: int
+) -> None:
+    cfg = micro_config()
+    config_file = tmp_path / "micro.yaml"
+    config_file.write_text(cfg.to_yaml())
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from optevo.cli import main; main()",
+            "search",
+            "--config",
+            str(config_file),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    stored = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with RunStore.open(run_dir, lock=False) as store:
+                stored = store.count()
+        except Exception:
+            stored = 0
+        if stored >= kill_after:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with RunStore.open(run_dir, lock=False) as store:
+        before = {(e.key) for e in store.evaluations()}
+        trials_before = {(k, i) for k in before for i in store.trials(k)}
+        partial_trials = sum(
+            len(store.trials(k)) for k in ["final/top1", "final/Adam"] if k not in before
+        )
+        assert store.get_meta("finished") is None
+    assert len(before) >= kill_after
+    executor = CountingExecutor(Worker(cfg))
+    summary = resume_search(run_dir, executor=executor)
+    assert summary.finished
+    assert rows(run_dir) == rows(reference)
+    # Nothing finished was trained again.
+    assert not set(executor.keys) & trials_before
+    with RunStore.open(reference, lock=False) as ref:
+        total_trials = sum(
+            len(ref.trials(e.key)) for e in ref.evaluations() if e.duplicate_of is None
+        )
+    assert len(executor.keys) + len(trials_before) == total_trials
+    assert partial_trials >= 0
+
+
+def test_interrupt_stops_cleanly_and_resume_finishes(reference: Path, tmp_path: Path) -> None:
+    cfg = micro_config()
+    config_file = tmp_path / "micro.yaml"
+    config_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from optevo.cli import main; main()",
+            "search",
+            "--config",
+            str(config_file),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with RunStore.open(run_dir, lock=False) as store:
+                if store.count() >= 4:
+                    break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out.decode()[-2000:]
+    text = out.decode()
+    assert "interrupted" in text and f"optevo search --resume {run_dir}" in text.replace("\n", "")
+    assert "Traceback" not in text
+    resume_search(run_dir, executor=SerialExecutor(Worker(cfg), 1))
+    assert rows(run_dir) == rows(reference)
+
+
+def test_an_error_inside_training_is_stored_and_the_run_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optevo.evaluate as evaluate
+
+    real = evaluate.train_copies
+    calls = {"n": 0}
+
+    def flaky(genome, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if genome.momentum == "nesterov" or calls["n"] == 3:
+            raise RuntimeError("boom inside training")
+        return real(genome, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "train_copies", flaky)
+    summary = start_search(micro_config(), tmp_path / "run")
+    assert summary.finished
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        errors = [e for e in store.evaluations() if e.status == "error"]
+        assert errors
+        assert all("RuntimeError: boom inside training" in e.error for e in errors)
+        assert any(
+            "Traceback" in e.error or "train_copies" in e.error or "flaky" in e.error
+            for e in errors
+        )
+        assert store.get("final/Adam").status == "ok"
+
+
+def test_a_dead_worker_costs_only_its_trial(tmp_path: Path) -> None:
+    cfg = micro_config(executor={"kind": "process", "workers": 2, "threads": 1})
+    executor = ProcessExecutor(cfg.model_dump_json(), 2, 1, target=dying_worker_main)
+    summary = start_search(cfg, tmp_path / "run", executor=executor)
+    executor.close()
+    assert summary.finished
+    # The same run with the synthetic fitness in-process, for the statuses that survive.
+    start_search(micro_config(), tmp_path / "syn", executor=SyntheticExecutor())
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        evs = {e.key: e for e in store.evaluations()}
+    died = [e for k, e in evs.items() if k.startswith("p001/t01") and e.duplicate_of is None]
+    assert died and all(e.status == "error" and "WorkerDied" in e.error for e in died)
+    assert "SIGKILL" in died[0].error or "code 9" in died[0].error
+    others = [e for k, e in evs.items() if not k.startswith("p001/t01")]
+    assert all(e.status != "error" for e in others)
+    assert evs["final/Adam"].status in ("ok", "failed_threshold", "failed_screen")
