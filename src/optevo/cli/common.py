@@ -49,3 +49,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """A user error: one clear line on stderr, no traceback, a non-zero exit."""
     err_console.print(f"[red]error:[/red] {message}", highlight=False)
     raise typer.Exit(code)
+
+
+def genome_from_run(run_dir: Path, genome_hash: str) -> Genome:
+    """The genome of run `run_dir` whose hash starts with `genome_hash`; user errors exit."""
+    from optevo.search.config import ConfigError
+    from optevo.search.inspect import find_genome
+    from optevo.search.store import StoreError
+
+    try:
+        return find_genome(run_dir, genome_hash)
+    except (ConfigError, StoreError) as exc:
+        fail(str(exc))

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from optevo import Genome, library
-from optevo.cli.common import app, console, load_genome
+from optevo.cli.common import app, console, genome_from_run, load_genome
 from optevo.integrity import check
 
 
@@ -32,11 +32,16 @@ def list_optimizers() -> None:
 
 @app.command()
 def show(
-    genome: Annotated[str, typer.Argument(help="a named optimizer or a genome JSON file")],
+    genome: Annotated[
+        str, typer.Argument(help="a named optimizer, a genome JSON file, or a hash with --run")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="text, latex or json")] = "text",
+    run: Annotated[
+        Path | None, typer.Option("--run", help="a run directory to find the hash in")
+    ] = None,
 ) -> None:
-    """Print a genome as an equation, LaTeX or JSON."""
-    g = load_genome(genome)
+    """Print a genome as an equation, LaTeX or JSON (momentum type and decay functions too)."""
+    g = load_genome(genome) if run is None else genome_from_run(run, genome)
     if fmt == "text":
         console.print(str(g), highlight=False)
     elif fmt == "latex":

@@ -36,10 +36,10 @@ from optevo.search.config import (
     run_preset,
 )
 from optevo.search.executors import SerialExecutor
+from optevo.search.inspect import find_genome
 from optevo.search.runner import Event, timestamp
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
-from optevo.space.genome import Genome
 
 
 @app.command()
@@ -259,9 +259,9 @@ def print_summary(summary: RunSummary) -> None:
     c = summary.counts
     console.print(
         f"{summary.run_dir}: {'finished' if summary.finished else 'not finished'}; "
-        f"{c['requested']} of {c['planned']} planned search evaluations "
-        f"({c['trained']} trained, {c['duplicates']} duplicates reused, "
-        f"{c['screen_redraws']} screen redraws), final {c['final']}/{c['final_planned']}"
+        f"{c['requested']} search evaluations of {c['planned']} planned "
+        f"+ {c['screen_redraws']} screen redraws ({c['trained']} trained, "
+        f"{c['duplicates']} duplicates reused); final {c['final']}/{c['final_planned']}"
     )
     if summary.status_counts:
         console.print(
@@ -294,27 +294,6 @@ def status(
     print_summary(summary)
 
 
-def find_in_run(run_dir: Path, prefix: str) -> Genome:
-    """The genome of a run whose canonical hash starts with `prefix` (unique)."""
-    prefix = prefix.lower().lstrip("#")
-    if len(prefix) < 4 or any(c not in "0123456789abcdef" for c in prefix):
-        raise ConfigError(f"{prefix!r} is not a genome hash (at least 4 hex digits)")
-    with RunStore.open(run_dir, lock=False) as store:
-        matches = {
-            ev.canonical_hash: ev.genome
-            for ev in store.evaluations()
-            if ev.canonical_hash.startswith(prefix)
-        }
-    if not matches:
-        raise ConfigError(f"no genome with hash {prefix}... in {run_dir}")
-    if len(matches) > 1:
-        raise ConfigError(
-            f"hash prefix {prefix} is ambiguous in {run_dir}: "
-            + ", ".join(h[:12] for h in sorted(matches))
-        )
-    return next(iter(matches.values()))
-
-
 @app.command()
 def export(
     genome_hash: Annotated[str, typer.Argument(help="a genome's hash (a unique prefix)")],
@@ -324,7 +303,7 @@ def export(
 ) -> None:
     """Write a genome of a run as a JSON file (for EvolvedOptimizer, show, evaluate)."""
     try:
-        genome = find_in_run(run, genome_hash)
+        genome = find_genome(run, genome_hash)
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
     if out.exists() and not force:

@@ -1,8 +1,8 @@
 """Start, resume and finish a search run; read its leaderboard.
 
-    from optevo.search import run_preset, start_search
-    summary = start_search(run_preset("tiny"), "runs/tiny")
-    summary.final[0].name, summary.final[0].fitness
+from optevo.search import run_preset, start_search
+summary = start_search(run_preset("tiny"), "runs/tiny")
+summary.final[0].name, summary.final[0].fitness
 """
 
 from __future__ import annotations
