@@ -216,3 +216,57 @@ def test_a_dead_worker_costs_only_its_trial(tmp_path: Path) -> None:
     others = [e for k, e in evs.items() if not k.startswith("p001/t01")]
     assert all(e.status != "error" for e in others)
     assert evs["final/Adam"].status in ("ok", "failed_threshold", "failed_screen")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "\nState:\tZ" not in state
+
+
+def test_killing_a_process_pool_run_kills_its_workers_and_resume_finishes(
+    reference: Path, tmp_path: Path
+) -> None:
+    cfg = micro_config(executor={"kind": "process", "workers": 2, "threads": 1})
+    config_file = tmp_path / "micro.yaml"
+    config_file.write_text(cfg.to_yaml())
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from optevo.cli import main; main()",
+            "search",
+            "--config",
+            str(config_file),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with RunStore.open(run_dir, lock=False) as store:
+                if store.count() >= 3:
+                    break
+        except Exception:
+            pass
+        time.sleep(0.05)
+    children = [
+        int(c)
+        for task in Path(f"/proc/{proc.pid}/task").iterdir()
+        for c in (task / "children").read_text().split()
+    ]
+    assert len(children) >= 2  # the two workers (and Python's resource tracker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(_alive(c) for c in children):
+        time.sleep(0.1)
+    assert not [c for c in children if _alive(c)]
+    resume_search(run_dir)  # the stored executor: a process pool again
+    assert rows(run_dir) == rows(reference)

@@ -87,8 +87,20 @@ class SerialExecutor:
 # ----------------------------------------------------------------------------------------------
 
 
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the driver dies, however it dies."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux/glibc: workers exit at their next message
+        pass
+
+
 def _process_main(conn: Connection, config_json: str, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the driver's to handle
+    _die_with_parent()
     import torch
 
     torch.set_num_threads(threads)
