@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: setup data run test lint bench clean
 
@@ -12,23 +13,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,ray]"
+	touch $(TEST_STAMP)
+
 setup: $(STAMP)
 
 data:
 	bash scripts/ensure-data.sh
 
 run: setup data
-	mkdir -p runs
-	$(BIN)/optevo evaluate Adam SGD QHM Opt6 Opt10 --random 3 --preset quick --out runs/quick-evaluate.jsonl
+	$(BIN)/optevo search
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
 
-test: setup data lint
+test: $(TEST_STAMP) data lint
 	$(BIN)/python -m pytest
 
-bench: setup data
+bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/optimizer_step.py
+	$(BIN)/python benchmarks/search.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -53,7 +53,10 @@ def test_process_pool_and_ray_match_the_serial_run(reference: Path, tmp_path: Pa
     start_search(cfg, tmp_path / "proc")
     assert rows(tmp_path / "proc") == rows(reference)
 
-    ray = pytest.importorskip("ray", reason="install optevo[ray] to test the Ray executor")
+    try:
+        import ray
+    except ImportError:
+        pytest.fail("the Ray executor test needs Ray: pip install 'optevo[ray]' (make test does)")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         cfg = micro_config(executor={"kind": "ray", "threads": 1})
