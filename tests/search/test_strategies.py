@@ -238,3 +238,30 @@ def test_a_batch_never_trains_a_genome_twice(tmp_path: Path) -> None:
     assert again[2].duplicate_of is None and again[3].duplicate_of is None  # LR3 is a schedule
     assert Identity.of(yx).canonical == again[0].canonical_hash
     store.close()
+
+
+def test_a_seeded_decay_only_run_changes_nothing_but_decay_genes(tmp_path: Path) -> None:
+    store, _ = run(
+        tmp_path,
+        strategy={
+            "particles": 3,
+            "time_steps": 3,
+            "mutations": 3,
+            "init_factor": 0,
+            "seed_genomes": ["Adam"],
+            "mutation_scope": "decay-only",
+        },
+    )
+    adam = library.genome("Adam")
+    shape = [(n.op, n.inputs) for n in (*adam.hidden, adam.output)]
+    evs = store.evaluations()
+    assert len(evs) >= 3 + 3 * 3 * 3
+    for e in evs:
+        g = e.genome
+        assert g.momentum == adam.momentum and g.flipped == adam.flipped
+        assert [(n.op, n.inputs) for n in (*g.hidden, g.output)] == shape
+    changed = [e for e in evs if e.request.time_step]
+    assert all(e.genome.decay_functions() for e in changed)
+    # Seeded particles start from the given genome, not from an initial population.
+    assert not store.evaluations("init")
+    assert all(store.get(k[0]).genome == adam for k in store.trajectories().values())

@@ -96,6 +96,8 @@ class DecayGenome(GraphMixin):
         space = _space(config)
         names = self.active_names()
         weights = config.mutation_weights[: len(GRAPH_MUTATIONS)]
+        if sum(weights) <= 0:  # e.g. "decay-only": the decay graph itself mutates as usual
+            weights = DEFAULT_SPACE.mutation_weights[: len(GRAPH_MUTATIONS)]
         for _ in range(config.max_tries):
             name = names[int(rng.integers(len(names)))]
             kind = pick_weighted(rng, GRAPH_MUTATIONS, weights)
