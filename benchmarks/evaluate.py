@@ -346,24 +346,25 @@ def bench_fitness_vs_plain(args: argparse.Namespace, device: str) -> dict[str, A
 
 @contextlib.contextmanager
 def record_trainer(picked: list[str]) -> Iterator[None]:
-    """Record which trainer class `train_copies` instantiates (this process only)."""
-    saved = (train_mod._GroupedTrainer, train_mod._SequentialTrainer)
+    """Record which copy layout `train_copies` instantiates (this process only)."""
+    saved = (train_mod._PackedCopies, train_mod._SingleCopy)
 
     class Grouped(saved[0]):  # type: ignore[misc, valid-type]
-        def run(self) -> list[RunResult]:
+        def __init__(self, *args: object, **kwargs: object) -> None:
             picked.append("grouped")
-            return super().run()
+            super().__init__(*args, **kwargs)
 
     class Sequential(saved[1]):  # type: ignore[misc, valid-type]
-        def run(self) -> list[RunResult]:
-            picked.append("sequential")
-            return super().run()
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            if not picked or picked[-1] != "sequential":
+                picked.append("sequential")
+            super().__init__(*args, **kwargs)
 
-    train_mod._GroupedTrainer, train_mod._SequentialTrainer = Grouped, Sequential
+    train_mod._PackedCopies, train_mod._SingleCopy = Grouped, Sequential
     try:
         yield
     finally:
-        train_mod._GroupedTrainer, train_mod._SequentialTrainer = saved
+        train_mod._PackedCopies, train_mod._SingleCopy = saved
 
 
 def synthetic_dataset(n: int, seed: int = 0) -> Dataset:

@@ -60,6 +60,9 @@ class FitnessConfig(BaseModel):
     amp: bool = False
     channels_last: bool = True
     strategy: Literal["auto", "sequential", "grouped"] = "auto"
+    pack_copies: int = Field(64, ge=1)
+    """`fitness_many`: at most this many model copies (candidates x screen rates) per packed
+    model."""
     eval_batch_size: int = Field(1000, ge=1)
     seed: int = 0
 
@@ -326,16 +329,32 @@ def _protocol(genome: Genome, schedule: str, config: FitnessConfig, data: Datase
         config.screen_lrs,
         strategy=config.strategy,
     )
+    rejected, best_lr = screen_outcome(screen_runs, config)
+    if rejected is not None:
+        return rejected
+    (full,) = train_copies(
+        genome, data, _spec(config, schedule, screen=False), [best_lr], strategy="sequential"
+    )
+    return full_outcome(screen_runs, best_lr, full)
+
+
+def screen_outcome(
+    screen_runs: list[RunResult], config: FitnessConfig
+) -> tuple[FitnessResult | None, float]:
+    """SPEC 5 steps 1-2 on a genome's screen runs: the rejection (or None) and the best rate."""
     screen = {r.lr: (r.final_train_acc if r.status != "diverged" else 0.0) for r in screen_runs}
     best_lr = max(screen, key=lambda lr: screen[lr])
     best = screen[best_lr]
     if best < config.screen_min_acc:
-        return FitnessResult(None, "failed_screen", None, screen, screen_runs)
+        return FitnessResult(None, "failed_screen", None, screen, screen_runs), best_lr
     if best < config.threshold_acc:
-        return FitnessResult(None, "failed_threshold", best_lr, screen, screen_runs)
-    (full,) = train_copies(
-        genome, data, _spec(config, schedule, screen=False), [best_lr], strategy="sequential"
-    )
+        return FitnessResult(None, "failed_threshold", best_lr, screen, screen_runs), best_lr
+    return None, best_lr
+
+
+def full_outcome(screen_runs: list[RunResult], best_lr: float, full: RunResult) -> FitnessResult:
+    """SPEC 5 step 3: the result of the full run at the best screen rate."""
+    screen = {r.lr: (r.final_train_acc if r.status != "diverged" else 0.0) for r in screen_runs}
     runs = [*screen_runs, full]
     if full.status == "diverged":
         return FitnessResult(full.best_val_acc, "diverged", best_lr, screen, runs)

@@ -1,13 +1,15 @@
-"""The batched trainer: K independent copies of the surrogate ConvNet, one update rule, K peak
-learning rates (or K seeds), trained on the same batches.
+"""The batched trainer: K independent copies of the surrogate ConvNet, trained on the same
+batches, each with its own update rule (genome), peak learning rate, schedule and seed.
 
-Two strategies compute the same thing:
+One training loop (`_run`) serves every layout of the copies:
 - "sequential": the copies one after another, each a ConvNet with an `EvolvedOptimizer`.
   Fastest on a CPU, where the forward/backward of one base-48 model already fills the cores
   (benchmarks/batched_models.py: grouped 0.6-0.8x, vmap 0.4x of sequential).
-- "grouped": one `GroupedConvNet` holding all K copies (grouped convolutions), stepped by the
-  compiled rule on a (K, N) matrix of parameters, one learning rate per row. For a GPU, where
-  one small model leaves most of the chip idle.
+- "grouped" (packed): one `GroupedConvNet` holding all K copies (grouped convolutions); the
+  copies are ordered by genome, and each genome's compiled rule steps its own rows of the
+  (K, N) parameter matrix (copies of one genome share one rule evaluation), one learning rate
+  per row. For a GPU, where one small model leaves most of the chip idle: many candidates of
+  a search, times their screen learning rates, train as one model (`train_packed`).
 "auto" picks grouped on CUDA and sequential elsewhere.
 
 Per epoch: running training accuracy and loss (train mode, as the model sees the batches),
@@ -29,8 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from optevo.compile import State
 from optevo.data import Augment, Dataset
-from optevo.models import ConvNet, GroupedConvNet, grouped_from_models
+from optevo.models import ConvNet, grouped_from_models
 from optevo.optim.evolved import EvolvedOptimizer
 from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
@@ -116,6 +119,17 @@ def resolve_device(device: str) -> str:
     return device
 
 
+@dataclass(frozen=True)
+class CopySpec:
+    """One copy of a packed run: its update rule, peak learning rate, seed and schedule
+    (None: the run's `TrainSpec.schedule`)."""
+
+    genome: Genome
+    lr: float
+    seed: int
+    schedule: str | None = None
+
+
 def train_copies(
     genome: Genome,
     data: Dataset,
@@ -130,13 +144,28 @@ def train_copies(
     seeds = list(seeds) if seeds is not None else [spec.seed] * len(lrs)
     if len(seeds) != len(lrs):
         raise ValueError(f"{len(lrs)} learning rates but {len(seeds)} seeds")
+    copies = [CopySpec(genome, lr, seed) for lr, seed in zip(lrs, seeds, strict=True)]
+    return train_packed(copies, data, spec, strategy)
+
+
+def train_packed(
+    copies: Sequence[CopySpec],
+    data: Dataset,
+    spec: TrainSpec,
+    strategy: Strategy = "auto",
+) -> list[RunResult]:
+    """Train every copy (each its own genome, learning rate, seed, schedule) on the same
+    batches; results in the order of `copies`."""
+    if not copies:
+        raise ValueError("need at least one copy")
+    if strategy not in ("auto", "grouped", "sequential"):
+        raise ValueError(f"unknown strategy {strategy!r}: auto, sequential or grouped")
     device = resolve_device(spec.device)
     if strategy == "auto":
-        strategy = "grouped" if device.startswith("cuda") and len(lrs) > 1 else "sequential"
-    trainer = _GroupedTrainer if strategy == "grouped" else _SequentialTrainer
-    if strategy not in ("grouped", "sequential"):
-        raise ValueError(f"unknown strategy {strategy!r}: auto, sequential or grouped")
-    return trainer(genome, data, spec, list(lrs), seeds, device).run()
+        strategy = "grouped" if device.startswith("cuda") and len(copies) > 1 else "sequential"
+    if strategy == "sequential":
+        return [_run(_SingleCopy(c, data, spec, device), data, spec, device)[0] for c in copies]
+    return _run(_PackedCopies(list(copies), data, spec, device), data, spec, device)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -213,67 +242,225 @@ class _EpochStats:
         return losses, accs
 
 
-class _Trainer:
-    """K copies of one run: the same genome, data and spec; one learning rate and seed each."""
+def _run(copies: _Copies, data: Dataset, spec: TrainSpec, device: str) -> list[RunResult]:
+    """The training loop of every layout: per epoch, the running training accuracy and loss
+    of each copy, the divergence check and stop rules, validation, and retiring the copies
+    that stopped (the others go on)."""
+    t0 = time.perf_counter()
+    results = [RunResult(c.lr, c.seed) for c in copies.specs]
+    batches = _Batches(data, spec, device)
+    stats = _EpochStats(copies.k, device)
+    for step in range(1, spec.steps + 1):
+        x, y = batches.next()
+        logits = copies.forward(x)  # (K, B, classes)
+        losses = copies.losses(logits, y)  # (K,)
+        copies.step(losses, step - 1)
+        stats.add(losses, logits, y)
+        if step % spec.epoch_steps == 0 or step == spec.steps:
+            n_batches = (step - 1) % spec.epoch_steps + 1
+            epoch_losses, accs = stats.read(n_batches)
+            stats = _EpochStats(copies.k, device)
+            for i, r in enumerate(results):
+                if r.active:
+                    _end_epoch(r, step, epoch_losses[i], accs[i], spec)
+            if spec.validate and any(r.active for r in results):
+                for r, (vl, va) in zip(results, copies.validate(), strict=True):
+                    if r.active:
+                        r.val_loss.append(vl)
+                        r.val_acc.append(va)
+            for i, r in enumerate(results):
+                if not r.active:
+                    copies.retire(i)
+            if not copies.any_active():
+                break
+    seconds = time.perf_counter() - t0
+    for r in results:
+        r.seconds = seconds / copies.k
+    return [results[i] for i in copies.output_order]
 
-    def __init__(
-        self,
-        genome: Genome,
-        data: Dataset,
-        spec: TrainSpec,
-        lrs: list[float],
-        seeds: list[int],
-        device: str,
-    ) -> None:
-        self.genome, self.data, self.spec, self.lrs, self.seeds = genome, data, spec, lrs, seeds
-        self.device = device
-        self.k = len(lrs)
+
+class _Copies:
+    """A layout of K copies for `_run`: forward, per-copy losses, one optimizer step, the
+    validation of every copy, and retiring a copy."""
+
+    specs: list[CopySpec]
+    k: int
+    output_order: list[int]
+
+    def forward(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def step(self, losses: Tensor, k: int) -> None:
+        raise NotImplementedError
+
+    def validate(self) -> list[tuple[float, float]]:
+        raise NotImplementedError
+
+    def retire(self, i: int) -> None:
+        raise NotImplementedError
+
+    def any_active(self) -> bool:
+        raise NotImplementedError
 
 
-class _SequentialTrainer(_Trainer):
-    def run(self) -> list[RunResult]:
-        return [self._run_one(lr, seed) for lr, seed in zip(self.lrs, self.seeds, strict=True)]
+class _SingleCopy(_Copies):
+    """One ConvNet with an `EvolvedOptimizer` (the drop-in optimizer, exactly as a user's
+    training script would run it)."""
 
-    def _run_one(self, lr: float, seed: int) -> RunResult:
-        spec, device = self.spec, self.device
-        t0 = time.perf_counter()
-        result = RunResult(lr, seed)
-        model = _new_model(self.data, spec, seed, device)
-        opt = EvolvedOptimizer(
-            model.parameters(),
-            self.genome,
-            lr,
+    def __init__(self, copy: CopySpec, data: Dataset, spec: TrainSpec, device: str) -> None:
+        self.specs, self.k, self.output_order = [copy], 1, [0]
+        self.data, self.spec, self.device = data, spec, device
+        self.model = _new_model(data, spec, copy.seed, device)
+        self.opt = EvolvedOptimizer(
+            self.model.parameters(),
+            copy.genome,
+            copy.lr,
             spec.total_steps,
             spec.warmup_steps,
             spec.hold_steps,
-            spec.schedule,
-            seed=seed,
+            copy.schedule or spec.schedule,
+            seed=copy.seed,
         )
-        batches = _Batches(self.data, spec, device)
-        stats = _EpochStats(1, device)
-        for step in range(1, spec.steps + 1):
-            x, y = batches.next()
-            model.train()
-            with _autocast(spec, device):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            stats.add(loss.reshape(1), logits.unsqueeze(0), y)
-            if step % spec.epoch_steps == 0 or step == spec.steps:
-                n_batches = (step - 1) % spec.epoch_steps + 1
-                losses, accs = stats.read(n_batches)
-                stats = _EpochStats(1, device)
-                _end_epoch(result, step, losses[0], accs[0], spec)
-                if result.active and spec.validate:
-                    ((vl, va),) = evaluate(model, self.data, spec, device)
-                    result.val_loss.append(vl)
-                    result.val_acc.append(va)
-                if not result.active:
-                    break
-        result.seconds = time.perf_counter() - t0
-        return result
+        self.active = True
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.model.train()
+        with _autocast(self.spec, self.device):
+            return self.model(x).unsqueeze(0)
+
+    def losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(logits[0].float(), y).reshape(1)
+
+    def step(self, losses: Tensor, k: int) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.opt.step()
+
+    def validate(self) -> list[tuple[float, float]]:
+        return evaluate(self.model, self.data, self.spec, self.device)
+
+    def retire(self, i: int) -> None:
+        self.active = False
+
+    def any_active(self) -> bool:
+        return self.active
+
+
+@dataclass
+class _RuleGroup:
+    """The copies of one (genome, schedule): rows `start:stop` of the packed model."""
+
+    scheduled: ScheduledRule
+    start: int
+    stop: int
+    state: State
+    peak: Tensor
+    ctx: OpContext
+
+
+class _PackedCopies(_Copies):
+    """All K copies as one GroupedConvNet; copies of one genome and schedule are adjacent rows,
+    stepped by that genome's compiled rule on their (rows, N) block of the parameter matrix."""
+
+    def __init__(self, copies: list[CopySpec], data: Dataset, spec: TrainSpec, device: str) -> None:
+        self.data, self.spec, self.device = data, spec, device
+        keys: dict[tuple[Genome, str], list[int]] = {}
+        for i, c in enumerate(copies):
+            keys.setdefault((c.genome, c.schedule or spec.schedule), []).append(i)
+        order = [i for members in keys.values() for i in members]  # row -> copies index
+        self.specs = [copies[i] for i in order]
+        self.k = len(copies)
+        self.output_order = [order.index(i) for i in range(self.k)]
+        models = [_new_model(data, spec, c.seed, device) for c in self.specs]
+        model = grouped_from_models(models).to(device)
+        if spec.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        del models
+        self.model = model
+        self.params = list(model.parameters())
+        self.sizes = [v.numel() for v in model.copy_views(0)]
+        flat = _flatten_rows(model.stacked_views())
+        self.groups: list[_RuleGroup] = []
+        start = 0
+        for (genome, schedule), members in keys.items():
+            stop = start + len(members)
+            scheduled = ScheduledRule.create(
+                genome, spec.total_steps, spec.warmup_steps, spec.hold_steps, schedule
+            )
+            rows = self.specs[start:stop]
+            peak = torch.tensor([c.lr for c in rows], device=device, dtype=flat.dtype)
+            rng = None
+            if scheduled.rule.random:
+                rng = torch.Generator(device=device).manual_seed(rows[0].seed)
+            self.groups.append(
+                _RuleGroup(
+                    scheduled,
+                    start,
+                    stop,
+                    scheduled.init_state(flat[start:stop]),
+                    peak.unsqueeze(1),
+                    OpContext(generator=rng, segments=tuple(self.sizes)),
+                )
+            )
+            start = stop
+        self.needs_weight = any(g.scheduled.rule.needs_weight for g in self.groups)
+        self.active = torch.ones(self.k, 1, dtype=torch.bool, device=device)
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.model.train()
+        with _autocast(self.spec, self.device):
+            return self.model(x)
+
+    def losses(self, logits: Tensor, y: Tensor) -> Tensor:
+        k = self.k
+        return (
+            F.cross_entropy(logits.float().flatten(0, 1), y.repeat(k), reduction="none")
+            .view(k, -1)
+            .mean(1)
+        )
+
+    def step(self, losses: Tensor, k: int) -> None:
+        for p in self.params:
+            p.grad = None
+        losses.sum().backward()
+        with torch.no_grad():
+            g = _flatten_rows(self.model.stacked_grad_views())
+            w = _flatten_rows(self.model.stacked_views()) if self.needs_weight else None
+            if len(self.groups) == 1:
+                grp = self.groups[0]
+                delta = grp.scheduled.delta(g, grp.state, k, grp.peak, w, grp.ctx)
+            else:
+                delta = torch.empty_like(g)
+                for grp in self.groups:
+                    rows = slice(grp.start, grp.stop)
+                    delta[rows] = grp.scheduled.delta(
+                        g[rows], grp.state, k, grp.peak, None if w is None else w[rows], grp.ctx
+                    )
+            delta = torch.where(self.active, delta, torch.zeros((), device=self.device))
+            for view, part in zip(
+                self.model.stacked_views(), delta.split(self.sizes, dim=1), strict=True
+            ):
+                view.add_(part.view_as(view))
+
+    def validate(self) -> list[tuple[float, float]]:
+        return evaluate(self.model, self.data, self.spec, self.device)
+
+    def retire(self, i: int) -> None:
+        if not bool(self.active[i]):
+            return
+        self.active[i] = False
+        grp = next(g for g in self.groups if g.start <= i < g.stop)
+        with torch.no_grad():
+            for view in self.model.copy_views(i):
+                view.zero_()  # so NaNs cannot leak into anything
+            for buf in grp.state.values():
+                buf[i - grp.start].zero_()
+
+    def any_active(self) -> bool:
+        return bool(self.active.any())
 
 
 def _end_epoch(result: RunResult, step: int, loss: float, acc: float, spec: TrainSpec) -> None:
@@ -323,90 +510,6 @@ def evaluate(
 # ----------------------------------------------------------------------------------------------
 
 
-class _GroupedTrainer(_Trainer):
-    """All K copies as one GroupedConvNet, stepped by the compiled rule on a (K, N) matrix."""
-
-    def run(self) -> list[RunResult]:
-        spec, device, k = self.spec, self.device, self.k
-        t0 = time.perf_counter()
-        results = [RunResult(lr, seed) for lr, seed in zip(self.lrs, self.seeds, strict=True)]
-        models = [_new_model(self.data, spec, seed, device) for seed in self.seeds]
-        model = grouped_from_models(models).to(device)
-        if spec.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        del models
-        scheduled = ScheduledRule.create(
-            self.genome, spec.total_steps, spec.warmup_steps, spec.hold_steps, spec.schedule
-        )
-        params = list(model.parameters())
-        sizes = [v.numel() for v in model.copy_views(0)]
-        flat = _flatten_rows(model.stacked_views())
-        state = scheduled.init_state(flat)
-        peak = torch.tensor(self.lrs, device=device, dtype=flat.dtype).unsqueeze(1)
-        active = torch.ones(k, 1, dtype=torch.bool, device=device)
-        rng = None
-        if scheduled.rule.random:
-            rng = torch.Generator(device=device).manual_seed(self.seeds[0])
-        ctx = OpContext(generator=rng, segments=tuple(sizes))
-        batches = _Batches(self.data, spec, device)
-        stats = _EpochStats(k, device)
-        for step in range(1, spec.steps + 1):
-            x, y = batches.next()
-            model.train()
-            with _autocast(spec, device):
-                logits = model(x)  # (K, B, classes)
-            losses = (
-                F.cross_entropy(logits.float().flatten(0, 1), y.repeat(k), reduction="none")
-                .view(k, -1)
-                .mean(1)
-            )
-            for p in params:
-                p.grad = None
-            losses.sum().backward()
-            with torch.no_grad():
-                g = _flatten_rows(model.stacked_grad_views())
-                w = _flatten_rows(model.stacked_views()) if scheduled.rule.needs_weight else None
-                delta = scheduled.delta(g, state, step - 1, peak, w, ctx)
-                delta = torch.where(active, delta, torch.zeros((), device=device))
-                for view, part in zip(
-                    model.stacked_views(), delta.split(sizes, dim=1), strict=True
-                ):
-                    view.add_(part.view_as(view))
-            stats.add(losses, logits, y)
-            if step % spec.epoch_steps == 0 or step == spec.steps:
-                n_batches = (step - 1) % spec.epoch_steps + 1
-                epoch_losses, accs = stats.read(n_batches)
-                stats = _EpochStats(k, device)
-                for i, r in enumerate(results):
-                    if r.active:
-                        _end_epoch(r, step, epoch_losses[i], accs[i], spec)
-                if spec.validate:
-                    vals = evaluate(model, self.data, spec, device)
-                    for r, (vl, va) in zip(results, vals, strict=True):
-                        if r.active:
-                            r.val_loss.append(vl)
-                            r.val_acc.append(va)
-                stopped = [i for i, r in enumerate(results) if not r.active and bool(active[i])]
-                for i in stopped:
-                    _retire_copy(model, state, i)
-                    active[i] = False
-                if not bool(active.any()):
-                    break
-        seconds = time.perf_counter() - t0
-        for r in results:
-            r.seconds = seconds / k
-        return results
-
-
 def _flatten_rows(stacked: list[Tensor]) -> Tensor:
     """(K, *shape_j) tensors -> one (K, sum_j numel_j) matrix (a copy)."""
     return torch.cat([t.reshape(t.shape[0], -1) for t in stacked], dim=1)
-
-
-def _retire_copy(model: GroupedConvNet, state: dict[str, Tensor], i: int) -> None:
-    """Zero a stopped copy's weights and state so NaNs cannot leak into anything."""
-    with torch.no_grad():
-        for view in model.copy_views(i):
-            view.zero_()
-        for buf in state.values():
-            buf[i].zero_()
