@@ -105,9 +105,12 @@ def dying_worker_main(conn: Any, config_json: str, threads: int) -> None:
             return
         if message is None:
             return
-        trial = Trial.from_dict(json.loads(message))
-        if trial.key.startswith("p001/t01"):
-            time.sleep(0.05)
-            os._exit(9)
-        result = synthetic_result(Genome.from_json(trial.genome_json), trial.seed)
-        conn.send(jsonio.dumps({**result, "host": "proc"}))
+        results = []
+        for d in json.loads(message):
+            trial = Trial.from_dict(d)
+            if trial.key.startswith("p001/t01"):
+                time.sleep(0.05)
+                os._exit(9)
+            result = synthetic_result(Genome.from_json(trial.genome_json), trial.seed)
+            results.append({**result, "host": "proc"})
+        conn.send(jsonio.dumps(results))

@@ -105,17 +105,21 @@ StrategyConfig = Annotated[
 
 class ExecutorConfig(BaseModel):
     """Where evaluations run. `serial`: in this process. `process`: a local pool of `workers`
-    processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray tasks
-    on the cluster at `address` (a local one when None), `num_cpus`/`num_gpus` each."""
+    processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray actors
+    on the cluster at `address` (a local one when None), `num_cpus`/`num_gpus` each. `gpu`: in
+    this process, every batch packed into batched models (`fitness_many`) on the device.
+    `pack` > 1 hands a worker that many trials at once, packed the same way (for Ray actors
+    with GPUs)."""
 
     model_config = _STRICT
 
-    kind: Literal["serial", "process", "ray"] = "serial"
+    kind: Literal["serial", "process", "ray", "gpu"] = "serial"
     workers: int = Field(1, ge=1, le=4096)
     threads: int | None = Field(None, ge=1)
     address: str | None = None
     num_cpus: float = Field(1.0, gt=0)
     num_gpus: float = Field(0.0, ge=0)
+    pack: int = Field(1, ge=1)
 
 
 class FinalConfig(BaseModel):

@@ -6,6 +6,11 @@
   reported as `error`; a fresh worker takes its place.
 - `RayExecutor`: Ray actors, one per concurrent evaluation, on a local Ray or the cluster at
   `address`, with `num_cpus`/`num_gpus` each (fractional GPUs allowed).
+- kind `gpu`: a `SerialExecutor` that packs each batch into batched models (`fitness_many`):
+  many candidates per chip.
+
+`pack` > 1 hands a worker that many trials per message; the worker packs them
+(`Worker.run_many`). A worker that dies costs the trials of its message.
 
 All three run the same `Worker` on the same trials; a trial's randomness comes from its own
 seed, so they produce the same results (bit for bit when each evaluation runs with the same
@@ -59,26 +64,44 @@ def make_executor(config: RunConfig) -> Executor:
     ex = config.executor
     config_json = config.model_dump_json()
     if ex.kind == "serial":
-        return SerialExecutor(Worker(config), ex.threads)
+        return SerialExecutor(Worker(config), ex.threads, ex.pack)
+    if ex.kind == "gpu":
+        return SerialExecutor(Worker(config), ex.threads, pack=GPU_PACK)
     if ex.kind == "process":
-        return ProcessExecutor(config_json, ex.workers, threads_per_worker(ex))
+        return ProcessExecutor(config_json, ex.workers, threads_per_worker(ex), pack=ex.pack)
     return RayExecutor(config_json, ex)
+
+
+GPU_PACK = 1 << 20
+"""The gpu executor packs a whole batch (`fitness_many` splits it by `pack_copies`)."""
+
+
+def chunks(trials: list[Trial], size: int) -> list[list[Trial]]:
+    return [trials[i : i + size] for i in range(0, len(trials), size)]
 
 
 # ----------------------------------------------------------------------------------------------
 
 
 class SerialExecutor:
-    def __init__(self, worker: Worker, threads: int | None = None) -> None:
+    """In this process; `pack` > 1 packs that many trials into batched models at a time."""
+
+    def __init__(self, worker: Worker, threads: int | None = None, pack: int = 1) -> None:
         self.worker = worker
+        self.pack = pack
         if threads is not None:
             import torch
 
             torch.set_num_threads(threads)
 
     def run(self, trials: list[Trial], on_done: OnDone) -> None:
-        for trial in trials:
-            on_done(trial, self.worker.run(trial))
+        if self.pack <= 1:
+            for trial in trials:
+                on_done(trial, self.worker.run(trial))
+            return
+        for chunk in chunks(trials, self.pack):
+            for trial, result in zip(chunk, self.worker.run_many(chunk), strict=True):
+                on_done(trial, result)
 
     def close(self) -> None:
         pass
@@ -112,8 +135,8 @@ def _process_main(conn: Connection, config_json: str, threads: int) -> None:
             return
         if message is None:
             return
-        trial = Trial.from_dict(json.loads(message))
-        conn.send(jsonio.dumps(worker.run(trial)))
+        trials = [Trial.from_dict(d) for d in json.loads(message)]
+        conn.send(jsonio.dumps(worker.run_many(trials)))
 
 
 class _Proc:
@@ -124,7 +147,7 @@ class _Proc:
         self.process = ctx.Process(target=target, args=(child, config_json, threads), daemon=True)
         self.process.start()
         child.close()
-        self.trial: Trial | None = None
+        self.trials: list[Trial] | None = None
 
     def stop(self) -> None:
         with contextlib.suppress(OSError, BrokenPipeError):
@@ -146,8 +169,10 @@ class ProcessExecutor:
         workers: int,
         threads: int,
         target: Callable[..., None] = _process_main,
+        pack: int = 1,
     ) -> None:
         self.config_json = config_json
+        self.pack = pack
         self.target = target
         self.threads = threads
         self.size = workers
@@ -158,29 +183,31 @@ class ProcessExecutor:
         return _Proc(self._ctx, self.target, self.config_json, self.threads)
 
     def run(self, trials: list[Trial], on_done: OnDone) -> None:
-        pending = deque(trials)
-        while len(self._procs) < min(self.size, len(trials)):
+        pending = deque(chunks(trials, self.pack))
+        while len(self._procs) < min(self.size, len(pending)):
             self._procs.append(self._start())
         try:
-            while pending or any(p.trial is not None for p in self._procs):
+            while pending or any(p.trials is not None for p in self._procs):
                 for proc in self._procs:
-                    if proc.trial is None and pending:
-                        proc.trial = pending.popleft()
+                    if proc.trials is None and pending:
+                        proc.trials = pending.popleft()
+                        message = json.dumps([t.to_dict() for t in proc.trials])
                         with contextlib.suppress(OSError):  # a dead worker is found below
-                            proc.conn.send(json.dumps(proc.trial.to_dict()))
-                busy = [p for p in self._procs if p.trial is not None]
+                            proc.conn.send(message)
+                busy = [p for p in self._procs if p.trials is not None]
                 wait([p.conn for p in busy] + [p.process.sentinel for p in busy])
                 for proc in busy:
-                    trial = proc.trial
-                    assert trial is not None
+                    sent = proc.trials
+                    assert sent is not None
                     if proc.conn.poll():
                         try:
-                            result = json.loads(proc.conn.recv())
+                            results = json.loads(proc.conn.recv())
                         except (EOFError, OSError, json.JSONDecodeError):
                             pass  # the worker is gone: handled below
                         else:
-                            proc.trial = None
-                            on_done(trial, result)
+                            proc.trials = None
+                            for trial, result in zip(sent, results, strict=True):
+                                on_done(trial, result)
                             continue
                     elif proc.process.is_alive():
                         continue
@@ -191,14 +218,15 @@ class ProcessExecutor:
                     code = proc.process.exitcode
                     proc.conn.close()
                     self._procs[self._procs.index(proc)] = self._start()
-                    on_done(trial, error_result(_death(code)))
+                    for trial in sent:
+                        on_done(trial, error_result(_death(code)))
         except BaseException:
             self.close()
             raise
 
     def close(self) -> None:
         for proc in self._procs:
-            if proc.trial is not None:
+            if proc.trials is not None:
                 proc.process.kill()
             proc.stop()
         self._procs = []
@@ -252,30 +280,33 @@ class RayExecutor:
 
     def run(self, trials: list[Trial], on_done: OnDone) -> None:
         ray = self.ray
-        pending = deque(trials)
-        while len(self._actors) < min(self.size, len(trials)):
+        pending = deque(chunks(trials, self.config.pack))
+        while len(self._actors) < min(self.size, len(pending)):
             self._actors.append(self._start())
         idle = list(range(len(self._actors)))
-        running: dict[Any, tuple[int, Trial]] = {}
+        running: dict[Any, tuple[int, list[Trial]]] = {}
         try:
             while pending or running:
                 while idle and pending:
                     slot = idle.pop()
-                    trial = pending.popleft()
-                    ref = self._actors[slot].run.remote(json.dumps(trial.to_dict()))
-                    running[ref] = (slot, trial)
+                    sent = pending.popleft()
+                    message = json.dumps([t.to_dict() for t in sent])
+                    running[self._actors[slot].run_many.remote(message)] = (slot, sent)
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
-                    slot, trial = running.pop(ref)
+                    slot, sent = running.pop(ref)
                     try:
-                        result = json.loads(ray.get(ref))
+                        results = json.loads(ray.get(ref))
                     except ray.exceptions.RayActorError as exc:
                         self._actors[slot] = self._start()
-                        result = error_result(f"WorkerDied: the Ray actor died: {exc}")
+                        results = [error_result(f"WorkerDied: the Ray actor died: {exc}")] * len(
+                            sent
+                        )
                     except ray.exceptions.RayError as exc:
-                        result = error_result(f"{type(exc).__name__}: {exc}")
+                        results = [error_result(f"{type(exc).__name__}: {exc}")] * len(sent)
                     idle.append(slot)
-                    on_done(trial, result)
+                    for trial, result in zip(sent, results, strict=True):
+                        on_done(trial, dict(result))
         except BaseException:
             self.close()
             raise
@@ -296,5 +327,6 @@ class _RayWorker:
         torch.set_num_threads(threads)
         self.worker = Worker.from_json(config_json)
 
-    def run(self, trial_json: str) -> str:
-        return jsonio.dumps(self.worker.run(Trial.from_dict(json.loads(trial_json))))
+    def run_many(self, trials_json: str) -> str:
+        trials = [Trial.from_dict(d) for d in json.loads(trials_json)]
+        return jsonio.dumps(self.worker.run_many(trials))

@@ -11,6 +11,7 @@ from typing import Any
 
 from optevo.data import Dataset, load
 from optevo.evaluate import FitnessConfig, FitnessResult, fitness
+from optevo.packing import fitness_many
 from optevo.search.config import RunConfig
 from optevo.search.records import STAGES, Trial
 from optevo.space.genome import Genome
@@ -36,6 +37,34 @@ class Worker:
         if key not in self._data:
             self._data[key] = load(cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         return self._data[key]
+
+    def run_many(self, trials: list[Trial]) -> list[dict[str, Any]]:
+        """Several trials at once: those of one stage and seed are packed into batched models
+        (`fitness_many`); results in the order of `trials`."""
+        if len(trials) == 1:
+            return [self.run(trials[0])]
+        out: list[dict[str, Any] | None] = [None] * len(trials)
+        groups: dict[tuple[str, int], list[int]] = {}
+        for i, t in enumerate(trials):
+            groups.setdefault((t.stage, t.seed), []).append(i)
+        for (stage, seed), members in groups.items():
+            try:
+                cfg = self.stage_configs[stage].model_copy(
+                    update={"seed": seed, "strategy": "grouped"}
+                )
+                genomes = [Genome.from_json(trials[i].genome_json) for i in members]
+                schedules = [trials[i].schedule for i in members]
+                results = [
+                    r.to_dict() for r in fitness_many(genomes, cfg, schedules, self.data(cfg))
+                ]
+            except (KeyboardInterrupt, SystemExit):
+                raise
+            except BaseException:  # one trial at a time: each gets its own error
+                results = [self.run(trials[i]) for i in members]
+            for i, r in zip(members, results, strict=True):
+                r["host"] = self.host
+                out[i] = r
+        return [r for r in out if r is not None]
 
     def run(self, trial: Trial) -> dict[str, Any]:
         """The trial's FitnessResult as a dict; any failure is an `error` record."""
