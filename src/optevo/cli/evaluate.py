@@ -183,6 +183,10 @@ def results_table(rows: list[Row], title: str) -> Table:
             "-" if result.fitness is None else f"{result.fitness:.4f}",
             "-" if result.best_lr is None else f"{result.best_lr:g}",
             f"{result.seconds:.1f}",
-            g.equation(),
+            _short(g.equation(), 200),
         )
     return table
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."
