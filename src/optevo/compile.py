@@ -35,6 +35,9 @@ from optevo.space.ops import (
 State = dict[str, Tensor]
 Value = Callable[["_Step"], Tensor]
 
+_NESTED_NODES = 64
+"""Graphs with more active nodes compute them in order rather than by nested calls."""
+
 
 @dataclass
 class _Step:
@@ -147,11 +150,17 @@ class _Builder:
             self.values[name] = self._node(name, self.genome.node(name))
         out = self.values[names[-1]]
         emas = tuple(self.ema_names)
+        # Each node's closure calls its inputs', so a long chain would nest as deep as the
+        # graph. A large graph computes its nodes first, in dependency order (the order the
+        # nested calls would take): every input is then memoised, and the calls stay shallow.
+        ahead = tuple(self.values[n] for n in names[:-1]) if len(names) > _NESTED_NODES else ()
 
         def program(step: _Step) -> Tensor:
             for ema in emas:
                 rate = EMA_RATES[ema]
                 step.state[ema].lerp_(_power(step, EMA_INPUT_POWER[ema]), 1.0 - rate)
+            for value in ahead:
+                value(step)
             return out(step)
 
         return program

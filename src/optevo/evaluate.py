@@ -124,18 +124,66 @@ def preset(name: str, **overrides: Any) -> FitnessConfig:
 
 
 def load_config(path: str | Path) -> FitnessConfig:
-    """A FitnessConfig from a YAML file; errors name the file and the field."""
+    """A FitnessConfig from a YAML file holding a mapping of fields (an optional `preset`
+    first fills in the rest); errors name the file and the field."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a config file")
     try:
         raw = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise FileNotFoundError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML ({exc})") from None
-    if "preset" in (raw or {}):
-        base = dict(raw)
-        return preset(base.pop("preset"), **base)
-    return config_from_dict(raw or {}, source=str(path))
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ValueError(
+            f"{path}: a config file holds a mapping of fields (e.g. `base: 8`), "
+            f"this one holds {_yaml_kind(raw)}"
+        )
+    if "preset" in raw:
+        base = {str(k): v for k, v in raw.items()}
+        name = base.pop("preset")
+        if not isinstance(name, str):
+            raise ValueError(f"{path}: preset must be a name ({', '.join(PRESETS)})")
+        return preset(name, **base)
+    return config_from_dict({str(k): v for k, v in raw.items()}, source=str(path))
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"
+
+
+def preflight(config: FitnessConfig, data: Dataset) -> None:
+    """Raise ValueError now for a config that would make every evaluation an `error`: a
+    device that is not there, or a batch larger than the training split."""
+    import torch
+
+    device = resolve_device(config.device)
+    kind, _, index = device.partition(":")
+    if index and not (index.isascii() and index.isdigit()):
+        raise ValueError(f"device {device!r}: the device index must be a number")
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device!r}: no CUDA device is available here")
+        if index and int(index) >= torch.cuda.device_count():
+            raise ValueError(
+                f"device {device!r}: only {torch.cuda.device_count()} CUDA device(s) here"
+            )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r}: no MPS device is available here")
+    n = len(data.train[1])
+    if config.batch_size > n:
+        raise ValueError(
+            f"batch_size {config.batch_size} exceeds the {n} training images of {config.dataset}"
+        )
 
 
 def config_from_dict(raw: dict[str, Any], source: str = "config") -> FitnessConfig:

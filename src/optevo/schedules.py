@@ -137,6 +137,15 @@ def lr_factor(name: str, total_steps: int) -> np.ndarray:
     return out
 
 
+def check_schedule(
+    schedule: str, total_steps: int, warmup_steps: int = 0, hold_steps: int = 0
+) -> None:
+    """Raise the error `lr_table` would for these arguments, without building the table."""
+    if schedule not in SCHEDULE_NAMES:
+        raise ValueError(f"unknown schedule {schedule!r}; known: {SCHEDULE_NAMES}")
+    _check_steps(total_steps, warmup_steps, hold_steps)
+
+
 def lr_table(
     schedule: str, total_steps: int, warmup_steps: int = 0, hold_steps: int = 0
 ) -> np.ndarray:

@@ -8,8 +8,11 @@ from typing import NoReturn
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 
 from optevo import Genome, library
+from optevo.jsonio import OutputError, check_output
+from optevo.space.limits import MAX_GENOME_BYTES, quote
 
 app = typer.Typer(
     add_completion=False,
@@ -21,33 +24,57 @@ err_console = Console(stderr=True)
 
 
 def load_genome(spec: str) -> Genome:
-    """A genome from a library name ("Opt6") or a JSON file path."""
+    """A genome from a library name ("Opt6") or a JSON file path; any problem is `fail`."""
     if spec in library.names():
         return library.genome(spec)
     path = Path(spec)
     if not path.exists():
-        raise typer.BadParameter(
-            f"{spec!r} is neither a named optimizer ({', '.join(library.names())}) nor a file"
-        )
+        fail(f"{quote(spec)} is neither a named optimizer (see: optevo list) nor a file")
+    if not path.is_file():
+        fail(f"{path} is not a file (a genome is a JSON file or a named optimizer)")
     try:
+        size = path.stat().st_size
+        if size > MAX_GENOME_BYTES:
+            fail(f"{path}: {size:,} bytes, more than the genome size limit of {MAX_GENOME_BYTES:,}")
         return Genome.from_json(path.read_bytes())
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
     except ValueError as exc:
-        raise typer.BadParameter(f"{path}: {exc}") from None
+        fail(f"{path}: {exc}")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """`--set KEY=VALUE` pairs, each value read as YAML; a malformed one is `fail`."""
     overrides: dict[str, object] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--set takes KEY=VALUE, got {pair!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        if not sep or not key.strip():
+            fail(f"--set takes KEY=VALUE, got {quote(pair)}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or "not valid YAML")
+            fail(f"--set {quote(pair)}: the value is not valid YAML ({problem})")
     return overrides
+
+
+def check_seed(seed: int) -> None:
+    """Seeds of numpy generators are whole numbers >= 0."""
+    if seed < 0:
+        fail(f"--seed must be 0 or more, got {seed}")
+
+
+def check_output_path(path: Path) -> None:
+    """`fail` now, before any work, if results could not be written to `path`."""
+    try:
+        check_output(path)
+    except OutputError as exc:
+        fail(str(exc))
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """A user error: one clear line on stderr, no traceback, a non-zero exit."""
-    err_console.print(f"[red]error:[/red] {message}", highlight=False)
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -19,7 +18,20 @@ from rich.progress import (
 from rich.table import Table
 
 from optevo import Genome, library
-from optevo.cli.common import app, console, load_genome, parse_overrides
+from optevo.cli.common import (
+    app,
+    check_output_path,
+    check_seed,
+    console,
+    fail,
+    load_genome,
+    parse_overrides,
+)
+from optevo.jsonio import append_line
+
+if TYPE_CHECKING:
+    from optevo.data import Dataset
+    from optevo.evaluate import FitnessConfig, FitnessResult
 
 
 @app.command()
@@ -36,15 +48,24 @@ def evaluate(
     random: Annotated[int, typer.Option(min=0, help="also evaluate N random genomes")] = 0,
     seed: Annotated[int, typer.Option(help="seed of the random genomes")] = 0,
     out: Annotated[
-        Path | None, typer.Option(help="append one JSON line per evaluation here, as each finishes")
+        Path | None,
+        typer.Option(
+            help="append one JSON line per evaluation here, as each finishes (strict JSON; "
+            "the file is created if missing, its folder must exist)"
+        ),
     ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads")] = None,
 ) -> None:
-    """Fitness of optimizers by SPEC 5's protocol (LR screen, thresholds, early-stopped run)."""
+    """Fitness of optimizers by SPEC 5's protocol (LR screen, thresholds, early-stopped run).
+
+    Exit code 0 when at least one candidate was evaluated, 1 when every one ended in
+    `error` (the reason is printed for each) or a result could not be written, 2 for a
+    usage error (reported before any training)."""
     import torch
 
-    from optevo.evaluate import config_from_dict, dataset_for, fitness, load_config, preset
+    from optevo.evaluate import config_from_dict, dataset_for, load_config, preflight, preset
 
+    check_seed(seed)
     if threads:
         torch.set_num_threads(threads)
     overrides = parse_overrides(set_ or [])
@@ -55,7 +76,7 @@ def evaluate(
         else:
             cfg = preset(preset_name, **overrides)
     except (ValueError, FileNotFoundError) as exc:
-        raise typer.BadParameter(str(exc)) from None
+        fail(str(exc))
     candidates: list[tuple[str, Genome | str]] = []
     for spec in genomes or []:
         candidates.append((spec, spec if spec in library.names() else load_genome(spec)))
@@ -63,18 +84,45 @@ def evaluate(
     for i in range(random):
         candidates.append((f"random-{seed}-{i}", Genome.random(rng)))
     if not candidates:
-        raise typer.BadParameter("name at least one genome, or pass --random N")
+        fail("name at least one genome, or pass --random N")
+    if out is not None:
+        check_output_path(out)
     try:
         data = dataset_for(cfg)
-    except (ValueError, FileNotFoundError) as exc:
-        console.print(f"[red]cannot load the data set:[/red] {exc}")
-        raise typer.Exit(2) from None
+    except (ValueError, FileNotFoundError, OSError) as exc:
+        fail(f"cannot load the data set: {exc}")
+    try:
+        preflight(cfg, data)
+    except ValueError as exc:
+        fail(str(exc))
     console.print(
         f"data: {data!r}; model: ConvNet(base {cfg.base}); "
         f"screen {len(cfg.screen_lrs)} x {cfg.screen_steps} steps, "
         f"full run {cfg.total_steps} steps; device {cfg.device}"
     )
-    rows = []
+    rows = _evaluate_all(candidates, cfg, data, out)
+    title = f"fitness ({cfg.dataset}, preset {preset_name if config is None else config})"
+    console.print(results_table(rows, title))
+    if out is not None:
+        console.print(f"results appended to {out}")
+    if all(result.status == "error" for _, _, result in rows):
+        fail(f"every candidate ended in error ({len(rows)} of {len(rows)})", code=1)
+
+
+Row = tuple[str, Genome, "FitnessResult"]
+
+
+def _evaluate_all(
+    candidates: list[tuple[str, Genome | str]],
+    cfg: FitnessConfig,
+    data: Dataset,
+    out: Path | None,
+) -> list[Row]:
+    """Evaluate each candidate, print its outcome (with the reason of an `error`) and append
+    its record to `out`; a failed write stops here, keeping the records written before."""
+    from optevo.evaluate import fitness
+
+    rows: list[Row] = []
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -87,32 +135,47 @@ def evaluate(
         for name, genome in candidates:
             progress.update(task, description=f"evaluating {name}")
             result = fitness(genome, cfg, data=data)
-            rows.append((name, genome, result))
+            g = genome if isinstance(genome, Genome) else library.genome(genome)
+            rows.append((name, g, result))
             shown = "-" if result.fitness is None else f"{result.fitness:.4f}"
+            reason = f": {error_reason(result.error)}" if result.status == "error" else ""
             progress.console.print(
-                f"{name}: {result.status}, fitness {shown}, {result.seconds:.1f} s"
+                f"{name}: {result.status}{reason}, fitness {shown}, {result.seconds:.1f} s",
+                highlight=False,
+                markup=False,
             )
             if out is not None:
-                g = genome if isinstance(genome, Genome) else library.genome(genome)
-                line = {
-                    "name": name,
-                    "genome": g.to_dict(),
-                    "config": cfg.model_dump(),
-                    **result.to_dict(),
-                }
-                with out.open("a") as fh:
-                    fh.write(json.dumps(line) + "\n")
+                record = {"name": name, "genome": g.to_dict(), "config": cfg.model_dump()}
+                try:
+                    append_line(out, {**record, **result.to_dict()})
+                except OSError as exc:
+                    progress.stop()
+                    fail(
+                        f"cannot write {out}: {exc.strerror or exc}; stopped after "
+                        f"{len(rows) - 1} of {len(candidates)} evaluations, whose results "
+                        f"{out} keeps",
+                        code=1,
+                    )
             progress.advance(task)
-    table = Table(
-        title=f"fitness ({cfg.dataset}, preset {preset_name if config is None else config})"
-    )
+    return rows
+
+
+def error_reason(error: str | None) -> str:
+    """The first line of an evaluation's error (its exception), without the traceback."""
+    if not error:
+        return "unknown error"
+    line = error.strip().splitlines()[0]
+    return line if len(line) <= 300 else line[:300] + "..."
+
+
+def results_table(rows: list[Row], title: str) -> Table:
+    table = Table(title=title)
     for col in ("rank", "name", "status", "fitness", "best lr", "seconds", "update u"):
         table.add_column(col)
     ranked = sorted(
         rows, key=lambda r: -1.0 if r[2].fitness is None else r[2].fitness, reverse=True
     )
-    for i, (name, genome, result) in enumerate(ranked, 1):
-        g = genome if isinstance(genome, Genome) else library.genome(genome)
+    for i, (name, g, result) in enumerate(ranked, 1):
         table.add_row(
             str(i),
             name,
@@ -120,8 +183,10 @@ def evaluate(
             "-" if result.fitness is None else f"{result.fitness:.4f}",
             "-" if result.best_lr is None else f"{result.best_lr:g}",
             f"{result.seconds:.1f}",
-            g.equation(),
+            _short(g.equation(), 200),
         )
-    console.print(table)
-    if out is not None:
-        console.print(f"results appended to {out}")
+    return table
+
+
+def _short(text: str, most: int) -> str:
+    return text if len(text) <= most else text[: most - 3] + "..."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -12,8 +11,18 @@ import typer
 from rich.table import Table
 
 from optevo import Genome, library
-from optevo.cli.common import app, console, genome_from_run, load_genome
+from optevo.cli.common import (
+    app,
+    check_output_path,
+    check_seed,
+    console,
+    fail,
+    genome_from_run,
+    load_genome,
+)
 from optevo.integrity import check
+from optevo.jsonio import write_lines
+from optevo.space.limits import quote
 
 
 @app.command("list")
@@ -49,7 +58,7 @@ def show(
     elif fmt == "json":
         console.print_json(g.to_json())
     else:
-        raise typer.BadParameter(f"unknown format {fmt!r}: choose text, latex or json")
+        fail(f"unknown format {quote(fmt)}: choose text, latex or json")
 
 
 @app.command("check")
@@ -68,10 +77,22 @@ def check_command(
 @app.command()
 def sample(
     count: Annotated[int, typer.Option(min=1, help="how many genomes")] = 10,
-    seed: Annotated[int, typer.Option(help="random seed")] = 0,
-    out: Annotated[Path | None, typer.Option(help="write the genomes as JSON lines here")] = None,
+    seed: Annotated[int, typer.Option(help="random seed (0 or more)")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the genomes as JSON lines to this new file (an existing one needs "
+            "--force, and is then replaced whole)"
+        ),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="replace an existing --out file")] = False,
 ) -> None:
     """Draw random genomes that pass the integrity check (SPEC 1.4)."""
+    check_seed(seed)
+    if out is not None:
+        if out.exists() and not out.is_dir() and not force:
+            fail(f"{out} exists; pass --force to replace it")
+        check_output_path(out)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     genomes = [Genome.random(rng) for _ in range(count)]
@@ -84,5 +105,8 @@ def sample(
     console.print(table)
     console.print(f"{count / seconds:.0f} valid genomes per second")
     if out is not None:
-        out.write_text("".join(json.dumps(g.to_dict()) + "\n" for g in genomes))
+        try:
+            write_lines(out, (g.to_dict() for g in genomes))
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror or exc}", code=1)
         console.print(f"wrote {out}")

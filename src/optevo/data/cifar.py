@@ -8,13 +8,17 @@ handful of globals those need and refuses every other one.
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import pickle
 import tarfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 
@@ -69,10 +73,14 @@ class _BatchUnpickler(pickle.Unpickler):
     """Unpickles CIFAR batches, resolving only the globals they need."""
 
     # Real batches were written by Python 2 numpy ("numpy.core"); numpy 2 writes "numpy._core";
-    # Python 3 protocol-2 pickles spell every bytes object as a _codecs.encode call.
+    # Python 3 protocol-2 pickles spell every bytes object as a _codecs.encode call. A batch
+    # re-pickled with labels as numpy integers holds numpy scalars: integers only are built
+    # (from their raw bytes, nothing called).
     _ALLOWED: ClassVar[dict[tuple[str, str], str]] = {
         ("numpy.core.multiarray", "_reconstruct"): "_make_array",
         ("numpy._core.multiarray", "_reconstruct"): "_make_array",
+        ("numpy.core.multiarray", "scalar"): "_make_scalar",
+        ("numpy._core.multiarray", "scalar"): "_make_scalar",
         ("numpy", "ndarray"): "_ndarray",
         ("numpy", "dtype"): "_dtype",
         ("_codecs", "encode"): "_latin1_bytes",
@@ -99,6 +107,16 @@ class _BatchUnpickler(pickle.Unpickler):
         if subtype is not np.ndarray:
             raise UnsafePickleError(f"{self._source}: array of type {subtype!r} refused")
         return _reconstruct(subtype, shape, dtype)
+
+    def _make_scalar(self, dtype: Any, data: Any = None) -> np.generic:
+        if not isinstance(dtype, np.dtype) or dtype.kind not in "iu":
+            raise UnsafePickleError(
+                f"{self._source}: refusing to unpickle global numpy scalar of dtype {dtype!s:.40}; "
+                "a CIFAR batch holds integer scalars at most (labels)"
+            )
+        if not isinstance(data, bytes) or len(data) != dtype.itemsize:
+            raise UnsafePickleError(f"{self._source}: malformed numpy {dtype} scalar")
+        return np.frombuffer(data, dtype=dtype)[0]
 
     def _latin1_bytes(self, text: Any, encoding: Any = "latin1") -> bytes:
         if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
@@ -198,11 +216,46 @@ def _read_archive(archive: Path, fmt: CifarFormat) -> list[tuple[str, bytes]]:
         raise ValueError(f"{archive}: corrupt or truncated tar archive ({error})") from error
     missing = [batch for batch in fmt.batches if batch not in found]
     if missing:
+        cut = _truncation(archive)
+        if cut is not None:
+            raise ValueError(
+                f"{archive}: truncated archive ({cut}): it ends before "
+                f"{fmt.folder}/{missing[0]}"
+            )
         raise FileNotFoundError(
             f"{archive}: archive has no member {fmt.folder}/{missing[0]} "
             f"({fmt.name} training batch)"
         )
     return [(f"{archive}:{fmt.folder}/{batch}", found[batch]) for batch in fmt.batches]
+
+
+_COMPRESSED: tuple[tuple[bytes, Callable[..., BinaryIO]], ...] = (
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
+)
+
+
+def _truncation(archive: Path) -> str | None:
+    """Why `archive` looks cut short, or None: its compressed stream ends early, or the tar
+    data does not end in the two zero blocks that close every tar archive. (Stream-mode
+    tarfile takes an early end of data at a member boundary for the end of the archive.)"""
+    with archive.open("rb") as raw:
+        magic = raw.read(6)
+    opener = next((op for m, op in _COMPRESSED if magic.startswith(m)), None)
+    size, tail = 0, b""
+    try:
+        with (opener or open)(archive, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                size += len(chunk)
+                tail = (tail + chunk)[-1024:]
+    except EOFError:
+        return "the compressed data ends early"
+    except (OSError, zlib.error, lzma.LZMAError):
+        return None  # damaged rather than cut: the caller's message stands
+    if size % 512 or len(tail) < 1024 or tail.count(0) != len(tail):
+        return "no end-of-archive marker"
+    return None
 
 
 def _batch_files(root: Path, fmt: CifarFormat) -> list[tuple[str, bytes]]:

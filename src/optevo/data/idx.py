@@ -6,6 +6,7 @@ import gzip
 import math
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,52 +24,89 @@ _INSTALL_HINT = (
 )
 
 
-def read_idx(path: Path, magic: int) -> np.ndarray:
+MAX_IDX_BYTES = 1 << 28
+"""Most data bytes one IDX file may promise (256 MiB: over five times Fashion-MNIST's 47 MB
+of training images). A header promising more is refused before anything is read."""
+
+
+def read_idx(path: Path, magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarray:
     """Decode one IDX file of unsigned bytes into a read-only ``uint8`` array.
 
+    The file is streamed (a ``.gz`` one decompressed as it is read) and reading stops one
+    byte past what the header promises, so a file far longer than its header (a gzip bomb)
+    costs no more memory than an honest one.
+
     Args:
-        path: the file; a name ending in ``.gz`` is decompressed first.
+        path: the file; a name ending in ``.gz`` is decompressed.
         magic: the expected magic number, which also fixes the number of dimensions.
+        max_bytes: the most data bytes the header may promise.
 
     Raises:
         FileNotFoundError: the file does not exist.
-        ValueError: corrupt gzip, wrong magic number, or a length that disagrees with the header.
+        ValueError: corrupt gzip, wrong magic number, or a length that disagrees with the header
+            or exceeds ``max_bytes``.
     """
-    data = _read_bytes(path)
+    compressed = path.suffix == ".gz"
+    try:
+        with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
+            return _decode(fh, path, magic, max_bytes)
+    except FileNotFoundError:
+        raise
+    # Truncation surfaces as EOFError, a bad header as BadGzipFile, damaged deflate data as
+    # zlib.error: all mean the same thing to the caller.
+    except (OSError, EOFError, zlib.error) as error:
+        if not compressed:
+            raise ValueError(f"{path}: cannot read ({error})") from error
+        raise ValueError(f"{path}: corrupt or truncated gzip file ({error})") from error
+
+
+def _decode(fh: BinaryIO, path: Path, magic: int, max_bytes: int) -> np.ndarray:
     ndim = magic & 0xFF
     header_size = 4 + 4 * ndim
-    if len(data) < 4:
-        raise ValueError(f"{path}: file is {len(data)} bytes, too short for an IDX magic number")
-    found = int.from_bytes(data[:4], "big")
+    head = fh.read(header_size)
+    if len(head) < 4:
+        raise ValueError(f"{path}: file is {len(head)} bytes, too short for an IDX magic number")
+    found = int.from_bytes(head[:4], "big")
     if found != magic:
         raise ValueError(
             f"{path}: IDX magic number is 0x{found:08X}, expected 0x{magic:08X} "
             f"(unsigned bytes in {ndim} dimension{'s' if ndim > 1 else ''})"
         )
-    if len(data) < header_size:
+    if len(head) < header_size:
         raise ValueError(
-            f"{path}: file is {len(data)} bytes, shorter than its {header_size}-byte header"
+            f"{path}: file is {len(head)} bytes, shorter than its {header_size}-byte header"
         )
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dims = tuple(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = math.prod(dims)
-    if len(data) - header_size != expected:
+    if expected > max_bytes:
+        raise ValueError(
+            f"{path}: header gives dimensions {dims} = {expected:,} bytes of data, more than "
+            f"the {max_bytes:,} this loader reads"
+        )
+    data = np.empty(expected, dtype=np.uint8)
+    got = _read_into(fh, memoryview(data))
+    if got < expected:
         raise ValueError(
             f"{path}: header gives dimensions {dims} = {expected} bytes of data, "
-            f"but the file holds {len(data) - header_size}"
+            f"but the file holds {got}"
         )
-    return np.frombuffer(data, dtype=np.uint8, offset=header_size).reshape(dims)
+    if fh.read(1):  # at the promised end: also checks a gzip file's CRC
+        raise ValueError(
+            f"{path}: header gives dimensions {dims} = {expected} bytes of data, "
+            "but the file holds more"
+        )
+    data.flags.writeable = False
+    return data.reshape(dims)
 
 
-def _read_bytes(path: Path) -> bytes:
-    data = path.read_bytes()
-    if path.suffix != ".gz":
-        return data
-    try:
-        return gzip.decompress(data)
-    # Truncation surfaces as EOFError, a bad header as BadGzipFile, damaged deflate data as
-    # zlib.error: all mean the same thing to the caller.
-    except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{path}: corrupt or truncated gzip file ({error})") from error
+def _read_into(fh: BinaryIO, view: memoryview) -> int:
+    got = 0
+    while got < len(view):
+        n = fh.readinto(view[got : got + (1 << 20)])  # type: ignore[attr-defined]
+        if not n:
+            break
+        got += n
+    return got
 
 
 def _find(root: Path, stem: str, what: str) -> Path:

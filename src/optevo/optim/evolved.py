@@ -11,7 +11,6 @@ tensors of a bucket live in one flat buffer; `self.state[p]` holds views into it
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,8 +20,8 @@ import torch
 from torch import Tensor
 
 from optevo.compile import CompiledRule, compile_genome
+from optevo.optim.checks import check_group, check_state_dict
 from optevo.scheduled import ScheduledRule
-from optevo.schedules import SCHEDULE_NAMES, lr_table
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
 
@@ -87,13 +86,6 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     ) -> None:
         if not isinstance(genome, Genome):
             raise TypeError(f"genome must be an optevo.Genome, got {type(genome).__name__}")
-        _check_float("lr", lr, minimum=0.0)
-        _check_float("weight_decay", weight_decay, minimum=0.0)
-        if momentum is not None:
-            _check_float("momentum", momentum, minimum=0.0)
-        if schedule not in SCHEDULE_NAMES:
-            raise ValueError(f"unknown schedule {schedule!r}; choose one of {SCHEDULE_NAMES}")
-        lr_table(schedule, total_steps, warmup_steps, hold_steps)  # validates the step counts
         defaults = {
             "lr": lr,
             "weight_decay": weight_decay,
@@ -104,6 +96,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             "momentum": momentum,
             "genome_hash": genome.canonical_hash(),
         }
+        check_group(defaults, defaults)
         super().__init__(params, defaults)
         self.genome = genome
         self.rule: CompiledRule = compile_genome(genome)
@@ -126,14 +119,23 @@ class EvolvedOptimizer(torch.optim.Optimizer):
                 self._step_bucket(group, bucket)
         return loss
 
+    def add_param_group(self, param_group: dict[str, Any]) -> None:
+        """Add a param group; its settings are checked as the constructor's are (a finite
+        lr >= 0, weight decay >= 0, momentum in [0, 1) or None, a known schedule and
+        consistent step counts), before anything changes."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        check_group({**self.defaults, **param_group}, self.defaults)
+        super().add_param_group(param_group)
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        for group in state_dict.get("param_groups", []):
-            saved = group.get("genome_hash")
-            if saved is not None and saved != self.genome.canonical_hash():
-                raise ValueError(
-                    "this state dict was saved by an optimizer with a different genome "
-                    f"(hash {saved[:12]}..., this one {self.genome.canonical_hash()[:12]}...)"
-                )
+        """Load a state dict saved by an `EvolvedOptimizer` with this genome.
+
+        It is checked before anything changes: every param group carries this genome's hash
+        and valid settings, every step count is a whole number >= 0, and every state tensor
+        is one this genome keeps, shaped like its parameter. Anything else (a
+        `torch.optim.Adam` state dict, say) is a ValueError."""
+        check_state_dict(state_dict, self.param_groups, self.rule.state_names, self.defaults)
         super().load_state_dict(state_dict)
         self._restore_full_precision_state(state_dict)
         # Loaded state tensors are new tensors: rebuild the flat buffers from them.
@@ -153,6 +155,21 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             for name, value in saved_state.items():
                 if name != "step" and torch.is_tensor(value):
                     self.state[p][name] = value.to(device=p.device, dtype=torch.float32)
+
+    # -- copies and pickles -----------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        # torch keeps only defaults, state and param_groups; the genome and the seed are ours.
+        # The compiled rule and the bucket caches are rebuilt (the state tensors carry all).
+        state = super().__getstate__()
+        state.update(genome=self.genome, seed=self.seed, _warned_past_end=self._warned_past_end)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.rule = compile_genome(self.genome)
+        self._buckets = {}
+        self._scheduled = {}
 
     # -- buckets ----------------------------------------------------------------------------
 
@@ -271,10 +288,3 @@ def _split_views(
 
 def _step_seed(seed: int, k: int) -> int:
     return (seed * 1_000_003 + k) % (2**63 - 1)
-
-
-def _check_float(name: str, value: Any, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value < minimum:
-        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value}")

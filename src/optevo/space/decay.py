@@ -11,7 +11,7 @@ import sympy as sp
 import torch
 
 from optevo.space.config import DEFAULT_SPACE, SpaceConfig
-from optevo.space.graph import GraphMixin, Node, canonical_expr, validate_graph
+from optevo.space.graph import GraphMixin, Node, canonical_expr, fold_graph, validate_graph
 from optevo.space.mutation import (
     GRAPH_MUTATIONS,
     draw_graph,
@@ -21,7 +21,7 @@ from optevo.space.mutation import (
     replace_node,
 )
 from optevo.space.ops import DECAY_BINARY, DECAY_UNARY, OPERATIONS, SCHEDULES, schedule_table
-from optevo.space.render import graph_sympy, graph_text
+from optevo.space.render import graph_sympy, graph_sympy_parts, graph_text
 
 _T_SYM = sp.Symbol("t", real=True)
 
@@ -61,13 +61,23 @@ class DecayGenome(GraphMixin):
     # -- forms ----------------------------------------------------------------------------
 
     def canonical(self) -> str:
+        return self._canonical
+
+    @functools.cached_property
+    def _canonical(self) -> str:
         return canonical_expr(self.hidden, self.output)
 
     def __str__(self) -> str:
         return graph_text(self.hidden, self.output, lambda ref: ref)
 
     def to_sympy(self) -> Any:
-        return graph_sympy(self.hidden, self.output, lambda ref: sp.Function(ref)(_T_SYM))
+        return graph_sympy(self.hidden, self.output, _schedule_symbol)
+
+    def to_latex(self) -> str:
+        """LaTeX of the decay function (a large one names its shared and deep nodes)."""
+        expr, definitions = graph_sympy_parts(self.hidden, self.output, _schedule_symbol)
+        parts = [sp.latex(expr), *(f"h_{{{i}}} = {sp.latex(v)}" for i, v in definitions)]
+        return r",\ ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,25 +128,26 @@ def _space(config: SpaceConfig) -> Any:
     return graph_config_space(config, tuple(SCHEDULES), DECAY_UNARY, DECAY_BINARY, decay=True)
 
 
+def _schedule_symbol(ref: str) -> Any:
+    return sp.Function(ref)(_T_SYM)
+
+
 @functools.lru_cache(maxsize=4096)
 def _table(decay: DecayGenome, T: int) -> np.ndarray:
     leaves = {name: schedule_table(name, T) for name in _leaves(decay)}
-    values: dict[str, torch.Tensor] = {}
 
-    def value(ref: str) -> torch.Tensor:
-        if ref in leaves:
-            return leaves[ref]
-        if ref not in values:
-            values[ref] = node_value(decay.node(ref))
-        return values[ref]
-
-    def node_value(node: Node) -> torch.Tensor:
-        return OPERATIONS[node.op].fn(*(value(r) for r in node.inputs))
+    def apply(op: str, args: list[torch.Tensor]) -> torch.Tensor:
+        return OPERATIONS[op].fn(*args)
 
     with np.errstate(all="ignore"):
-        out = node_value(decay.output).expand(T).numpy().copy()
+        value = fold_graph(decay.hidden, decay.output, leaves.__getitem__, apply, _undecayed)
+        out = value.expand(T).numpy().copy()
     out.setflags(write=False)
     return out
+
+
+def _undecayed(_decay: Any, inner: torch.Tensor) -> torch.Tensor:
+    return inner
 
 
 def _leaves(decay: DecayGenome) -> set[str]:

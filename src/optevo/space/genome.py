@@ -26,6 +26,7 @@ from optevo.space.graph import (
     parse_hidden,
     validate_graph,
 )
+from optevo.space.limits import MAX_TOTAL_NODES
 from optevo.space.mutation import (
     GraphSpace,
     draw_graph,
@@ -35,7 +36,7 @@ from optevo.space.mutation import (
     replace_node,
 )
 from optevo.space.ops import OPERANDS, UPDATE_BINARY, UPDATE_UNARY
-from optevo.space.render import graph_sympy, graph_text
+from optevo.space.render import graph_sympy, graph_sympy_parts, graph_text, graph_text_parts
 
 SCHEMA = "optevo.genome/1"
 """The JSON schema version written by `Genome.to_json` and required by `Genome.from_json`."""
@@ -67,9 +68,16 @@ class Genome(GraphMixin):
             )
         if not isinstance(self.flipped, bool):
             raise ValueError("genome: flipped must be a bool")
+        total = len(self.hidden) + 1
         for node in (*self.hidden, self.output):
             if not all(d is None or isinstance(d, DecayGenome) for d in node.decays):
                 raise ValueError("genome: a decay function must be a DecayGenome or None")
+            total += sum(len(d.hidden) + 1 for d in node.decays if d is not None)
+        if total > MAX_TOTAL_NODES:
+            raise GraphError(
+                f"genome: {total:,} nodes with its decay functions, more than the limit of "
+                f"{MAX_TOTAL_NODES:,}"
+            )
         validate_graph(self.hidden, self.output, OPERANDS, UPDATE_UNARY, UPDATE_BINARY, "genome")
 
     # -- identity -------------------------------------------------------------------------
@@ -114,41 +122,64 @@ class Genome(GraphMixin):
 
     def decay_functions(self) -> list[DecayGenome]:
         """The decay functions on active connections, in order of appearance (deduplicated)."""
-        seen: list[DecayGenome] = []
+        seen: dict[DecayGenome, None] = {}
         for name in self.active_names():
             for d in self.node(name).decays:
-                if d is not None and d not in seen:
-                    seen.append(d)
-        return seen
+                if d is not None:
+                    seen.setdefault(d)
+        return list(seen)
 
     def equation(self) -> str:
-        """The update as one readable expression, decay functions named d1, d2, ..."""
-        names = {d: f"d{i + 1}(t)" for i, d in enumerate(self.decay_functions())}
+        """The update as one readable line, decay functions named d1, d2, ...
+
+        A large graph (one that shares subexpressions many times over, or a long chain)
+        reads `<expression> where h0 = ...; h3 = ...`: its shared and deep nodes are named."""
+        names = self._decay_names()
         return graph_text(
             self.hidden, self.output, lambda r: r, lambda d: names[d], negate=self.flipped
         )
 
     def __str__(self) -> str:
-        lines = [f"u = {self.equation()}", f"momentum: {self.momentum}"]
+        names = self._decay_names()
+        body, definitions = graph_text_parts(
+            self.hidden, self.output, lambda r: r, lambda d: names[d], negate=self.flipped
+        )
+        lines = [f"u = {body}", *(f"  {name} = {text}" for name, text in definitions)]
+        lines.append(f"momentum: {self.momentum}")
         for i, d in enumerate(self.decay_functions()):
             lines.append(f"d{i + 1}(t) = {d}")
         return "\n".join(lines)
 
-    def to_sympy(self) -> Any:
-        decays = {
+    def _decay_names(self) -> dict[DecayGenome, str]:
+        return {d: f"d{i + 1}(t)" for i, d in enumerate(self.decay_functions())}
+
+    def _decay_symbols(self) -> dict[DecayGenome, Any]:
+        return {
             d: sp.Function(f"d_{i + 1}", real=True)(sp.Symbol("t", real=True))
             for i, d in enumerate(self.decay_functions())
         }
+
+    def to_sympy(self) -> Any:
+        """The update as one sympy expression (a ValueError for a graph too deep for it)."""
+        decays = self._decay_symbols()
         expr = graph_sympy(self.hidden, self.output, _operand_symbol, lambda d: decays[d])
         return -expr if self.flipped else expr
 
     def to_latex(self) -> str:
-        """The update as LaTeX, with the momentum type and decay functions (via sympy)."""
+        """The update as LaTeX, with the momentum type and decay functions (via sympy).
+
+        A large graph names its shared and deep nodes `h_i` and defines them after `u`."""
         names = {_operand_symbol(n): OPERANDS[n].latex for n in OPERANDS}
-        body = sp.latex(self.to_sympy(), symbol_names=names)
+        decays = self._decay_symbols()
+        expr, definitions = graph_sympy_parts(
+            self.hidden, self.output, _operand_symbol, lambda d: decays[d]
+        )
+        body = sp.latex(-expr if self.flipped else expr, symbol_names=names)
         parts = [f"u = {body}"]
+        for i, value in definitions:
+            parts.append(f"h_{{{i}}} = {sp.latex(value, symbol_names=names)}")
         for i, d in enumerate(self.decay_functions()):
-            parts.append(f"d_{{{i + 1}}}(t) = {sp.latex(d.to_sympy())}")
+            parts.append(f"d_{{{i + 1}}}(t) = {d.to_latex()}")
         parts.append(rf"\text{{momentum: {self.momentum}}}")
         return r" \\ ".join(parts)
 

@@ -27,13 +27,17 @@ def _f(name: str, latex: str | None = None) -> Any:
     """An undefined sympy function that renders as `latex` (used where sympy has no builtin)."""
     tex = latex if latex is not None else r"\operatorname{" + name.replace("_", r"\_") + "}"
     return type(
-        name, (sp.Function,), {"_latex": lambda self, printer: _call_tex(self, tex, printer)}
+        name,
+        (sp.Function,),
+        {"_latex": lambda self, printer, exp=None: _call_tex(self, tex, printer, exp)},
     )
 
 
-def _call_tex(expr: Any, tex: str, printer: Any) -> str:
+def _call_tex(expr: Any, tex: str, printer: Any, exp: str | None = None) -> str:
+    """`tex(args)`; sympy passes `exp` when the call is raised to a power."""
     args = ", ".join(printer._print(a) for a in expr.args)
-    return rf"{tex}\left({args}\right)"
+    call = rf"{tex}\left({args}\right)"
+    return call if exp is None else rf"{call}^{{{exp}}}"
 
 
 _I1E = _f("i1e", r"\operatorname{i1e}")
