@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from optevo.cli import evaluate, genomes, search  # noqa: F401 - they register their commands
+from optevo.cli import (  # noqa: F401 - they register their commands
+    eliminate,
+    evaluate,
+    genomes,
+    plot,
+    report,
+    search,
+)
 from optevo.cli.common import app
 
 

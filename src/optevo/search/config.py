@@ -26,6 +26,8 @@ from pydantic import (
 
 from optevo.evaluate import FitnessConfig, fitness_preset_dict
 from optevo.integrity import SphereConfig
+from optevo.search.elimination_config import EliminationConfig
+from optevo.search.records import STAGES, elimination_round, elimination_stage
 from optevo.space.config import MUTATIONS, SpaceConfig
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -166,6 +168,9 @@ class RunConfig(BaseModel):
     strategy: StrategyConfig = ParticleStrategy()
     executor: ExecutorConfig = ExecutorConfig()
     final: FinalConfig = FinalConfig(top=0, baselines=())
+    elimination: EliminationConfig | None = None
+    """The elimination rounds after the search (SPEC 7.1; `optevo eliminate`). None: chosen
+    when the elimination starts (`elimination_protocol`), and stored in the run's meta."""
 
     @model_validator(mode="before")
     @classmethod
@@ -202,8 +207,19 @@ class RunConfig(BaseModel):
     def initial_fitness(self) -> FitnessConfig:
         return self.init_fitness if self.init_fitness is not None else self.fitness
 
+    def stages(self) -> tuple[str, ...]:
+        """Every stage this configuration can evaluate: init, search, final and the
+        elimination rounds (`elim-1`, ...) when it holds an elimination."""
+        rounds = () if self.elimination is None else self.elimination.rounds
+        return (*STAGES, *(elimination_stage(i + 1) for i in range(len(rounds))))
+
     def stage_fitness(self, stage: str) -> FitnessConfig:
-        """The fitness protocol of a stage: init, search or final."""
+        """The fitness protocol of a stage: init, search, final or an elimination round."""
+        round_number = elimination_round(stage)
+        if round_number is not None:
+            if self.elimination is None:
+                raise ValueError(f"stage {stage!r}: this configuration holds no elimination")
+            return self.elimination.round_fitness(round_number)
         if stage == "init":
             return self.initial_fitness()
         if stage == "final" and self.final_fitness is not None:

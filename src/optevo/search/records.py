@@ -12,7 +12,32 @@ from optevo.space.genome import Genome
 
 STAGES: tuple[str, ...] = ("init", "search", "final")
 """init: the enlarged initial population (cheap surrogate); search: particles and children;
-final: the best genomes and the baselines re-evaluated over several seeds."""
+final: the best genomes and the baselines re-evaluated over several seeds. After the search,
+the elimination rounds (SPEC 7.1) are the stages `elim-1`, `elim-2`, ... (`elimination_stage`)."""
+
+ELIMINATION_PREFIX = "elim-"
+
+
+def elimination_stage(round_number: int) -> str:
+    """The stage name of elimination round `round_number` (1, 2, ...)."""
+    if round_number < 1:
+        raise ValueError(f"elimination rounds count from 1, got {round_number}")
+    return f"{ELIMINATION_PREFIX}{round_number}"
+
+
+def elimination_round(stage: str) -> int | None:
+    """The round number of an elimination stage (`elim-2` -> 2), None for other stages."""
+    if not stage.startswith(ELIMINATION_PREFIX):
+        return None
+    digits = stage[len(ELIMINATION_PREFIX) :]
+    if not digits.isdigit() or digits.startswith("0"):
+        return None
+    return int(digits)
+
+
+def is_stage(stage: str) -> bool:
+    """A stage a request may name: one of STAGES or an elimination round."""
+    return stage in STAGES or elimination_round(stage) is not None
 
 
 @dataclass(frozen=True)
@@ -35,7 +60,7 @@ class Request:
     duplicate_rejections: int = 0
 
     def __post_init__(self) -> None:
-        if self.stage not in STAGES:
+        if not is_stage(self.stage):
             raise ValueError(f"unknown stage {self.stage!r}")
 
 

@@ -23,7 +23,7 @@ from optevo.search.candidates import Drawn, draw_child, draw_random
 from optevo.search.config import RunConfig
 from optevo.search.duplicates import Identity
 from optevo.search.executors import Executor
-from optevo.search.records import Evaluation, Request, Trial, aggregate
+from optevo.search.records import Evaluation, Request, Trial, aggregate, elimination_round
 from optevo.search.store import RunStore
 from optevo.space.config import SpaceConfig
 from optevo.space.genome import Genome
@@ -72,6 +72,10 @@ class SearchRun:
     def training_seeds(self, stage: str) -> list[int]:
         if stage == "final":
             n, group = self.config.final.seeds, "final"
+        elif elimination_round(stage) is not None:
+            if self.config.elimination is None:
+                raise ValueError(f"stage {stage!r}: the run's configuration holds no elimination")
+            n, group = self.config.elimination.seeds, stage  # fresh seeds in every round
         else:
             n, group = self.config.strategy.seeds_per_candidate, "fitness"
         return [derive_seed(self.config.seed, group, i) for i in range(n)]

@@ -13,7 +13,7 @@ from optevo.data import Dataset, load
 from optevo.evaluate import FitnessConfig, FitnessResult, fitness
 from optevo.packing import fitness_many
 from optevo.search.config import RunConfig
-from optevo.search.records import STAGES, Trial
+from optevo.search.records import Trial
 from optevo.space.genome import Genome
 
 
@@ -23,7 +23,7 @@ class Worker:
     def __init__(self, config: RunConfig) -> None:
         self.config = config
         self.stage_configs: dict[str, FitnessConfig] = {
-            stage: config.stage_fitness(stage) for stage in STAGES
+            stage: config.stage_fitness(stage) for stage in config.stages()
         }
         self._data: dict[tuple[Any, ...], Dataset] = {}
         self.host = socket.gethostname()

@@ -1,0 +1,261 @@
+"""`optevo eliminate RUNDIR`: the elimination rounds of SPEC 7.1 on a finished search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from optevo.cli.common import app, console, fail
+from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
+from optevo.search.elimination import (
+    EliminationResult,
+    check_search,
+    eliminate,
+    read_elimination,
+    search_candidates,
+)
+from optevo.search.elimination_config import (
+    PROTOCOLS,
+    EliminationConfig,
+    elimination_protocol,
+)
+from optevo.search.executors import SerialExecutor
+from optevo.search.runner import Event
+from optevo.search.store import RunStore, StoreError
+from optevo.search.worker import Worker
+
+
+def _int_list(option: str, text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        fail(f"{option} takes comma-separated whole numbers, e.g. 50,24,12,6; got {text!r}")
+    if not values:
+        fail(f"{option} needs at least one number")
+    return values
+
+
+@app.command("eliminate")
+def eliminate_command(
+    run_dir: Annotated[Path, typer.Argument(help="the run directory of a finished search")],
+    protocol: Annotated[
+        str | None,
+        typer.Option(
+            help="paper (50->24->12->6 at bases 64/96/128, 16,000 steps), scaled (the "
+            "paper's ratios on the run's own surrogate, 8->4->2->1) or auto (paper for "
+            "paper-sized runs)"
+        ),
+    ] = None,
+    tops: Annotated[
+        str | None,
+        typer.Option(help="genomes entering each round, then the survivors, e.g. 50,24,12,6"),
+    ] = None,
+    bases: Annotated[
+        str | None, typer.Option(help="ConvNet base width of each round, e.g. 64,96,128")
+    ] = None,
+    steps: Annotated[
+        str | None, typer.Option(help="training steps: one value, or one per round")
+    ] = None,
+    seeds: Annotated[
+        int | None, typer.Option(min=1, max=100, help="training seeds per genome and round")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
+    ] = None,
+    executor: Annotated[str | None, typer.Option(help="serial, process or ray")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (with --executor ray)")
+    ] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")] = None,
+) -> None:
+    """Re-train the best genomes of a finished search on larger surrogates over several
+    seeds, round after round, ranked by mean validation accuracy (SPEC 7.1). Stored in the
+    run's database; run it again to continue after a crash or Ctrl-C."""
+    try:
+        with RunStore.open(run_dir, lock=False) as store:
+            run_config = RunConfig.model_validate_json(store.config_json)
+            check_search(store, run_config)
+            available = len(search_candidates(store))
+        elim = _protocol(run_config, protocol, tops, bases, steps, seeds)
+        ex = _executor(run_config.executor, executor, workers, address, threads)
+    except (ConfigError, StoreError) as exc:
+        fail(str(exc))
+    stored = read_elimination(run_dir)
+    if stored is not None and elim is not None and elim != stored.config:
+        fail(
+            f"{run_dir} already holds an elimination ({stored.config.describe()}); continue "
+            f"it without protocol options, or copy the run directory to try another"
+        )
+    shown = (
+        elim
+        or (stored.config if stored else None)
+        or run_config.elimination
+        or elimination_protocol(run_config.fitness, "auto")
+    )
+    console.print(
+        f"elimination of {run_dir}: {shown.protocol}, {shown.describe()}; "
+        f"{available} distinct genomes with a fitness in the search; "
+        f"executor: {ex.kind}" + (f" x {ex.workers}" if ex.kind != "serial" else "")
+    )
+    worker = _checked_worker(run_config, shown, ex)
+    serial = SerialExecutor(worker, ex.threads) if ex.kind == "serial" else None
+    del worker  # pool and Ray workers load their own copy
+    result = _run_with_progress(run_dir, elim, ex, serial, shown, available)
+    print_elimination(result)
+
+
+def _protocol(
+    run_config: RunConfig,
+    protocol: str | None,
+    tops: str | None,
+    bases: str | None,
+    steps: str | None,
+    seeds: int | None,
+) -> EliminationConfig | None:
+    """The protocol the options ask for; None when none is given (continue the stored one,
+    or the run config's, or `auto`)."""
+    if protocol is None and tops is None and bases is None and steps is None and seeds is None:
+        return None
+    if protocol is not None and protocol not in PROTOCOLS:
+        fail(f"unknown --protocol {protocol!r}; known: {', '.join(PROTOCOLS)}")
+    try:
+        return elimination_protocol(
+            run_config.fitness,
+            protocol or "auto",
+            tops=_int_list("--tops", tops),
+            bases=_int_list("--bases", bases),
+            steps=_int_list("--steps", steps),
+            seeds=seeds,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _executor(
+    stored: ExecutorConfig,
+    kind: str | None,
+    workers: int | None,
+    address: str | None,
+    threads: int | None,
+) -> ExecutorConfig:
+    raw = stored.model_dump()
+    if kind is not None:
+        raw["kind"] = kind
+    elif workers is not None and workers > 1:
+        raw["kind"] = "process"
+    for key, value in (("workers", workers), ("address", address), ("threads", threads)):
+        if value is not None:
+            raw[key] = value
+    try:
+        return ExecutorConfig(**raw)
+    except ValueError as exc:
+        raise ConfigError(f"executor: {exc}") from None
+
+
+def _checked_worker(run_config: RunConfig, elim: EliminationConfig, ex: ExecutorConfig) -> Worker:
+    """An in-process worker with every round's data set loaded (a missing data set is one
+    clear line, not an error per genome)."""
+    config = run_config.model_copy(update={"elimination": elim, "executor": ex})
+    worker = Worker(config)
+    for i, rnd in enumerate(elim.rounds, 1):
+        try:
+            worker.data(rnd.fitness)
+        except (FileNotFoundError, ValueError, OSError) as exc:
+            fail(f"cannot load the data set of elimination round {i}: {exc}")
+    return worker
+
+
+def _run_with_progress(
+    run_dir: Path,
+    elim: EliminationConfig | None,
+    ex: ExecutorConfig,
+    serial: SerialExecutor | None,
+    shown: EliminationConfig,
+    available: int,
+) -> EliminationResult:
+    planned, entering = 0, min(available, shown.rounds[0].candidates)
+    for n in range(1, len(shown.rounds) + 1):
+        planned += entering
+        entering = min(entering, shown.advancing(n))
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("eliminating", total=planned)
+
+        def on_event(event: Event) -> None:
+            ev = event.evaluation
+            progress.update(task, advance=1, description=f"{ev.request.stage} {ev.key}")
+
+        try:
+            return eliminate(run_dir, elim, on_event, serial, ex)
+        except (ConfigError, StoreError) as exc:
+            progress.stop()
+            fail(str(exc))
+        except KeyboardInterrupt:
+            progress.stop()
+            console.print(
+                f"[yellow]interrupted[/yellow]: every finished evaluation is stored in "
+                f"{run_dir}; continue with: optevo eliminate {run_dir}"
+            )
+            raise typer.Exit(130) from None
+        finally:
+            if serial is not None:
+                serial.close()
+    raise AssertionError("unreachable")
+
+
+def _fit(mean: float | None, std: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
+
+
+def print_elimination(result: EliminationResult) -> None:
+    for rnd in result.rounds:
+        last = rnd.number == len(result.config.rounds)
+        table = Table(
+            title=(
+                f"round {rnd.number}: ConvNet base {rnd.fitness.base}, "
+                f"{rnd.fitness.total_steps} steps, mean ± std over {result.config.seeds} seeds"
+            )
+        )
+        for col in ("rank", "genome", "mean ± std", "previous", "status", "update u", ""):
+            table.add_column(col)
+        for i, ev in enumerate(rnd.ranking, 1):
+            before = rnd.previous(ev)
+            mark = "survives" if last else "goes on"
+            table.add_row(
+                str(i),
+                ev.canonical_hash[:10],
+                _fit(ev.fitness, ev.fitness_std),
+                "-" if before is None else _fit(before.fitness, before.fitness_std),
+                ev.status,
+                ev.genome.equation()
+                + ("" if ev.genome.momentum == "none" else f"  [{ev.genome.momentum}]"),
+                mark if i <= rnd.advancing and rnd.finished else "",
+            )
+        console.print(table)
+    if result.finished:
+        names = ", ".join(ev.canonical_hash[:10] for ev in result.survivors)
+        console.print(f"survivors ({len(result.survivors)}): {names}")

@@ -1,0 +1,190 @@
+"""The elimination protocol after a search (SPEC 7.1), as configuration.
+
+The best `rounds[0].candidates` distinct genomes of a finished search are re-trained on a
+larger surrogate over `seeds` training seeds and ranked by their mean validation accuracy;
+the best `rounds[1].candidates` go on to the next round, and so on; the best `survivors` of
+the last round are the run's short list. The paper: 50 -> ConvNet base 64 -> 24 -> base 96 ->
+12 -> base 128 -> 6, 16,000 steps, 3 seeds.
+
+    from optevo.search.elimination_config import elimination_protocol
+    cfg = elimination_protocol(run_config.fitness, "paper")
+    cfg = elimination_protocol(run_config.fitness, tops=(6, 3, 1), bases=(24, 32), steps=(600,))
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from optevo.evaluate import FitnessConfig
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Protocol = Literal["auto", "paper", "scaled"]
+PROTOCOLS: tuple[str, ...] = ("auto", "paper", "scaled")
+
+PAPER_TOPS: tuple[int, ...] = (50, 24, 12, 6)
+"""Genomes entering each round, then the survivors of the last round (SPEC 7.1)."""
+PAPER_BASES: tuple[int, ...] = (64, 96, 128)
+PAPER_STEPS = 16_000
+PAPER_SEEDS = 3
+PAPER_SEARCH_BASE = 48
+"""The search surrogate the paper's bases and steps are relative to (SPEC 5: base 48, 8,000
+steps in the paper's text)."""
+PAPER_SEARCH_STEPS = 8_000
+
+SCALED_TOPS: tuple[int, ...] = (8, 4, 2, 1)
+"""The `scaled` protocol halves like the paper's (50 -> 24 -> 12 -> 6) from a start a 2-core
+CPU can afford."""
+
+
+class EliminationRound(BaseModel):
+    """One round: how many genomes enter it and the fitness protocol they are trained with."""
+
+    model_config = _STRICT
+
+    candidates: int = Field(ge=1)
+    fitness: FitnessConfig
+
+
+class EliminationConfig(BaseModel):
+    """The rounds, the survivors of the last round and the training seeds of every round.
+    `protocol` records where it came from ("paper", "scaled", "paper, customised", ...)."""
+
+    model_config = _STRICT
+
+    protocol: str = "custom"
+    rounds: tuple[EliminationRound, ...] = Field(min_length=1)
+    survivors: int = Field(ge=1)
+    seeds: int = Field(PAPER_SEEDS, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _shrinking(self) -> EliminationConfig:
+        tops = self.tops()
+        for a, b in itertools.pairwise(tops):
+            if b > a:
+                raise ValueError(
+                    f"each round keeps at most as many genomes as entered it, got {_arrow(tops)}"
+                )
+        return self
+
+    def tops(self) -> tuple[int, ...]:
+        """Genomes entering each round, then the survivors: (50, 24, 12, 6) for the paper."""
+        return (*(r.candidates for r in self.rounds), self.survivors)
+
+    def advancing(self, round_number: int) -> int:
+        """How many genomes of round `round_number` (from 1) go on (or survive the last)."""
+        return self.tops()[round_number]
+
+    def round_fitness(self, round_number: int) -> FitnessConfig:
+        if not 1 <= round_number <= len(self.rounds):
+            raise ValueError(
+                f"elimination round {round_number} does not exist ({len(self.rounds)} rounds)"
+            )
+        return self.rounds[round_number - 1].fitness
+
+    def describe(self) -> str:
+        """One line: `50 -> base 64, 16000 steps -> 24 -> ... -> 6, 3 seeds`."""
+        parts = []
+        for r in self.rounds:
+            parts.append(f"{r.candidates} -> base {r.fitness.base}, {r.fitness.total_steps} steps")
+        return " -> ".join(parts) + f" -> {self.survivors} ({self.seeds} seeds each)"
+
+
+def elimination_protocol(
+    fitness: FitnessConfig,
+    protocol: Protocol | str = "auto",
+    *,
+    tops: Sequence[int] | None = None,
+    bases: Sequence[int] | None = None,
+    steps: Sequence[int] | None = None,
+    seeds: int | None = None,
+) -> EliminationConfig:
+    """The elimination of a run whose search used `fitness`.
+
+    - `paper`: SPEC 7.1 as written: tops 50/24/12/6, ConvNet bases 64/96/128, 16,000 steps.
+    - `scaled`: the paper's ratios applied to the run's own surrogate: bases 4/3, 2 and 8/3
+      times the search base (64, 96, 128 over 48), twice the search's steps (16,000 over
+      8,000), tops 8/4/2/1: for CPU-sized runs (`quick`, `tiny`).
+    - `auto`: `paper` when the search ran at the paper's size (base >= 48 and >= 8,000
+      steps), else `scaled`.
+    `tops` (one entry per round, then the survivors), `bases` and `steps` (one per round, or
+    one for all) and `seeds` replace the protocol's values. Every other fitness field (data
+    set, screen, early stops) is the search's. Raises ValueError naming the problem.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown elimination protocol {protocol!r}; known: {PROTOCOLS}")
+    if protocol == "auto":
+        paper_sized = (
+            fitness.base >= PAPER_SEARCH_BASE and fitness.total_steps >= PAPER_SEARCH_STEPS
+        )
+        protocol = "paper" if paper_sized else "scaled"
+    if protocol == "paper":
+        default_tops, default_bases = PAPER_TOPS, PAPER_BASES
+        default_steps: tuple[int, ...] = (PAPER_STEPS,)
+    else:
+        default_tops = SCALED_TOPS
+        default_bases = tuple(
+            max(1, round(fitness.base * b / PAPER_SEARCH_BASE)) for b in PAPER_BASES
+        )
+        default_steps = (round(fitness.total_steps * PAPER_STEPS / PAPER_SEARCH_STEPS),)
+    custom = tops is not None or bases is not None or steps is not None or seeds is not None
+    tops_t = _ints("tops", tops if tops is not None else default_tops)
+    if bases is None:
+        n_rounds = len(tops_t) - 1
+        if tops is not None and n_rounds != len(default_bases):
+            raise ValueError(
+                f"tops {_arrow(tops_t)} make {n_rounds} round(s): give one base per round "
+                f"(the {protocol} protocol has {len(default_bases)})"
+            )
+        bases_t = default_bases
+    else:
+        bases_t = _ints("bases", bases)
+    if len(tops_t) != len(bases_t) + 1:
+        raise ValueError(
+            f"tops need one entry per round plus the survivors: {len(bases_t)} round(s) "
+            f"(bases {list(bases_t)}) take {len(bases_t) + 1} tops, got {list(tops_t)}"
+        )
+    steps_t = _ints("steps", steps if steps is not None else default_steps)
+    if len(steps_t) == 1:
+        steps_t = steps_t * len(bases_t)
+    if len(steps_t) != len(bases_t):
+        raise ValueError(f"give one steps value, or one per round ({len(bases_t)}), got {steps_t}")
+    rounds = []
+    for i, (top, base, total) in enumerate(zip(tops_t, bases_t, steps_t, strict=False)):
+        raw = {**fitness.model_dump(), "base": base, "total_steps": total}
+        try:
+            round_fitness = FitnessConfig(**raw)
+        except ValidationError as exc:
+            problems = "; ".join(e["msg"] for e in exc.errors())
+            raise ValueError(f"elimination round {i + 1}: {problems}") from None
+        rounds.append(EliminationRound(candidates=top, fitness=round_fitness))
+    try:
+        return EliminationConfig(
+            protocol=f"{protocol}, customised" if custom else protocol,
+            rounds=tuple(rounds),
+            survivors=tops_t[-1],
+            seeds=PAPER_SEEDS if seeds is None else seeds,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'elimination'}: {e['msg']}"
+            for e in exc.errors()
+        )
+        raise ValueError(problems) from None
+
+
+def _ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
+    out = tuple(int(v) for v in values)
+    if not out:
+        raise ValueError(f"{name}: give at least one value")
+    if any(v < 1 for v in out):
+        raise ValueError(f"{name} must be positive integers, got {list(out)}")
+    return out
+
+
+def _arrow(values: Sequence[int]) -> str:
+    return " -> ".join(str(v) for v in values)
