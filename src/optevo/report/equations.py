@@ -8,7 +8,6 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.mathtext import MathTextParser
-from matplotlib.transforms import ScaledTranslation
 
 from optevo.space.genome import Genome
 
@@ -24,30 +23,25 @@ def render_latex(lines: list[str], path: str | Path, fontsize: float = 12.0) -> 
     """Write the LaTeX `lines` (math mode, one under the other) as an SVG or PNG image.
     False (and nothing written) when mathtext cannot typeset one of them."""
     prop = FontProperties(size=fontsize)
-    heights = []
+    sizes = []
     try:
         for line in lines:
-            _, height, _, _, _ = _PARSER.parse(f"${line}$", dpi=72, prop=prop)
-            heights.append(height)
+            width, height, depth, _, _ = _PARSER.parse(f"${line}$", dpi=72, prop=prop)
+            sizes.append((width, height, depth))
     except (ValueError, RuntimeError):
         return False
-    fig = Figure(figsize=(1.0, 0.3))
-    offset = 0.0
-    for line, height in zip(lines, heights, strict=True):
-        shift = ScaledTranslation(0.0, -offset / 72.0, fig.dpi_scale_trans)
-        fig.text(
-            0.0, 1.0, f"${line}$", fontproperties=prop, va="top", transform=fig.transFigure + shift
-        )
-        offset += height + 0.6 * fontsize
+    pad, gap = 3.0, 0.5 * fontsize  # points
+    width = max(w for w, _, _ in sizes) + 2 * pad
+    total = sum(h for _, h, _ in sizes) + gap * (len(sizes) - 1) + 2 * pad
+    fig = Figure(figsize=(width / 72.0, total / 72.0))
+    top = total - pad
+    for line, (_, height, depth) in zip(lines, sizes, strict=True):
+        # The baseline of a line lies `depth` above its bottom edge (figure points from below).
+        fig.text(pad / width, (top - height + depth) / total, f"${line}$", fontproperties=prop)
+        top -= height + gap
     path = Path(path)
     try:
-        fig.savefig(
-            path,
-            bbox_inches="tight",
-            pad_inches=0.05,
-            format=path.suffix[1:] or "svg",
-            transparent=True,
-        )
+        fig.savefig(path, format=path.suffix[1:] or "svg", transparent=True)
     except (ValueError, RuntimeError):
         path.unlink(missing_ok=True)
         return False

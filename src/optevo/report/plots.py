@@ -50,7 +50,7 @@ def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:
         raise ValueError(f"{path}: the file name must end in .png or .svg")
-    fig.savefig(path, dpi=dpi, bbox_inches="tight", format=path.suffix.lower()[1:])
+    fig.savefig(path, dpi=dpi, format=path.suffix.lower()[1:])
     return path
 
 
@@ -72,7 +72,7 @@ def schedule_figure(
     """Each subject's effective learning-rate factor (its schedule times the decay
     functions that factor out), normalised to [0, 1], over the base one-cycle schedule
     (dashed)."""
-    fig = Figure(figsize=(7.0, 4.0))
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     base = None
     for subject in subjects:
@@ -97,7 +97,7 @@ def schedule_figure(
 def decay_figure(subjects: Sequence[Subject], total_steps: int = PAPER_STEPS) -> Figure:
     """Every decay function of the subjects over a run: solid if internal, dashed if it
     factors out as a learning-rate factor. ValueError if none has one."""
-    fig = Figure(figsize=(7.0, 4.0))
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     drawn = 0
     for subject in subjects:
@@ -183,7 +183,7 @@ def surface(
 
 
 def surface_figure(data: Surface, title: str) -> Figure:
-    fig = Figure(figsize=(6.5, 5.0))
+    fig = Figure(figsize=(6.5, 5.0), layout="constrained")
     ax = fig.add_subplot(projection="3d")
     U = np.where(np.isfinite(data.U), data.U, np.nan)
     finite = U[np.isfinite(U)]

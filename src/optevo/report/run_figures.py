@@ -18,7 +18,7 @@ def particles_figure(data: RunData) -> Figure | None:
     if not data.trajectories:
         return None
     by_key = data.by_key
-    fig = Figure(figsize=(7.0, 4.2))
+    fig = Figure(figsize=(7.0, 4.2), layout="constrained")
     ax = fig.add_subplot()
     colours = _colours(len(data.trajectories))
     children = [e for e in data.stage("search") if e.request.particle is not None]
@@ -64,7 +64,7 @@ def progress_figure(data: RunData) -> Figure | None:
     evs = data.stage("init", "search")
     if not evs:
         return None
-    fig = Figure(figsize=(7.0, 3.6))
+    fig = Figure(figsize=(7.0, 3.6), layout="constrained")
     ax = fig.add_subplot()
     for stage, colour in (("init", "tab:gray"), ("search", "tab:blue")):
         idx = [i for i, e in enumerate(evs) if e.request.stage == stage and e.fitness is not None]
@@ -91,7 +91,7 @@ def elimination_figure(data: RunData) -> Figure | None:
     if elim is None or not elim.rounds or not elim.rounds[0].ranking:
         return None
     stages = ["search", *(f"round {r.number}\nbase {r.fitness.base}" for r in elim.rounds)]
-    fig = Figure(figsize=(7.0, 4.0))
+    fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     first = elim.rounds[0]
     colours = _colours(len(first.entering))
