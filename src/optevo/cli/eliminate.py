@@ -82,9 +82,11 @@ def eliminate_command(
     ] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")] = None,
 ) -> None:
-    """Re-train the best genomes of a finished search on larger surrogates over several
-    seeds, round after round, ranked by mean validation accuracy (SPEC 7.1). Stored in the
-    run's database; run it again to continue after a crash or Ctrl-C."""
+    """Rank a finished search's best genomes in elimination rounds (SPEC 7.1).
+
+    Each round re-trains the genomes on a larger surrogate over several seeds and keeps the
+    best by mean validation accuracy. Stored in the run's database: run it again to continue
+    after a crash or Ctrl-C."""
     try:
         with RunStore.open(run_dir, lock=False) as store:
             run_config = RunConfig.model_validate_json(store.config_json)

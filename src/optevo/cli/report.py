@@ -30,9 +30,11 @@ def report(
     ),
     hold: Annotated[int, typer.Option(min=0, help="hold steps of those figures")] = PAPER_HOLD,
 ) -> None:
-    """Write RUNDIR's leaderboard, equations, fitness over time, genealogy of the best
-    genome, elimination rounds and figures of the top genomes as index.html + report.md
-    (images in img/ beside them; nothing is fetched from the network)."""
+    """Write a run's report: a self-contained HTML page and Markdown.
+
+    The leaderboard, equations, fitness over time, genealogy of the best genome, elimination
+    rounds and figures of the top genomes, as index.html + report.md with the images in img/
+    beside them (nothing is fetched from the network)."""
     if warmup + hold > steps:
         fail(f"--warmup + --hold ({warmup} + {hold}) exceed --steps ({steps})")
     if out is not None and out.exists() and not out.is_dir():
