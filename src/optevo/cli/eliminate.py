@@ -76,7 +76,9 @@ def eliminate_command(
     workers: Annotated[
         int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
     ] = None,
-    executor: Annotated[str | None, typer.Option(help="serial, process or ray")] = None,
+    executor: Annotated[
+        str | None, typer.Option(help="serial, process, ray or gpu (packs each batch)")
+    ] = None,
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (with --executor ray)")
     ] = None,
