@@ -34,6 +34,7 @@ test: $(TEST_STAMP) data lint
 bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/optimizer_step.py
 	$(BIN)/python benchmarks/search.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

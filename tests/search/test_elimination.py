@@ -358,7 +358,7 @@ def test_cli_refusals_are_one_line(synthetic_run: Path, tmp_path: Path) -> None:
         (["eliminate", str(run_dir), "--tops", "6,x"], "comma-separated whole numbers"),
         (["eliminate", str(run_dir), "--tops", "6,3,1"], "give one base per round"),
         (["eliminate", str(run_dir), "--protocol", "fast"], "unknown --protocol"),
-        (["eliminate", str(run_dir), "--executor", "gpu"], "executor"),
+        (["eliminate", str(run_dir), "--executor", "tpu"], "executor"),
     ]
     for args, message in cases:
         result = runner.invoke(app, args)
@@ -375,7 +375,9 @@ def test_cli_refusals_are_one_line(synthetic_run: Path, tmp_path: Path) -> None:
 def test_serial_process_pool_and_ray_eliminate_alike(real_run: Path, tmp_path: Path) -> None:
     cfg = micro_config()
     base = real_run
-    elim = elimination_protocol(cfg.fitness, "scaled", tops=(3, 2, 1), bases=(4, 5), seeds=2)
+    elim = elimination_protocol(
+        cfg.fitness, "scaled", tops=(2, 1), bases=(5,), steps=(60,), seeds=2
+    )
 
     serial = copy_run(base, tmp_path / "serial")
     result = eliminate(serial, elim)
