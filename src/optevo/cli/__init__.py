@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from optevo.cli import (  # noqa: F401 - they register their commands
+    bench,
     eliminate,
     evaluate,
     genomes,

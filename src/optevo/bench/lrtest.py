@@ -1,0 +1,127 @@
+"""The learning-rate test of the transfer protocol (SPEC 7.5), as a pure function of a scorer.
+
+Each optimizer's peak learning rate is picked from the paper's grid by training a fraction of
+the run at each rate. When the winner lies on the edge of the grid the grid grows on that side
+(one decade at a time) until the winner has a worse neighbour on both sides: several of the
+paper's optimizers want rates far above Adam's. Fine-tuning tasks then also try half and five
+times the winner and keep the best of the three.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+PAPER_GRID: tuple[float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+"""SPEC 7.5's peak learning rates."""
+
+MAX_EXTENSIONS = 6
+"""At most this many decades are added on one side (10 -> 1e7, 1e-5 -> 1e-11)."""
+
+
+def norm_lr(lr: float) -> float:
+    """A learning rate rounded to 12 significant digits, so 0.1/10 and 0.01 are one key."""
+    return float(f"{lr:.12g}")
+
+
+def goodness(metric: float | None, higher_is_better: bool) -> float:
+    """The metric as "larger is better"; a missing or non-finite one is the worst possible."""
+    if metric is None or not math.isfinite(metric):
+        return -math.inf
+    return metric if higher_is_better else -metric
+
+
+def pick_best(
+    scores: dict[float, float | None], higher_is_better: bool, centre: float = 1e-2
+) -> float | None:
+    """The learning rate with the best score; ties go to the rate nearest `centre` on a log
+    scale (so a run of equally failed rates does not drag the grid outwards). None when every
+    run failed."""
+    ranked = [(goodness(m, higher_is_better), lr) for lr, m in scores.items()]
+    best = max((g for g, _ in ranked), default=-math.inf)
+    if best == -math.inf:
+        return None
+    tied = [lr for g, lr in ranked if g == best]
+    return min(tied, key=lambda lr: (abs(math.log10(lr) - math.log10(centre)), lr))
+
+
+@dataclass(frozen=True)
+class LrTestResult:
+    """The outcome of one learning-rate test.
+
+    Attributes:
+        winner: the chosen peak learning rate (None when every run failed).
+        scores: every rate tried and its metric (None = diverged).
+        extended: rates added beyond the starting grid, in the order they were tried.
+        finetuned: the half / five-times rates tried around the grid's winner.
+        on_edge: the winner still lies on the grid's edge (the extension cap was reached).
+    """
+
+    winner: float | None
+    scores: dict[float, float | None]
+    extended: tuple[float, ...] = ()
+    finetuned: tuple[float, ...] = ()
+    on_edge: bool = False
+
+
+def lr_test(
+    score: Callable[[float], float | None],
+    grid: Iterable[float] = PAPER_GRID,
+    higher_is_better: bool = True,
+    finetune: bool = False,
+    factor: float = 10.0,
+    max_extensions: int = MAX_EXTENSIONS,
+) -> LrTestResult:
+    """Run the learning-rate test with `score(lr)` (the metric after the test's training).
+
+    1. Score every rate of `grid`.
+    2. While the best rate is the largest (smallest) one tried, score `factor` times (one
+       `factor`-th of) it, at most `max_extensions` times per side.
+    3. With `finetune`, also score half and five times the winner; the best of the three wins.
+    """
+    scores: dict[float, float | None] = {}
+
+    def tried(lr: float) -> float:
+        lr = norm_lr(lr)
+        if lr not in scores:
+            scores[lr] = score(lr)
+        return lr
+
+    rates = sorted({norm_lr(lr) for lr in grid})
+    if not rates or any(not (lr > 0 and math.isfinite(lr)) for lr in rates):
+        raise ValueError("the learning-rate grid needs positive, finite rates")
+    for lr in sorted(rates, reverse=True):
+        tried(lr)
+    extended: list[float] = []
+    up = down = 0
+    on_edge = False
+    while True:
+        best = pick_best(scores, higher_is_better)
+        if best is None:
+            return LrTestResult(None, dict(scores), tuple(extended))
+        if len(scores) == 1:
+            break
+        if best == max(scores):
+            if up >= max_extensions:
+                on_edge = True
+                break
+            up += 1
+            extended.append(tried(best * factor))
+        elif best == min(scores):
+            if down >= max_extensions:
+                on_edge = True
+                break
+            down += 1
+            extended.append(tried(best / factor))
+        else:
+            break
+    winner = pick_best(scores, higher_is_better)
+    assert winner is not None
+    finetuned: tuple[float, ...] = ()
+    if finetune:
+        finetuned = (tried(winner / 2), tried(winner * 5))
+        trio = {lr: scores[lr] for lr in (winner, *finetuned)}
+        winner = pick_best(trio, higher_is_better, centre=winner)
+        assert winner is not None
+    return LrTestResult(winner, dict(scores), tuple(extended), finetuned, on_edge)

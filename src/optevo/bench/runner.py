@@ -1,0 +1,303 @@
+"""`run_bench`: the learning-rate test and the seeded final runs of every optimizer on a task,
+recorded run by run (resumable), then the tables.
+
+For each optimizer, in order:
+1. learning-rate test (SPEC 7.5): each rate of the grid trains the first third of the run's
+   schedule (two thirds for Adam under a discovered schedule, LR1-LR9) at seed `lr_seed` and
+   is scored on the validation split; the grid grows past an edge winner; fine-tuning tasks
+   also try half and five times the winner;
+2. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split.
+A run already in the store is never run again; the data and model are only built when some
+run is missing (a finished bench re-renders its tables without touching the data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optevo.bench.lrtest import PAPER_GRID, LrTestResult, lr_test, norm_lr
+from optevo.bench.optimizers import OptimizerSpec
+from optevo.bench.store import ResultStore, RunKey, RunRecord
+from optevo.bench.table import Cell, Column, csv_table, markdown_table
+from optevo.bench.tasks import TASKS, Budget, Runner, Task, TaskOptions, get_task
+
+TABLE_MD = "table.md"
+TABLE_CSV = "table.csv"
+
+
+@dataclass(frozen=True)
+class BenchEvent:
+    """A run started ("start"), finished ("done"), found in the store ("skip") or an LR chosen
+    ("lr")."""
+
+    kind: str
+    optimizer: str
+    phase: str
+    lr: float | None = None
+    seed: int | None = None
+    record: RunRecord | None = None
+    message: str = ""
+
+
+@dataclass
+class BenchConfig:
+    """One bench invocation on one task."""
+
+    task: str
+    optimizers: Sequence[OptimizerSpec]
+    seeds: int = 3
+    scale: float = 1.0
+    grid: tuple[float, ...] = PAPER_GRID
+    options: TaskOptions = field(default_factory=TaskOptions)
+    lr_seed: int = 0
+    command: str | None = None
+
+    def __post_init__(self) -> None:
+        get_task(self.task)
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
+        if not self.optimizers:
+            raise ValueError("no optimizers to bench")
+        labels = [o.label for o in self.optimizers]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"optimizers named twice: {labels}")
+
+
+@dataclass
+class OptimizerOutcome:
+    spec: OptimizerSpec
+    lr: LrTestResult
+    finals: list[RunRecord]
+
+
+def lr_test_steps(total_steps: int, spec: OptimizerSpec) -> int:
+    """A third of the run (two thirds for Adam under LR1-LR9), at least one step."""
+    fraction = 2 / 3 if spec.adam_schedule else 1 / 3
+    return max(1, math.ceil(total_steps * fraction))
+
+
+def run_bench(
+    config: BenchConfig,
+    out: str | Path,
+    on_event: Callable[[BenchEvent], None] | None = None,
+) -> list[OptimizerOutcome]:
+    """Bench every optimizer of `config` on its task; results accumulate in `out`."""
+    task = get_task(config.task)
+    budget = task.budget.scaled(config.scale)
+    if config.options.batch_size is not None:
+        budget = dataclasses.replace(budget, batch_size=config.options.batch_size)
+    store = ResultStore(out)
+    settings = _settings(task, budget, config)
+    previous = store.manifest()["tasks"].get(task.name, {})
+    if _same_protocol(previous, settings):
+        settings["lr"] = {k: v for k, v in previous.get("lr", {}).items() if k in settings["order"]}
+    store.set_task(task.name, settings)
+    emit = on_event or (lambda event: None)
+    runner: Runner | None = None
+
+    def execute(spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int) -> RunRecord:
+        nonlocal runner
+        key = RunKey(
+            task.name,
+            spec.label,
+            spec.genome_hash,
+            spec.schedule,
+            phase,
+            lr,
+            seed,
+            steps,
+            budget.total_steps,
+        )
+        found = store.get(key)
+        if found is not None:
+            emit(BenchEvent("skip", spec.label, phase, key.lr, seed, found))
+            return found
+        if runner is None:
+            runner = task.build(config.options, budget)
+        emit(BenchEvent("start", spec.label, phase, key.lr, seed))
+        outcome = runner.run(
+            spec,
+            key.lr,
+            seed,
+            steps,
+            budget.total_steps,
+            budget.warmup_steps,
+            budget.hold_steps,
+            "val" if phase == "lr" else "test",
+        )
+        record = RunRecord(
+            key,
+            outcome.metric,
+            outcome.status,
+            outcome.seconds,
+            {"trained": outcome.steps, **outcome.extra},
+        )
+        store.add(record)
+        emit(BenchEvent("done", spec.label, phase, key.lr, seed, record))
+        return record
+
+    outcomes = []
+    for spec in config.optimizers:
+        steps = lr_test_steps(budget.total_steps, spec)
+        result = lr_test(
+            lambda lr, spec=spec, steps=steps: (
+                execute(spec, "lr", lr, config.lr_seed, steps).metric
+            ),
+            config.grid,
+            task.higher_is_better,
+            task.finetune,
+        )
+        settings["lr"][spec.label] = _lr_entry(result)
+        store.set_task(task.name, settings)
+        note = " (still on the grid's edge)" if result.on_edge else ""
+        emit(BenchEvent("lr", spec.label, "lr", result.winner, message=note))
+        finals = []
+        if result.winner is not None:
+            finals = [
+                execute(spec, "final", result.winner, seed, budget.total_steps)
+                for seed in range(config.seeds)
+            ]
+        outcomes.append(OptimizerOutcome(spec, result, finals))
+    write_tables(store)
+    return outcomes
+
+
+def _settings(task: Task, budget: Budget, config: BenchConfig) -> dict[str, Any]:
+    return {
+        "scale": config.scale,
+        "total_steps": budget.total_steps,
+        "warmup_steps": budget.warmup_steps,
+        "hold_steps": budget.hold_steps,
+        "batch_size": budget.batch_size,
+        "seeds": config.seeds,
+        "lr_seed": config.lr_seed,
+        "grid": [norm_lr(x) for x in config.grid],
+        "finetune": task.finetune,
+        "order": [o.label for o in config.optimizers],
+        "optimizers": {
+            o.label: {"genome_hash": o.genome_hash, "schedule": o.schedule}
+            for o in config.optimizers
+        },
+        "command": config.command,
+        "updated": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "lr": {},
+    }
+
+
+def _same_protocol(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    fields = ("total_steps", "warmup_steps", "hold_steps", "seeds", "lr_seed", "grid")
+    return bool(a) and all(a.get(f) == b.get(f) for f in fields)
+
+
+def _lr_entry(result: LrTestResult) -> dict[str, Any]:
+    return {
+        "winner": result.winner,
+        "scores": {repr(lr): m for lr, m in sorted(result.scores.items())},
+        "extended": list(result.extended),
+        "finetuned": list(result.finetuned),
+        "on_edge": result.on_edge,
+    }
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+
+def collect_cells(store: ResultStore) -> tuple[dict[tuple[str, str], Cell], list[str], list[str]]:
+    """Cells of every task in the store's manifest: (rows in order of first appearance,
+    task names in manifest order)."""
+    manifest = store.manifest()["tasks"]
+    cells: dict[tuple[str, str], Cell] = {}
+    rows: list[str] = []
+    for task_name, s in manifest.items():
+        for label in s["order"]:
+            if label not in rows:
+                rows.append(label)
+            choice = s.get("lr", {}).get(label)
+            if not choice or choice.get("winner") is None:
+                continue
+            opt = s["optimizers"][label]
+            values = []
+            for seed in range(s["seeds"]):
+                key = RunKey(
+                    task_name,
+                    label,
+                    opt["genome_hash"],
+                    opt["schedule"],
+                    "final",
+                    choice["winner"],
+                    seed,
+                    s["total_steps"],
+                    s["total_steps"],
+                )
+                record = store.get(key)
+                if record is not None:
+                    values.append(record.metric)
+            if values:
+                cells[(label, task_name)] = Cell(tuple(values), choice["winner"])
+    return cells, rows, list(manifest)
+
+
+def columns_for(task_names: Sequence[str]) -> list[Column]:
+    cols = []
+    for name in task_names:
+        task = TASKS.get(name)
+        if task is None:
+            cols.append(Column(name, name))
+            continue
+        cols.append(
+            Column(name, task.column, task.higher_is_better, percent=task.metric == "accuracy")
+        )
+    return cols
+
+
+def write_tables(store: ResultStore) -> tuple[Path, Path]:
+    """`table.md` (with the settings of every task) and `table.csv` in the store's folder."""
+    cells, rows, task_names = collect_cells(store)
+    columns = columns_for(task_names)
+    manifest = store.manifest()["tasks"]
+    lines = [
+        "# optevo bench",
+        "",
+        "Mean ± sample standard deviation over the seeds (accuracy in %, perplexity as is),",
+        "the peak learning rate chosen by the learning-rate test in brackets; the best mean of",
+        "each column in bold.",
+        "",
+    ]
+    for name in task_names:
+        s = manifest[name]
+        lines.append(
+            f"- `{name}`: scale {s['scale']:g}: {s['total_steps']:,} steps (warm-up "
+            f"{s['warmup_steps']:,}, hold {s['hold_steps']:,}), batch {s['batch_size']}, "
+            f"seeds 0-{s['seeds'] - 1}, learning-rate test at seed {s['lr_seed']}"
+            + (f"; command: `{s['command']}`" if s.get("command") else "")
+        )
+    lines += ["", markdown_table(cells, rows, columns)]
+    md = store.out / TABLE_MD
+    md.write_text("\n".join(lines))
+    csv_path = store.out / TABLE_CSV
+    csv_path.write_text(csv_table(cells, rows, columns))
+    return md, csv_path
+
+
+def chosen_lrs(out: str | Path) -> dict[str, dict[str, Any]]:
+    """Per task, per optimizer: the chosen learning rate and the task's settings (read from
+    a bench folder's manifest)."""
+    manifest = ResultStore(out).manifest()["tasks"]
+    result: dict[str, dict[str, Any]] = {}
+    for task_name, s in manifest.items():
+        for label, choice in s.get("lr", {}).items():
+            if choice.get("winner") is None:
+                continue
+            result.setdefault(label, {})[task_name] = {
+                "lr": choice["winner"],
+                "scale": s["scale"],
+                "total_steps": s["total_steps"],
+                "on_edge": choice.get("on_edge", False),
+            }
+    return result

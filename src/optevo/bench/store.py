@@ -1,0 +1,158 @@
+"""Where a bench keeps its results: one JSON line per finished training run, appended (and
+fsynced) the moment it ends, so a killed bench resumes without re-running a finished run.
+
+`<out>/runs.jsonl`: every run (learning-rate test runs and final seeds). A run is identified
+by its `RunKey` (task, optimizer genome + schedule, phase, learning rate, seed, steps of the
+whole schedule and steps trained); a truncated last line (killed mid-write) is ignored.
+`<out>/bench.json`: per task, the settings of the latest invocation (scale, steps, seeds,
+optimizers in order), from which the table is built. No pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from optevo.bench.lrtest import norm_lr
+
+RUNS_FILE = "runs.jsonl"
+MANIFEST_FILE = "bench.json"
+SCHEMA = "optevo.bench/1"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    task: str
+    optimizer: str  # the row label
+    genome_hash: str
+    schedule: str
+    phase: str  # "lr" (learning-rate test) or "final"
+    lr: float
+    seed: int
+    steps: int  # steps trained
+    total_steps: int  # length of the schedule
+
+    def __post_init__(self) -> None:
+        if self.phase not in ("lr", "final"):
+            raise ValueError(f"unknown phase {self.phase!r}")
+        object.__setattr__(self, "lr", norm_lr(self.lr))
+
+    def ident(self) -> tuple[Any, ...]:
+        # The label is for people; the genome and schedule identify the optimizer.
+        return (
+            self.task,
+            self.genome_hash,
+            self.schedule,
+            self.phase,
+            self.lr,
+            self.seed,
+            self.steps,
+            self.total_steps,
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    key: RunKey
+    metric: float | None  # accuracy in [0, 1] or perplexity; None = non-finite (diverged)
+    status: str  # "ok" or "diverged"
+    seconds: float
+    extra: dict[str, Any]
+
+    def to_json(self) -> str:
+        data = {"schema": SCHEMA, **asdict(self.key)}
+        data.update(metric=self.metric, status=self.status, seconds=round(self.seconds, 3))
+        data["extra"] = self.extra
+        data["time"] = time.time()
+        return json.dumps(data, allow_nan=False)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        key = RunKey(
+            task=str(d["task"]),
+            optimizer=str(d["optimizer"]),
+            genome_hash=str(d["genome_hash"]),
+            schedule=str(d["schedule"]),
+            phase=str(d["phase"]),
+            lr=float(d["lr"]),
+            seed=int(d["seed"]),
+            steps=int(d["steps"]),
+            total_steps=int(d["total_steps"]),
+        )
+        metric = d.get("metric")
+        return cls(
+            key,
+            None if metric is None else float(metric),
+            str(d["status"]),
+            float(d.get("seconds", 0.0)),
+            dict(d.get("extra") or {}),
+        )
+
+
+class ResultStore:
+    """The runs of one bench output folder (created if missing)."""
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.path = self.out / RUNS_FILE
+        self._records: dict[tuple[Any, ...], RunRecord] = {}
+        if self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        lines = self.path.read_text().splitlines()
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                record = RunRecord.from_dict(json.loads(line))
+            except (ValueError, KeyError, TypeError) as error:
+                if number == len(lines):
+                    # Cut short by a kill: drop the torn line, that run is simply re-run.
+                    self.path.write_text("".join(f"{kept}\n" for kept in lines[:-1]))
+                    continue
+                raise ValueError(f"{self.path}:{number}: not a bench record ({error})") from None
+            self._records[record.key.ident()] = record
+
+    def get(self, key: RunKey) -> RunRecord | None:
+        return self._records.get(key.ident())
+
+    def add(self, record: RunRecord) -> None:
+        line = record.to_json() + "\n"
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":  # a torn last line: start a fresh one
+                    line = "\n" + line
+        with self.path.open("a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        self._records[record.key.ident()] = record
+
+    def records(self) -> list[RunRecord]:
+        return list(self._records.values())
+
+    # -- the manifest ------------------------------------------------------------------------
+
+    def manifest(self) -> dict[str, Any]:
+        path = self.out / MANIFEST_FILE
+        if not path.exists():
+            return {"schema": SCHEMA, "tasks": {}}
+        data = json.loads(path.read_text())
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"{path}: unknown schema {data.get('schema')!r}")
+        return data
+
+    def set_task(self, task: str, settings: dict[str, Any]) -> None:
+        data = self.manifest()
+        data["tasks"][task] = settings
+        path = self.out / MANIFEST_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)

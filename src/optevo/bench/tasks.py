@@ -1,0 +1,354 @@
+"""The transfer tasks of `optevo bench` (SPEC 7.5, the paper's Appendix B), with their budgets.
+
+Steps at scale 1 (warm-up W / hold H), batch:
+- fashion-convnet: Fashion-MNIST, ConvNet base 16 (CPU-sized, the `quick` fitness network);
+  3,000 (200 / 400), 64.
+- cifar10-convnet: CIFAR-10, ConvNet base 32, crop/flip/cutout (CPU-sized); 8,000
+  (533 / 1,067), 128.
+- cifar10-effnetv2s, cifar100-effnetv2s: 32x32, EfficientNetV2-S from scratch, progressive
+  RandAugment (+ crop, flip); 96,000 (6,400 / 12,800), 64.
+- tinyimagenet-resnet9: 64 -> 72 bicubic, random 64 crop, translation, flips; ResNet9;
+  300,000 (6,400 / 12,800), 256.
+- flowers102-finetune, cars196-finetune, caltech101-finetune: EfficientNetV2-S from an
+  ImageNet-1k checkpoint, 224x224, dropout 0.5, RandAugment 15 (+ flip); 10,000 (667 / 1,333),
+  64.
+- ptb-awdlstm: PTB, 3-layer AWD-LSTM (24M), validation perplexity; 99,600 (6,640 / 13,280),
+  80 sequences x 70 tokens.
+
+The paper gives W/H (6,400 warm-up, 12,800 hold) for CIFAR and TinyImageNet only; the other
+tasks keep the same proportions of their run (1/15 and 2/15). `--scale S` multiplies every
+step count (total, warm-up, hold), never the data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import nn
+
+from optevo.bench import datasets as ds
+from optevo.bench.classify import ImagePipeline, RunOutcome, random_crop_to
+from optevo.bench.optimizers import OptimizerSpec
+from optevo.data.augment import Augment
+from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
+
+
+@dataclass(frozen=True)
+class Budget:
+    total_steps: int
+    warmup_steps: int
+    hold_steps: int
+    batch_size: int
+
+    def scaled(self, scale: float) -> Budget:
+        """Every step count times `scale` (at least one step; warm-up + hold fit inside)."""
+        if not scale > 0:
+            raise ValueError(f"scale must be positive, got {scale}")
+        total = max(1, round(self.total_steps * scale))
+        warmup = min(round(self.warmup_steps * scale), total)
+        hold = min(round(self.hold_steps * scale), total - warmup)
+        return dataclasses.replace(self, total_steps=total, warmup_steps=warmup, hold_steps=hold)
+
+
+def _proportional(total: int, batch: int) -> Budget:
+    return Budget(total, round(total / 15), round(2 * total / 15), batch)
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """Where a task finds its files and how it runs.
+
+    `model` overrides model arguments (tests shrink EfficientNetV2-S with `width_mult` /
+    `depth_mult`, ResNet9 with `width`, the AWD-LSTM with `embedding_size` / `hidden_size`);
+    `image_size` overrides the size images are decoded at (fine-tuning: 224); `batch_size`
+    the task's batch size (small machines, tests); `data` an in-memory data set used instead
+    of reading `root` (an `ImageSet`, or a `TextSet` for PTB: benchmarks, custom data).
+    """
+
+    root: Path | None = None
+    checkpoint: Path | None = None
+    device: str = "cpu"
+    model: dict[str, Any] = field(default_factory=dict)
+    image_size: int | None = None
+    eval_batch_size: int | None = None
+    batch_size: int | None = None
+    data: Any = None
+
+
+class Runner(Protocol):
+    def run(
+        self,
+        optimizer: OptimizerSpec,
+        lr: float,
+        seed: int,
+        steps: int,
+        total_steps: int,
+        warmup_steps: int,
+        hold_steps: int,
+        split: str,
+    ) -> RunOutcome: ...
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    column: str  # the table header, as in the paper
+    metric: Literal["accuracy", "perplexity"]
+    budget: Budget
+    layout: str
+    build: Callable[[TaskOptions, Budget], Runner]
+    finetune: bool = False
+    needs_root: bool = True
+    needs_checkpoint: bool = False
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "accuracy"
+
+
+# -- builders ---------------------------------------------------------------------------------
+
+
+def _root(opts: TaskOptions, name: str, layout: str) -> Path:
+    if opts.root is None:
+        raise FileNotFoundError(f"{name} needs --root, a folder laid out as: {layout}")
+    return Path(opts.root)
+
+
+def _after(augment: Augment) -> Callable[[torch.Tensor, float, torch.Generator], torch.Tensor]:
+    return lambda x, progress, gen: augment(x, gen)
+
+
+def _build_convnet(
+    load: Callable[[Path | None], ds.ImageSet], base: int, augment: Augment
+) -> Callable[[TaskOptions, Budget], Runner]:
+    from optevo.bench.classify import ClassificationRunner
+    from optevo.models import ConvNet
+
+    def build(opts: TaskOptions, budget: Budget) -> Runner:
+        data = opts.data or load(None if opts.root is None else Path(opts.root))
+        kwargs = {"base": base, **opts.model}
+        c = data.train[0].shape[1]
+        pipeline = ImagePipeline(data.mean, data.std, after=_after(augment))
+        return ClassificationRunner(
+            data,
+            lambda: ConvNet(in_channels=c, num_classes=data.num_classes, **kwargs),
+            pipeline,
+            budget.batch_size,
+            opts.device,
+            opts.eval_batch_size or 500,
+        )
+
+    return build
+
+
+def _build_effnet_scratch(
+    load: Callable[[Path | None], ds.ImageSet],
+) -> Callable[[TaskOptions, Budget], Runner]:
+    from optevo.bench.classify import ClassificationRunner
+    from optevo.models.efficientnet import EfficientNetV2S
+
+    def build(opts: TaskOptions, budget: Budget) -> Runner:
+        data = opts.data or load(None if opts.root is None else Path(opts.root))
+        randaug = ProgressiveRandAugment()
+        pipeline = ImagePipeline(
+            data.mean,
+            data.std,
+            before=lambda x, progress, gen: randaug(x, progress, gen),
+            after=_after(Augment(crop=True, flip=True)),
+        )
+        return ClassificationRunner(
+            data,
+            lambda: EfficientNetV2S(data.num_classes, **opts.model),
+            pipeline,
+            budget.batch_size,
+            opts.device,
+            opts.eval_batch_size or 256,
+        )
+
+    return build
+
+
+def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
+    from optevo.bench.classify import ClassificationRunner
+    from optevo.models.resnet9 import ResNet9
+
+    size = opts.image_size or 72
+    crop = size * 64 // 72
+    data = opts.data or ds.load_tinyimagenet(_root(opts, "tinyimagenet", ds.TINY_LAYOUT), size)
+    translate = Augment(crop=True, flip=True, pad=max(1, crop // 16))
+    pipeline = ImagePipeline(
+        data.mean,
+        data.std,
+        before=lambda x, progress, gen: random_crop_to(x, crop, gen),
+        after=_after(translate),
+        eval_crop=crop,
+    )
+    return ClassificationRunner(
+        data,
+        lambda: ResNet9(data.num_classes, **opts.model),
+        pipeline,
+        budget.batch_size,
+        opts.device,
+        opts.eval_batch_size or 500,
+    )
+
+
+def _build_finetune(
+    load: Callable[..., ds.ImageSet], name: str, layout: str
+) -> Callable[[TaskOptions, Budget], Runner]:
+    from optevo.bench.classify import ClassificationRunner
+    from optevo.models.efficientnet import EfficientNetV2S, load_checkpoint
+
+    def build(opts: TaskOptions, budget: Budget) -> Runner:
+        if opts.checkpoint is None:
+            raise FileNotFoundError(
+                f"{name} fine-tunes EfficientNetV2-S from ImageNet-1k weights: pass "
+                "--checkpoint FILE, a torchvision efficientnet_v2_s state dict "
+                "(EfficientNet_V2_S_Weights.IMAGENET1K_V1, saved with torch.save)"
+            )
+        data = opts.data or load(_root(opts, name, layout), size=opts.image_size or 224)
+        pretrained = EfficientNetV2S(1000, **opts.model)
+        load_checkpoint(pretrained, opts.checkpoint)  # checked once, before any training
+        weights = {k: v.clone() for k, v in pretrained.state_dict().items()}
+        del pretrained
+
+        def make_model() -> nn.Module:
+            model = EfficientNetV2S(1000, dropout=0.5, **opts.model)
+            model.load_state_dict(weights)
+            model.reset_classifier(data.num_classes)
+            return model
+
+        randaug = RandAugment(magnitude=15.0)
+        pipeline = ImagePipeline(
+            data.mean,
+            data.std,
+            before=lambda x, progress, gen: randaug(x, progress, gen),
+            after=_after(Augment(flip=True)),
+        )
+        return ClassificationRunner(
+            data, make_model, pipeline, budget.batch_size, opts.device, opts.eval_batch_size or 64
+        )
+
+    return build
+
+
+def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
+    from optevo.bench.language import LanguageRunner
+    from optevo.models.awd_lstm import AWDLSTM
+
+    data = opts.data or ds.load_ptb(_root(opts, "ptb", ds.PTB_LAYOUT))
+    return LanguageRunner(
+        data,
+        lambda: AWDLSTM(len(data.vocab), **opts.model),
+        batch_size=budget.batch_size,
+        device=opts.device,
+        eval_batch_size=opts.eval_batch_size or 10,
+    )
+
+
+_SCRATCH = Budget(96_000, 6_400, 12_800, 64)
+
+TASKS: dict[str, Task] = {
+    t.name: t
+    for t in (
+        Task(
+            "fashion-convnet",
+            "Fashion",
+            "accuracy",
+            _proportional(3_000, 64),
+            ds.FASHION_LAYOUT,
+            _build_convnet(ds.load_fashion_mnist, 16, Augment()),
+            needs_root=False,
+        ),
+        Task(
+            "cifar10-convnet",
+            "CIFAR-10 (ConvNet)",
+            "accuracy",
+            _proportional(8_000, 128),
+            "the CIFAR-10 python batches (folder or .tar.gz)",
+            _build_convnet(ds.load_cifar10, 32, Augment(crop=True, flip=True, cutout=True)),
+            needs_root=False,
+        ),
+        Task(
+            "cifar10-effnetv2s",
+            "CIFAR-10",
+            "accuracy",
+            _SCRATCH,
+            "the CIFAR-10 python batches (folder or .tar.gz)",
+            _build_effnet_scratch(ds.load_cifar10),
+            needs_root=False,
+        ),
+        Task(
+            "cifar100-effnetv2s",
+            "CIFAR-100",
+            "accuracy",
+            _SCRATCH,
+            "the CIFAR-100 python batches (folder or .tar.gz)",
+            _build_effnet_scratch(ds.load_cifar100),
+            needs_root=False,
+        ),
+        Task(
+            "tinyimagenet-resnet9",
+            "Tiny",
+            "accuracy",
+            Budget(300_000, 6_400, 12_800, 256),
+            ds.TINY_LAYOUT,
+            _build_tiny,
+        ),
+        Task(
+            "flowers102-finetune",
+            "Flowers",
+            "accuracy",
+            _proportional(10_000, 64),
+            ds.FLOWERS_LAYOUT,
+            _build_finetune(ds.load_flowers102, "flowers102", ds.FLOWERS_LAYOUT),
+            finetune=True,
+            needs_checkpoint=True,
+        ),
+        Task(
+            "cars196-finetune",
+            "Cars",
+            "accuracy",
+            _proportional(10_000, 64),
+            ds.CARS_LAYOUT,
+            _build_finetune(ds.load_cars196, "cars196", ds.CARS_LAYOUT),
+            finetune=True,
+            needs_checkpoint=True,
+        ),
+        Task(
+            "caltech101-finetune",
+            "Caltech",
+            "accuracy",
+            _proportional(10_000, 64),
+            ds.CALTECH_LAYOUT,
+            _build_finetune(ds.load_caltech101, "caltech101", ds.CALTECH_LAYOUT),
+            finetune=True,
+            needs_checkpoint=True,
+        ),
+        Task(
+            "ptb-awdlstm",
+            "PTB",
+            "perplexity",
+            _proportional(99_600, 80),
+            ds.PTB_LAYOUT,
+            _build_ptb,
+        ),
+    )
+}
+
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def get_task(name: str) -> Task:
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "TASK_NAMES", "Budget", "Task", "TaskOptions", "get_task"]

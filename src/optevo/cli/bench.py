@@ -1,0 +1,143 @@
+"""`optevo bench`: transfer benchmarks with the paper's learning-rate test and tables."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from optevo.cli.common import app, console, fail
+
+
+def _parse_grid(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        grid = tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        fail(f"--lr-grid takes comma-separated numbers, got {text!r}")
+    if not grid or any(not x > 0 for x in grid):
+        fail(f"--lr-grid needs positive learning rates, got {text!r}")
+    return grid
+
+
+@app.command()
+def bench(
+    task: Annotated[str, typer.Option(help="the transfer task (see --list-tasks)")] = "",
+    optimizers: Annotated[
+        str | None, typer.Option(help="comma-separated named optimizers, e.g. Adam,Opt6,LR3")
+    ] = None,
+    run: Annotated[
+        Path | None, typer.Option("--run", help="bench the best genomes of this search run")
+    ] = None,
+    top: Annotated[int, typer.Option(min=1, help="with --run: how many genomes")] = 5,
+    seeds: Annotated[int, typer.Option(min=1, help="final runs per optimizer")] = 3,
+    scale: Annotated[
+        float, typer.Option(help="multiply every step budget (e.g. 0.01 on a small CPU)")
+    ] = 1.0,
+    out: Annotated[
+        Path, typer.Option(help="results folder (runs.jsonl, bench.json, table.md/.csv)")
+    ] = Path("runs/bench"),
+    root: Annotated[Path | None, typer.Option(help="the data set's folder or archive")] = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(help="fine-tuning: torchvision efficientnet_v2_s ImageNet-1k state dict"),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="override the task's batch size")
+    ] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto")] = "auto",
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice)")
+    ] = None,
+    lr_grid: Annotated[
+        str | None, typer.Option(help="starting learning-rate grid (default: SPEC 7.5's)")
+    ] = None,
+    list_tasks: Annotated[bool, typer.Option("--list-tasks", help="list the tasks")] = False,
+) -> None:
+    """Bench optimizers on a transfer task: learning-rate test, seeded runs, Table 11 layout.
+
+    Resumable: run the same command again and finished runs are read back, not re-run.
+    """
+    import torch
+
+    from optevo.bench import TASKS, BenchConfig, BenchEvent, TaskOptions, from_run, named
+    from optevo.bench.lrtest import PAPER_GRID
+    from optevo.bench.runner import TABLE_CSV, TABLE_MD
+    from optevo.search.store import StoreError
+
+    if list_tasks:
+        for t in TASKS.values():
+            b = t.budget
+            console.print(
+                f"[bold]{t.name}[/bold]: {b.total_steps:,} steps, batch {b.batch_size}, "
+                f"{t.metric}; data: {t.layout}",
+                highlight=False,
+            )
+        return
+    if not task:
+        fail("--task is required (see --list-tasks)")
+    if task not in TASKS:
+        fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    if (optimizers is None) == (run is None):
+        fail("give either --optimizers NAME,NAME,... or --run RUNDIR [--top K]")
+    if not scale > 0:
+        fail(f"--scale must be positive, got {scale}")
+    grid = _parse_grid(lr_grid) or PAPER_GRID
+    try:
+        if optimizers is not None:
+            names = [n.strip() for n in optimizers.split(",") if n.strip()]
+            specs = named(names)
+        else:
+            assert run is not None
+            specs = from_run(run, top)
+    except (KeyError, ValueError, StoreError) as error:
+        fail(str(error).strip("'\""))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if threads is not None:
+        torch.set_num_threads(threads)
+    command = "optevo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    try:
+        config = BenchConfig(
+            task,
+            specs,
+            seeds=seeds,
+            scale=scale,
+            grid=grid,
+            options=TaskOptions(
+                root=root, checkpoint=checkpoint, device=device, batch_size=batch_size
+            ),
+            command=command,
+        )
+    except ValueError as error:
+        fail(str(error))
+    from optevo.bench import run_bench
+
+    t0 = time.perf_counter()
+
+    def show(event: BenchEvent) -> None:
+        elapsed = f"[dim]{time.perf_counter() - t0:7.0f}s[/dim]"
+        if event.kind == "lr":
+            lr = "none (every rate failed)" if event.lr is None else f"{event.lr:g}"
+            console.print(f"{elapsed} {event.optimizer}: learning rate {lr}{event.message}")
+        elif event.kind in ("done", "skip") and event.record is not None:
+            r = event.record
+            metric = "-" if r.metric is None else f"{r.metric:.4f}"
+            what = "lr test" if event.phase == "lr" else f"seed {event.seed}"
+            tag = " (stored)" if event.kind == "skip" else f" {r.seconds:.0f}s"
+            console.print(
+                f"{elapsed} {event.optimizer} {what} lr {event.lr:g}: {metric} {r.status}{tag}",
+                highlight=False,
+            )
+
+    try:
+        run_bench(config, out, show)
+    except (FileNotFoundError, ValueError) as error:
+        fail(str(error))
+    console.print((out / TABLE_MD).read_text(), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {out / TABLE_MD} and {out / TABLE_CSV}")
