@@ -29,14 +29,24 @@ from optevo.space.limits import quote
 def list_optimizers() -> None:
     """List the named optimizers with their update equations."""
     table = Table(title="optevo named optimizers")
-    for col in ("name", "momentum", "lr factor", "update u"):
+    for col in ("name", "momentum", "lr factor", "rec. lr", "update u"):
         table.add_column(col)
     for name in library.names():
         entry = library.get(name)
+        rec = library.recommended_lr(name)
         table.add_row(
-            name, entry.genome.momentum, entry.lr_schedule or "-", entry.genome.equation()
+            name,
+            entry.genome.momentum,
+            entry.lr_schedule or "-",
+            "-" if rec is None else f"{rec.lr:g}",
+            entry.genome.equation(),
         )
     console.print(table)
+    console.print(
+        "rec. lr: the peak learning rate `optevo bench` chose (optevo show NAME says where "
+        "it was measured); optevo.optim.create uses it when lr is not given",
+        highlight=False,
+    )
 
 
 @app.command()
@@ -53,6 +63,11 @@ def show(
     g = load_genome(genome) if run is None else genome_from_run(run, genome)
     if fmt == "text":
         console.print(str(g), highlight=False)
+        rec = library.recommended_lr(genome) if run is None else None
+        if rec is not None:
+            console.print(
+                f"recommended peak lr: {rec.lr:g} (measured on {rec.where})", highlight=False
+            )
     elif fmt == "latex":
         console.print(g.to_latex(), highlight=False, markup=False)
     elif fmt == "json":

@@ -2,7 +2,8 @@
 
 `genomes.json` beside this file holds each one's genome, its learning-rate factor (SPEC 7.2:
 Opt4 = its genome + LR1) and a one-line description. `tools/build_library.py` shows how each
-equation maps onto the search space.
+equation maps onto the search space. `recommended_lr.json` holds the peak learning rates that
+`optevo bench` chose for them (`recommended_lr(name)`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
+from optevo.library.recommended import RecommendedLR, recommended_lr
 from optevo.space.genome import Genome
 
 
@@ -63,4 +65,12 @@ def lr_schedule(name: str) -> str | None:
     return get(name).lr_schedule
 
 
-__all__ = ["NamedOptimizer", "genome", "get", "lr_schedule", "names"]
+__all__ = [
+    "NamedOptimizer",
+    "RecommendedLR",
+    "genome",
+    "get",
+    "lr_schedule",
+    "names",
+    "recommended_lr",
+]

@@ -25,19 +25,28 @@ NAMES: tuple[str, ...] = library.names()
 def create(
     name: str,
     params: Iterable[Tensor] | Iterable[dict[str, Any]],
-    lr: float,
-    total_steps: int,
+    lr: float | None = None,
+    total_steps: int | None = None,
     warmup_steps: int = 0,
     hold_steps: int = 0,
     **kwargs: Any,
 ) -> EvolvedOptimizer:
     """The named optimizer `name` (see `NAMES`) over `params`.
 
+    `lr` is the peak learning rate; when omitted, the optimizer's recommended one
+    (`optevo.library.recommended_lr(name)`, measured by `optevo bench`) is used.
     Its learning-rate factor, if it has one, becomes the schedule (e.g. Opt4 -> "LR1");
     `schedule=...` in `kwargs` overrides it. Other keyword arguments go to
     `EvolvedOptimizer` (weight_decay, momentum, seed).
     """
     entry = library.get(name)
+    if total_steps is None:
+        raise TypeError("create() needs total_steps (the length of the run in steps)")
+    if lr is None:
+        recommended = library.recommended_lr(name)
+        if recommended is None:
+            raise ValueError(f"{name} has no recommended learning rate yet: pass lr=")
+        lr = recommended.lr
     kwargs.setdefault("schedule", entry.lr_schedule or "one_cycle")
     return EvolvedOptimizer(
         params, entry.genome, lr, total_steps, warmup_steps, hold_steps, **kwargs
