@@ -151,7 +151,9 @@ def test_bench_the_best_genomes_of_a_search_run(data: Path, tmp_path: Path) -> N
     from optevo.search.api import read_summary
 
     run_dir = tmp_path / "run"
-    start_search(micro_config(final={"top": 0, "baselines": []}), run_dir, executor=SyntheticExecutor())
+    start_search(
+        micro_config(final={"top": 0, "baselines": []}), run_dir, executor=SyntheticExecutor()
+    )
     board = read_summary(run_dir).leaderboard
     specs = from_run(run_dir, 2)
     assert [s.label for s in specs] == [
