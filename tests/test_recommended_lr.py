@@ -70,7 +70,7 @@ def test_create_uses_a_patched_recommendation(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(recommended, "_entries", lambda: fake)
     opt = create("Opt41", params(), total_steps=10)
     assert opt.param_groups[0]["lr"] == 0.37
-    assert opt.param_groups[0]["schedule"] == "one_cycle"
+    assert opt.param_groups[0]["schedule"] == "LR1"  # its own factor stays
 
 
 def test_missing_recommendation_or_total_steps_are_clear_errors(
