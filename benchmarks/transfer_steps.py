@@ -89,7 +89,7 @@ def main() -> None:
             hours = budget.total_steps * cpu_step / 3600
             print(
                 f"| {task} | {budget.batch_size} | {cpu_step:.3f} | {per_step:.3f} "
-                f"| {cpu_step * 1000 / 3600:.2f} | {budget.total_steps:,} | {hours:,.1f} |",
+                f"| {cpu_step * 1000 / 3600:.2f} | {budget.total_steps:,} | {hours:,.2f} |",
                 flush=True,
             )
 

@@ -111,6 +111,19 @@ def test_interrupted_bench_resumes_where_it_stopped(data: Path, tmp_path: Path) 
     assert sum(e.kind == "start" for e in events) == total - 3
 
 
+def test_other_batch_size_or_model_in_the_same_folder_is_refused(
+    data: Path, tmp_path: Path
+) -> None:
+    run_bench(config(data, ["Adam"], seeds=1), tmp_path)
+    other = config(data, ["Adam"], seeds=1)
+    other.options = TaskOptions(root=data, batch_size=32, model={"base": 4})
+    with pytest.raises(ValueError, match="batch_size 16, not 32"):
+        run_bench(other, tmp_path)
+    other.options = TaskOptions(root=data, batch_size=16, model={"base": 8})
+    with pytest.raises(ValueError, match="use another --out"):
+        run_bench(other, tmp_path)
+
+
 def test_more_seeds_later_reuse_the_finished_ones(data: Path, tmp_path: Path) -> None:
     run_bench(config(data, ["Adam"], seeds=1), tmp_path)
     events: list[BenchEvent] = []

@@ -95,6 +95,12 @@ def run_bench(
     store = ResultStore(out)
     settings = _settings(task, budget, config)
     previous = store.manifest()["tasks"].get(task.name, {})
+    for what, default in (("batch_size", None), ("model", {})):
+        if previous and previous.get(what, default) != settings[what]:
+            raise ValueError(
+                f"{store.out} holds {task.name} runs with {what} {previous.get(what)!r}, not "
+                f"{settings[what]!r}: they would be mixed up; use another --out"
+            )
     if _same_protocol(previous, settings):
         settings["lr"] = {k: v for k, v in previous.get("lr", {}).items() if k in settings["order"]}
     store.set_task(task.name, settings)
@@ -175,6 +181,7 @@ def _settings(task: Task, budget: Budget, config: BenchConfig) -> dict[str, Any]
         "warmup_steps": budget.warmup_steps,
         "hold_steps": budget.hold_steps,
         "batch_size": budget.batch_size,
+        "model": dict(config.options.model),
         "seeds": config.seeds,
         "lr_seed": config.lr_seed,
         "grid": [norm_lr(x) for x in config.grid],
