@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from bench_layouts import fashion
 from typer.testing import CliRunner
 
@@ -183,3 +184,38 @@ def test_bench_the_best_genomes_of_a_search_run(data: Path, tmp_path: Path) -> N
     assert all(f"| {s.label} |" in table for s in specs)
     with pytest.raises(ValueError, match="--top must be at least 1"):
         from_run(run_dir, 0)
+
+
+def test_weights_that_blow_up_on_the_last_step_count_as_diverged(data: Path) -> None:
+    """Opt4 at a short schedule: its divisor reaches 0 at the last step, after the last loss
+    was seen; the run must not be reported "ok"."""
+    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.bench.tasks import get_task
+
+    class LastStepBlowsUp(torch.optim.SGD):
+        def __init__(self, params, total: int) -> None:
+            super().__init__(params, lr=0.01)
+            self.total, self.count = total, 0
+
+        def step(self, closure=None):  # type: ignore[override]
+            super().step(closure)
+            self.count += 1
+            if self.count == self.total:
+                with torch.no_grad():
+                    for group in self.param_groups:
+                        for p in group["params"]:
+                            p.fill_(float("inf"))
+
+    class Spec(OptimizerSpec):
+        def build(self, params, lr, total_steps, warmup_steps, hold_steps, seed=0):  # type: ignore[override]
+            return LastStepBlowsUp(params, total_steps)
+
+    task = get_task("fashion-convnet")
+    budget = task.budget.scaled(SCALE)
+    runner = task.build(TaskOptions(root=data, batch_size=16, model={"base": 4}), budget)
+    spec = Spec("blow-up", named(["SGD"])[0].genome)
+    outcome = runner.run(spec, 0.01, 0, 12, 12, 1, 2, "test")
+    assert outcome.status == "diverged" and outcome.steps == 12
+    assert 0.0 <= outcome.metric <= 1.0  # still scored: every answer is class 0
+    fine = runner.run(spec, 0.01, 0, 11, 12, 1, 2, "test")  # stops one step earlier
+    assert fine.status == "ok"

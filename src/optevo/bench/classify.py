@@ -3,7 +3,8 @@
 A run: seed everything, build the task's model, build the optimizer with the run's whole
 schedule (`total_steps`, warm-up, hold), train `steps` steps on seeded batches (augmented on
 the device), then report the accuracy on the requested split. A non-finite loss ends the run
-("diverged"); its model is still scored (NaN logits count as wrong answers).
+("diverged"), and so do non-finite weights after the last step; its model is still scored
+(NaN logits count as wrong answers).
 """
 
 from __future__ import annotations
@@ -83,6 +84,12 @@ class ImagePipeline:
         return self._layout(self._normalise(x))
 
 
+def finite_weights(model: nn.Module) -> bool:
+    """Whether every parameter is finite (one sync for the whole model)."""
+    with torch.no_grad():
+        return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     metric: float | None
@@ -151,6 +158,8 @@ class ClassificationRunner:
             if (done % 20 == 0 or done == steps) and not math.isfinite(loss.item()):
                 status = "diverged"
                 break
+        if status == "ok" and not finite_weights(model):
+            status = "diverged"  # e.g. a last update that blew up after the last loss was seen
         metric = self.accuracy(model, split)
         return RunOutcome(metric, status, time.perf_counter() - t0, done, {})
 

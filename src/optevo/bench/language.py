@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.bench.classify import RunOutcome
+from optevo.bench.classify import RunOutcome, finite_weights
 from optevo.bench.datasets import TextSet
 from optevo.bench.optimizers import OptimizerSpec
 from optevo.models.awd_lstm import AWDLSTM, detach_hidden
@@ -108,6 +108,8 @@ class LanguageRunner:
                     best = ppl
                     if split == "test":
                         best_test = self.perplexity(model, self.data.test)
+        if status == "ok" and not finite_weights(model):
+            status = "diverged"
         extra = {} if best_test is None else {"test_perplexity": best_test}
         metric = best if status == "ok" else None
         return RunOutcome(metric, status, time.perf_counter() - t0, done, extra)
