@@ -11,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from optevo import library
-from optevo.bench.store import ResultStore
+from optevo.bench import chosen_lrs
+from optevo.bench.store import ResultStore, RunKey, RunRecord
 from optevo.cli import app
 from optevo.library import recommended
 from optevo.optim import create
@@ -92,12 +93,13 @@ def test_parse_refuses_bad_documents() -> None:
 
 def test_tool_takes_the_geometric_median_over_tasks(tmp_path: Path) -> None:
     for folder, task, lr in (("a", "t1", 0.001), ("b", "t2", 0.1), ("c", "t3", 0.01)):
-        store = ResultStore(tmp_path / folder)
-        store.set_task(
+        ResultStore(tmp_path / folder).set_task(
             task,
             {
                 "scale": 1.0,
                 "total_steps": 100,
+                "seeds": 1,
+                "optimizers": {},
                 "lr": {"Adam": {"winner": lr}, "#1 abc": {"winner": 1}},
             },
         )
@@ -107,6 +109,26 @@ def test_tool_takes_the_geometric_median_over_tasks(tmp_path: Path) -> None:
     assert [m["task"] for m in doc["optimizers"]["Adam"]["measured_on"]] == ["t1", "t2", "t3"]
     two = tool().build([tmp_path / "a", tmp_path / "b"])
     assert two["optimizers"]["Adam"]["lr"] == 0.01  # between 1e-3 and 1e-1 on a log scale
+
+
+def test_tool_leaves_out_a_rate_whose_final_runs_diverged(tmp_path: Path) -> None:
+    adam = library.genome("Adam").canonical_hash()
+    store = ResultStore(tmp_path)
+    store.set_task(
+        "t",
+        {
+            "scale": 1.0,
+            "total_steps": 10,
+            "seeds": 2,
+            "optimizers": {"Adam": {"genome_hash": adam, "schedule": "one_cycle"}},
+            "lr": {"Adam": {"winner": 10.0}},
+        },
+    )
+    for seed, status in ((0, "ok"), (1, "diverged")):
+        key = RunKey("t", "Adam", adam, "one_cycle", "final", 10.0, seed, 10, 10)
+        store.add(RunRecord(key, 0.1, status, 1.0, {}))
+    assert chosen_lrs(tmp_path)["Adam"]["t"]["diverged"] == 1
+    assert tool().build([tmp_path])["optimizers"] == {}
 
 
 def test_list_and_show_display_it() -> None:

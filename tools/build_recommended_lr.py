@@ -4,8 +4,9 @@
 
 For every named optimizer, each task's learning-rate test winner is a measurement; the
 recommendation is their geometric median (the middle one on a log scale; with an even count,
-the geometric mean of the two middle ones). Genomes of a search run (labels "#1 ...") are
-not named optimizers and are skipped.
+the geometric mean of the two middle ones). A measurement whose final runs at the chosen rate
+diverged is left out (a rate that breaks the full run is no recommendation), as are genomes
+of a search run (labels "#1 ..."): they are not named optimizers.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ def build(folders: list[Path]) -> dict:
             if name not in library.names():
                 continue
             for task, m in tasks.items():
+                if m["diverged"]:
+                    print(f"{name} on {task}: {m['diverged']} final run(s) diverged, left out")
+                    continue
                 measured.setdefault(name, []).append(
                     {
                         "task": task,

@@ -293,18 +293,39 @@ def write_tables(store: ResultStore) -> tuple[Path, Path]:
 
 
 def chosen_lrs(out: str | Path) -> dict[str, dict[str, Any]]:
-    """Per task, per optimizer: the chosen learning rate and the task's settings (read from
-    a bench folder's manifest)."""
-    manifest = ResultStore(out).manifest()["tasks"]
+    """Per optimizer, per task: the chosen learning rate, the task's settings, and how many
+    of the final runs at that rate diverged (read from a bench folder)."""
+    store = ResultStore(out)
+    manifest = store.manifest()["tasks"]
     result: dict[str, dict[str, Any]] = {}
     for task_name, s in manifest.items():
         for label, choice in s.get("lr", {}).items():
             if choice.get("winner") is None:
                 continue
+            opt = s["optimizers"].get(label)
+            finals = []
+            if opt is not None:
+                for seed in range(s["seeds"]):
+                    key = RunKey(
+                        task_name,
+                        label,
+                        opt["genome_hash"],
+                        opt["schedule"],
+                        "final",
+                        choice["winner"],
+                        seed,
+                        s["total_steps"],
+                        s["total_steps"],
+                    )
+                    record = store.get(key)
+                    if record is not None:
+                        finals.append(record)
             result.setdefault(label, {})[task_name] = {
                 "lr": choice["winner"],
                 "scale": s["scale"],
                 "total_steps": s["total_steps"],
                 "on_edge": choice.get("on_edge", False),
+                "finals": len(finals),
+                "diverged": sum(r.status != "ok" or r.metric is None for r in finals),
             }
     return result
