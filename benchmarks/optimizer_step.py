@@ -1,138 +1,226 @@
-"""Optimizer step time and genome sampling rate (issue: core).
+"""Optimizer step time against torch Adam, and the rate of valid candidates (issue 8).
 
-1. Median time of one `step()` on the parameters of ConvNet(base 48) (SPEC 5) for the
-   compiled Adam genome, Opt6, Opt10 and a random genome against
-   `torch.optim.Adam(foreach=True)`, measured interleaved in one process (each repeat runs
-   every optimizer once, in rotating order). Target: the Adam genome within 1.5x of torch.
-2. Valid random genomes drawn and integrity-checked per second on one core. Target >= 100/s.
+1. The median time of one `step()` of an evolved optimizer against
+   `torch.optim.Adam(foreach=True)` on the same parameters, measured interleaved (each repeat
+   steps both, in alternating order). Every configuration (model x threads x optimizer) runs
+   in a fresh subprocess, so no earlier work has warmed the allocator; then, per model and
+   thread count, one more process holds all the optimizers side by side on their own copies of
+   the model, as a user comparing optimizers would. Models: the parameters of ConvNet(base 48)
+   (SPEC 5) and of an MLP 784-128-10. Targets: the Adam genome <= 1.3x torch Adam, Opt6 and A5
+   <= 2x, Opt10 <= 3x, with no allocator environment variables.
+2. Valid random genomes (SPEC 1.4 draw + integrity check, redrawn until valid) and valid
+   mutations (SPEC 1.5, walking from a random genome) per second on one core. Target for the
+   random genomes: >= 100/s.
 
-    python benchmarks/optimizer_step.py [--repeats 300] [--threads 1] [--device cpu]
+    python benchmarks/optimizer_step.py [--repeats 300] [--threads 1 2] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import time
+from typing import Any
 
-import numpy as np
-import torch
-
-from optevo import Genome, library
-from optevo.models import ConvNet
-from optevo.optim import EvolvedOptimizer
-
-
-def random_four_node_genome(seed: int) -> Genome:
-    """A random valid genome with four active hidden nodes (drawn until one has them)."""
-    rng = np.random.default_rng(seed)
-    while True:
-        g = Genome.random(rng)
-        if len(g.active_names()) == 5:
-            return g
+TORCH_ADAM = "torch Adam"
+OPTIMIZERS = ("Adam", "Opt6", "A5", "Opt10")
+TARGETS = {"Adam": 1.3, "Opt6": 2.0, "A5": 2.0, "Opt10": 3.0}
+MODELS = ("convnet48", "mlp")
+TOTAL_STEPS = 100_000  # long enough never to run past the end
 
 
-def make_optimizers(
-    params: list[torch.Tensor], random_genome: Genome
-) -> dict[str, torch.optim.Optimizer]:
-    T = 1_000_000  # long enough never to run past the end
-
-    def evolved(genome: Genome) -> EvolvedOptimizer:
-        return EvolvedOptimizer(params, genome, lr=1e-9, total_steps=T, warmup_steps=10)
-
-    return {
-        "torch.optim.Adam(foreach=True)": torch.optim.Adam(params, lr=1e-9, foreach=True),
-        "Adam genome": evolved(library.genome("Adam")),
-        "Opt6": evolved(library.genome("Opt6")),
-        "Opt10": evolved(library.genome("Opt10")),
-        "random 4-node genome": evolved(random_genome),
-    }
+# ---------------------------------------------------------------------------------------------
+# Worker side: runs in a fresh process, prints one JSON line.
+# ---------------------------------------------------------------------------------------------
 
 
-def time_steps(
-    opts: dict[str, torch.optim.Optimizer], repeats: int, device: str
-) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in opts}
-    names = list(opts)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    for opt in opts.values():  # warm-up: state creation, table building
+def _model(name: str) -> Any:
+    import torch
+
+    from optevo.models import ConvNet
+
+    torch.manual_seed(0)
+    if name == "convnet48":
+        return ConvNet(48, 3, 10)
+    if name == "mlp":
+        return torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
+        )
+    raise ValueError(f"unknown model {name!r}")
+
+
+def _optimizer(name: str, params: list[Any]) -> Any:
+    import torch
+
+    from optevo.optim import create
+
+    if name == TORCH_ADAM:
+        return torch.optim.Adam(params, lr=1e-9, foreach=True)
+    return create(name, params, lr=1e-9, total_steps=TOTAL_STEPS, warmup_steps=100)
+
+
+def _with_grads(model_name: str) -> list[Any]:
+    import torch
+
+    params = list(_model(model_name).parameters())
+    gen = torch.Generator().manual_seed(1)
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=gen) * 1e-2
+    return params
+
+
+def _time_steps(names: list[str], model_name: str, repeats: int) -> dict[str, float]:
+    """Median seconds per step of each optimizer, each on its own copy of the model."""
+    opts = {name: _optimizer(name, _with_grads(model_name)) for name in names}
+    for opt in opts.values():  # state creation, tables
         for _ in range(3):
             opt.step()
+    times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(repeats):
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
-            sync()
             t0 = time.perf_counter()
             opts[name].step()
-            sync()
             times[name].append(time.perf_counter() - t0)
-    return times
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
-def sampling_rate(seconds: float, seed: int = 0) -> tuple[float, int]:
-    rng = np.random.default_rng(seed)
+def _rates(seconds: float) -> dict[str, float]:
+    import numpy as np
+
+    from optevo.search.candidates import draw_child, draw_random
+
+    rng = np.random.default_rng(0)
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        Genome.random(rng)
+        draw_random(rng)
         n += 1
-    return n / (time.perf_counter() - t0), n
-
-
-def mutation_rate(seconds: float, seed: int = 0) -> tuple[float, int]:
-    """Valid children (one SPEC 1.5 mutation each, integrity-checked) per second, walking
-    from a random genome as a particle does."""
-    rng = np.random.default_rng(seed)
-    genome = Genome.random(rng)
+    random_rate = n / (time.perf_counter() - t0)
+    rng = np.random.default_rng(1)
+    genome = draw_random(rng).genome
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        genome = genome.mutate(rng)
+        genome = draw_child(genome, rng).genome
         n += 1
-    return n / (time.perf_counter() - t0), n
+    return {"random_per_s": random_rate, "mutations_per_s": n / (time.perf_counter() - t0)}
+
+
+def worker(job: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(job["threads"])
+    if job["kind"] == "rates":
+        return _rates(job["seconds"])
+    return _time_steps(job["names"], job["model"], job["repeats"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Driver side
+# ---------------------------------------------------------------------------------------------
+
+
+def run_fresh(job: dict[str, Any]) -> dict[str, Any]:
+    """Run one job in a fresh interpreter (same environment, no allocator variables added)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_")}
+    env["OMP_NUM_THREADS"] = str(job["threads"])
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(job)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def step_rows(models: list[str], threads: list[int], repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    for model in models:
+        for n in threads:
+            for name in OPTIMIZERS:
+                job = {
+                    "kind": "steps",
+                    "model": model,
+                    "threads": n,
+                    "repeats": repeats,
+                    "names": [TORCH_ADAM, name],
+                }
+                t = run_fresh(job)
+                rows.append(_row(model, n, "fresh", name, t))
+            job = {
+                "kind": "steps",
+                "model": model,
+                "threads": n,
+                "repeats": repeats,
+                "names": [TORCH_ADAM, *OPTIMIZERS],
+            }
+            t = run_fresh(job)
+            rows += [_row(model, n, "shared", name, t) for name in OPTIMIZERS]
+    return rows
+
+
+def _row(model: str, threads: int, process: str, name: str, t: dict[str, float]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "threads": threads,
+        "process": process,
+        "optimizer": name,
+        "ms": t[name] * 1e3,
+        "torch_adam_ms": t[TORCH_ADAM] * 1e3,
+        "ratio": t[name] / t[TORCH_ADAM],
+        "target": TARGETS[name],
+    }
+
+
+def print_rows(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'model':10s} {'thr':>3s} {'process':8s} {'optimizer':9s} {'ms':>8s} "
+        f"{'Adam ms':>8s} {'ratio':>6s} {'target':>7s}"
+    )
+    for r in rows:
+        mark = "ok" if r["ratio"] <= r["target"] else "MISSED"
+        print(
+            f"{r['model']:10s} {r['threads']:3d} {r['process']:8s} {r['optimizer']:9s} "
+            f"{r['ms']:8.3f} {r['torch_adam_ms']:8.3f} {r['ratio']:5.2f}x "
+            f"<={r['target']:.1f}x {mark}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--base", type=int, default=48)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--sampling-seconds", type=float, default=10.0)
+    parser.add_argument("--skip-steps", action="store_true")
+    parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
 
-    model = ConvNet(args.base, 3, 10).to(args.device)
-    params = list(model.parameters())
-    gen = torch.Generator().manual_seed(0)
-    for p in params:
-        p.grad = (torch.randn(p.shape, generator=gen) * 1e-2).to(args.device)
-    random_genome = random_four_node_genome(seed=4)
-    opts = make_optimizers(params, random_genome)
-    times = time_steps(opts, args.repeats, args.device)
-
-    n_params = sum(p.numel() for p in params)
-    print(
-        f"ConvNet(base {args.base}): {n_params:,} parameters in {len(params)} tensors, "
-        f"device {args.device}, {torch.get_num_threads()} threads, {args.repeats} repeats"
-    )
-    print(f"random genome: {random_genome.equation()}  [{random_genome.momentum}]")
-    ref = statistics.median(times["torch.optim.Adam(foreach=True)"])
-    print(f"{'optimizer':34s} {'median ms':>10s} {'ratio to torch Adam':>20s}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        print(f"{name:34s} {med * 1e3:10.3f} {med / ref:20.2f}x")
-
-    torch.set_num_threads(1)
-    rate, n = sampling_rate(args.sampling_seconds)
-    print(
-        f"\nvalid random genomes drawn + integrity-checked on one core: {rate:.0f}/s "
-        f"({n} in {args.sampling_seconds:.0f} s; target >= 100/s)"
-    )
-    rate, n = mutation_rate(args.sampling_seconds)
-    print(
-        f"valid mutations (one SPEC 1.5 mutation + integrity check) on one core: {rate:.0f}/s "
-        f"({n} in {args.sampling_seconds:.0f} s)"
-    )
+    results: dict[str, Any] = {}
+    if not args.skip_steps:
+        rows = step_rows(args.models, args.threads, args.repeats)
+        print(f"optimizer step, median of {args.repeats} interleaved repeats (ratio to torch Adam)")
+        print_rows(rows)
+        results["steps"] = rows
+    if not args.skip_sampling:
+        rates = run_fresh({"kind": "rates", "threads": 1, "seconds": args.sampling_seconds})
+        print(
+            f"\none core: {rates['random_per_s']:.0f} valid random genomes/s (target >= 100), "
+            f"{rates['mutations_per_s']:.0f} valid mutations/s"
+        )
+        results["rates"] = rates
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -1,22 +1,35 @@
-"""The compiler: a genome becomes one update function over flat parameter tensors.
+"""The compiler: a genome becomes one straight-line update program over flat tensors.
 
-Only the active subgraph is computed, only the state it reads is kept, operands are computed
-at most once per step, and decay functions are tables of T values read by index. The same
-compiled rule serves the drop-in optimizer (one flat vector per parameter bucket), the
-integrity check (12 sphere runs as rows of one matrix) and the batched trainer (K model
-copies as rows): every value has the layout (..., N), the last dimension holding the
-parameter tensors side by side (`OpContext.segments`).
+Only the active subgraph is computed, only the state it reads is kept, and every operand is
+computed at most once per step. The same compiled rule serves the drop-in optimizer (one flat
+vector per parameter bucket), the integrity check (12 sphere runs as rows of one matrix) and
+the batched trainer (K model copies as rows): every value has the layout (..., N), the last
+dimension holding the parameter tensors side by side (`OpContext.segments`).
+
+A program is a list of torch calls, each writing into a register: the gradient, weights and
+state tensors the caller passes, per-step scalars (bias corrections, decay values, learning
+rate, momentum), and the buffers of a `Workspace`. The compiler plans the buffers once from
+the active graph: a value's buffer is reused as soon as nothing reads the value any more,
+often by the very call that consumes it. A caller that keeps one workspace across steps (the
+optimizer, the integrity check, the trainer) allocates nothing of the parameters' size per
+step; without one every call gets fresh buffers and returns a fresh tensor.
+
+Each call repeats the torch operations of the definitions (`ops.OPERATIONS[...].fn`, SPEC 1,
+`kernels.py`) in the same order on the same values, so results are bit-identical to
+evaluating the graph expression by expression.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
+from optevo.kernels import KERNELS, Kernel
 from optevo.space.decay import DecayGenome
 from optevo.space.genome import Genome
 from optevo.space.graph import Node, parse_hidden
@@ -33,23 +46,89 @@ from optevo.space.ops import (
 )
 
 State = dict[str, Tensor]
-Value = Callable[["_Step"], Tensor]
 
-_NESTED_NODES = 64
-"""Graphs with more active nodes compute them in order rather than by nested calls."""
+# Registers every program has, before its scalars, state, buffers and literals.
+_G, _W, _CTX = 0, 1, 2
+_FIXED = 3
 
 
-@dataclass
-class _Step:
-    """Everything one evaluation of the update reads."""
+# ---------------------------------------------------------------------------------------------
+# Programs and workspaces
+# ---------------------------------------------------------------------------------------------
 
-    g: Tensor
-    w: Tensor | None
-    state: State
-    k: int
-    decays: Sequence[float]
-    ctx: OpContext
-    memo: dict[str, Tensor]
+
+class Workspace:
+    """The reusable buffers of one program for values shaped like `like`.
+
+    Keep one per parameter bucket (or sphere, or trainer) and pass it to every step; a
+    program's result lives in it until the next call.
+    """
+
+    def __init__(self, program: Program, like: Tensor) -> None:
+        def new(dtype: torch.dtype) -> Tensor:
+            return torch.empty(like.shape, dtype=dtype, device=like.device)
+
+        self.program = program
+        self.shape = like.shape
+        self.buffers: list[Tensor] = [new(dt or like.dtype) for dt in program.buffer_dtypes]
+        self.buffers += [torch.full(like.shape, c, dtype=like.dtype, device=like.device)
+                         for c in program.constants]  # fmt: skip
+
+    def data_ptrs(self) -> list[int]:
+        return [b.data_ptr() for b in self.buffers]
+
+
+@dataclass(frozen=True)
+class Program:
+    """A planned sequence of torch calls: `(run, register indexes)`.
+
+    Registers: g, w, ctx; the scalars (`scalars` computes them from k, the decay values, the
+    learning rate and mu); the state tensors in `state_names` order; the workspace buffers
+    (`buffer_dtypes`, None = the values' dtype), the constant buffers (`constants`); the
+    literals. `result` is the register of the value returned.
+    """
+
+    instructions: tuple[tuple[Callable[..., object], tuple[int, ...]], ...]
+    scalar_fns: tuple[Callable[[int, Sequence[float], Any, Any, Any], Any], ...]
+    state_names: tuple[str, ...]
+    buffer_dtypes: tuple[torch.dtype | None, ...]
+    constants: tuple[float, ...]
+    literals: tuple[Any, ...]
+    result: int
+
+    def workspace(self, like: Tensor) -> Workspace:
+        return Workspace(self, like)
+
+    def run(
+        self,
+        g: Tensor,
+        w: Tensor | None,
+        ctx: OpContext,
+        state: State,
+        workspace: Workspace | None,
+        k: int,
+        decays: Sequence[float],
+        lr: Any = None,
+        neg_lr: Any = None,
+        mu: Any = None,
+    ) -> Tensor:
+        if workspace is None:
+            workspace = Workspace(self, g)
+        elif workspace.program is not self or workspace.shape != g.shape:
+            raise ValueError("this workspace belongs to another program or shape")
+        regs: list[Any] = [g, w, ctx]
+        regs += [f(k, decays, lr, neg_lr, mu) for f in self.scalar_fns]
+        regs += [state[name] for name in self.state_names]
+        regs += workspace.buffers
+        regs += self.literals
+        for run, args in self.instructions:
+            run(*[regs[i] for i in args])
+        return regs[self.result]
+
+
+# ---------------------------------------------------------------------------------------------
+# The compiled rule
+# ---------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -67,7 +146,7 @@ class CompiledRule:
     needs_weight: bool
     random: bool
     decays: tuple[DecayGenome, ...]
-    _program: Callable[[_Step], Tensor]
+    _ir: _IR = field(repr=False)
 
     def decay_tables(self, total_steps: int) -> list[list[float]]:
         """Each decay function at k = 0..T-1, as Python floats for cheap per-step reads."""
@@ -75,6 +154,17 @@ class CompiledRule:
 
     def init_state(self, like: Tensor) -> State:
         return {name: torch.zeros_like(like) for name in self.state_names}
+
+    @functools.cached_property
+    def update_program(self) -> Program:
+        """The update u (sign flip applied)."""
+        return self._ir.program(flip=self.genome.flipped, momentum=None)
+
+    @functools.cached_property
+    def delta_program(self) -> Program:
+        """The change of the weights: u, the learning rate and SPEC 1's momentum type (a
+        flipped genome's sign is carried by the learning rate, which is exact)."""
+        return self._ir.program(flip=False, momentum=self.genome.momentum)
 
     def update(
         self,
@@ -84,235 +174,455 @@ class CompiledRule:
         decays: Sequence[float] = (),
         w: Tensor | None = None,
         ctx: OpContext | None = None,
+        workspace: Workspace | None = None,
     ) -> Tensor:
         """The update u at step k (sign flip applied); advances the rule's state in place.
 
         `g` and `w` (needed when `needs_weight`) have the layout (..., N); `decays` are the
-        decay functions' values at step k in the order of `self.decays`.
+        decay functions' values at step k in the order of `self.decays`. With a `workspace`
+        (`self.update_program.workspace(g)`) the result lives in it until the next call.
         """
         if self.needs_weight and w is None:
             raise ValueError("this update rule reads the weights: pass w")
-        step = _Step(g, w, state, k, decays, ctx or OpContext(), {})
-        u = self._program(step)
-        return -u if self.genome.flipped else u
+        return self.update_program.run(g, w, ctx or OpContext(), state, workspace, k, decays)
 
-
-def weight_delta(u: Tensor, state: State, lr: float | Tensor, mu: float, momentum: str) -> Tensor:
-    """The change of the weights for update u (SPEC 1's momentum types); updates `m`."""
-    if momentum == "none":
-        return u * (-lr) if isinstance(lr, float) else -lr * u
-    m = state["m"]
-    m.mul_(mu).sub_(lr * u)
-    if momentum == "momentum":
-        return m
-    return mu * m - lr * u
+    def delta(
+        self,
+        g: Tensor,
+        state: State,
+        k: int,
+        decays: Sequence[float],
+        lr: float | Tensor,
+        mu: float,
+        w: Tensor | None = None,
+        ctx: OpContext | None = None,
+        workspace: Workspace | None = None,
+    ) -> Tensor:
+        """The change of the weights for learning rate `lr` (a float, or a tensor that
+        broadcasts over the rows) and momentum coefficient `mu`; updates the state (and the
+        momentum buffer `m`). `workspace`: from `self.delta_program.workspace(g)`."""
+        if self.needs_weight and w is None:
+            raise ValueError("this update rule reads the weights: pass w")
+        neg_lr = -lr
+        if self.genome.flipped:
+            lr, neg_lr = neg_lr, lr
+        return self.delta_program.run(
+            g, w, ctx or OpContext(), state, workspace, k, decays, lr, neg_lr, mu
+        )
 
 
 @functools.lru_cache(maxsize=4096)
 def compile_genome(genome: Genome) -> CompiledRule:
     """Compile the active subgraph of `genome` into a CompiledRule (cached per genome)."""
-    builder = _Builder(genome)
-    program = builder.build()
-    state = list(builder.ema_names) + builder.node_states
+    ir = _Builder(genome).build()
+    state = list(ir.ema_names) + ir.node_states
     if genome.momentum != "none":
         state.append("m")
     return CompiledRule(
         genome=genome,
         state_names=tuple(state),
-        needs_weight=builder.needs_weight,
-        random=builder.random,
-        decays=tuple(builder.decays),
-        _program=program,
+        needs_weight=ir.needs_weight,
+        random=ir.random,
+        decays=tuple(ir.decays),
+        _ir=ir,
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# Intermediate form: calls over values (single assignment), then registers
+# ---------------------------------------------------------------------------------------------
+
+# An argument of a call: ("in", value) read, ("out", value) written, ("reg", name) a fixed
+# register (g, w, ctx, a scalar or a state tensor), ("lit", x) a Python literal, ("scratch",
+# dtype) a buffer used during the call only.
+_Arg = tuple[str, Any]
+
+
+@dataclass(frozen=True)
+class _Call:
+    run: Callable[..., object]
+    args: tuple[_Arg, ...]
+    alias: tuple[int, ...] = ()  # input values whose buffer the output may take over
+
+
+# Per-step scalars by name: f(k, decays, lr, neg_lr, mu).
+def _scalar_fn(name: str) -> Callable[[int, Sequence[float], Any, Any, Any], Any]:
+    kind, _, arg = name.partition(":")
+    if kind == "bias":
+        rate = STATE_EMA_RATE if arg == "ema" else EMA_RATES[arg]
+        return lambda k, d, lr, nlr, mu: 1.0 - rate ** (k + 1)
+    if kind == "decay":
+        j = int(arg)
+        return lambda k, d, lr, nlr, mu: d[j]
+    return {
+        "lr": lambda k, d, lr, nlr, mu: lr,
+        "neg_lr": lambda k, d, lr, nlr, mu: nlr,
+        "mu": lambda k, d, lr, nlr, mu: mu,
+    }[name]
+
+
+@dataclass
+class _IR:
+    """The update u of a genome as calls over values; `program` plans its registers."""
+
+    calls: list[_Call]
+    u: int
+    fixed: dict[int, str]  # values that live in fixed registers: "g", "w", "state:<name>"
+    constants: dict[int, float]  # values that are constant buffers
+    ema_names: list[str]
+    node_states: list[str]
+    decays: list[DecayGenome]
+    needs_weight: bool
+    random: bool
+    n_values: int
+
+    def program(self, flip: bool, momentum: str | None) -> Program:
+        calls = list(self.calls)
+        fixed = dict(self.fixed)
+        n = self.n_values
+
+        def new() -> int:
+            nonlocal n
+            n += 1
+            return n - 1
+
+        out = self.u
+        if flip:
+            neg = new()
+            calls.append(_Call(KERNELS["neg"].run, (("out", neg), ("in", out)), (out,)))
+            out = neg
+        if momentum is not None:
+            out = _weight_change(calls, fixed, out, momentum, new)
+        return _plan(calls, out, fixed, self.constants)
+
+
+def _weight_change(
+    calls: list[_Call], fixed: dict[int, str], u: int, momentum: str, new: Callable[[], int]
+) -> int:
+    """SPEC 1's momentum types: none: -lr u; momentum: m <- mu m - lr u, the change is m;
+    nesterov: the change is mu m - lr u with the new m."""
+    mul, sub = _MUL.run, _SUB.run
+    if momentum == "none":
+        d = new()
+        calls.append(_Call(mul, (("out", d), ("in", u), ("reg", "neg_lr")), (u,)))
+        return d
+    lr_u = new()
+    calls.append(_Call(mul, (("out", lr_u), ("in", u), ("reg", "lr")), (u,)))
+    m = new()
+    fixed[m] = "state:m"
+    calls.append(_Call(_momentum_, (("reg", "state:m"), ("reg", "mu"), ("in", lr_u))))
+    if momentum == "momentum":
+        return m
+    mu_m = new()
+    calls.append(_Call(mul, (("out", mu_m), ("in", m), ("reg", "mu"))))
+    d = new()
+    calls.append(_Call(sub, (("out", d), ("in", mu_m), ("in", lr_u)), (mu_m, lr_u)))
+    return d
+
+
+def _momentum_(m: Tensor, mu: float, lr_u: Tensor) -> None:
+    m.mul_(mu).sub_(lr_u)
+
+
+def _plan(
+    calls: list[_Call], result: int, fixed: dict[int, str], constants: dict[int, float]
+) -> Program:
+    """Give every value a register; a buffer is reused once nothing reads its value."""
+    last_use: dict[int, int] = {}
+    for i, call in enumerate(calls):
+        for kind, v in call.args:
+            if kind == "in":
+                last_use[v] = i
+    last_use[result] = len(calls)
+
+    reg_names: list[str] = []  # fixed registers after g, w, ctx: scalars, then state
+    for call in calls:
+        for kind, name in call.args:
+            if kind == "reg" and name not in ("g", "w", "ctx") and name not in reg_names:
+                reg_names.append(name)
+    for name in fixed.values():
+        if name not in ("g", "w") and name not in reg_names:
+            reg_names.append(name)
+    scalar_names = [r for r in reg_names if not r.startswith("state:")]
+    state_names = [r[len("state:") :] for r in reg_names if r.startswith("state:")]
+    fixed_index = {"g": _G, "w": _W, "ctx": _CTX}
+    for i, name in enumerate(scalar_names + [f"state:{s}" for s in state_names]):
+        fixed_index[name] = _FIXED + i
+
+    buffer_dtypes: list[torch.dtype | None] = []
+    free: dict[torch.dtype | None, list[int]] = {}
+    slot: dict[int, int] = {}  # value -> buffer number
+
+    def take(dtype: torch.dtype | None) -> int:
+        pool = free.setdefault(dtype, [])
+        if pool:
+            return pool.pop()
+        buffer_dtypes.append(dtype)
+        return len(buffer_dtypes) - 1
+
+    def release(b: int) -> None:
+        free.setdefault(buffer_dtypes[b], []).append(b)
+
+    const_values = sorted(set(constants.values()))
+    literals: list[Any] = []
+    planned: list[tuple[Callable[..., object], list[tuple[str, Any]]]] = []
+    for i, call in enumerate(calls):
+        args: list[tuple[str, Any]] = []
+        scratch: list[int] = []
+        dying = {v for kind, v in call.args if kind == "in" and last_use.get(v) == i}
+        dying = {v for v in dying if v in slot}
+        handed_over: int | None = None
+        for kind, x in call.args:
+            if kind == "out":
+                reusable = [v for v in call.alias if v in dying]
+                if reusable:
+                    handed_over = reusable[0]
+                    slot[x] = slot[handed_over]
+                else:
+                    slot[x] = take(None)
+                args.append(("buf", slot[x]))
+            elif kind == "in":
+                if x in fixed:
+                    args.append(("fixed", fixed_index[fixed[x]]))
+                elif x in constants:
+                    args.append(("const", const_values.index(constants[x])))
+                else:
+                    args.append(("buf", slot[x]))
+            elif kind == "reg":
+                args.append(("fixed", fixed_index[x]))
+            elif kind == "lit":
+                literals.append(x)
+                args.append(("lit", len(literals) - 1))
+            else:  # scratch
+                b = take(x)
+                scratch.append(b)
+                args.append(("buf", b))
+        for b in scratch:
+            release(b)
+        for v in dying:
+            if v != handed_over:
+                release(slot[v])
+        for kind, x in call.args:  # a value nothing reads
+            if kind == "out" and x not in last_use:
+                release(slot[x])
+        planned.append((call.run, args))
+
+    n_fixed = _FIXED + len(reg_names)
+    n_buffers = len(buffer_dtypes)
+    base = {
+        "fixed": 0,
+        "buf": n_fixed,
+        "const": n_fixed + n_buffers,
+        "lit": n_fixed + n_buffers + len(const_values),
+    }
+    instructions = tuple(
+        (run, tuple(base[kind] + x for kind, x in args)) for run, args in planned
+    )
+    if result in fixed:
+        result_reg = fixed_index[fixed[result]]
+    elif result in constants:
+        result_reg = base["const"] + const_values.index(constants[result])
+    else:
+        result_reg = base["buf"] + slot[result]
+    return Program(
+        instructions=instructions,
+        scalar_fns=tuple(_scalar_fn(name) for name in scalar_names),
+        state_names=tuple(state_names),
+        buffer_dtypes=tuple(buffer_dtypes),
+        constants=tuple(const_values),
+        literals=tuple(literals),
+        result=result_reg,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# From the active graph to calls
+# ---------------------------------------------------------------------------------------------
+
+
+def _lerp_(buf: Tensor, x: Tensor, weight: float) -> None:
+    buf.lerp_(x, weight)
+
+
+def _delta_(buf: Tensor, x: Tensor) -> None:  # d <- x - d
+    buf.neg_().add_(x)
+
+
+def _runmax_(buf: Tensor, x: Tensor) -> None:
+    torch.maximum(buf, x, out=buf)
+
+
 class _Builder:
-    """Turns the active graph into nested closures, each computing one value per step."""
+    """Walks the active graph in the order the definitions evaluate it (a node's inputs left
+    to right, each value once) and emits one call per operation."""
 
     def __init__(self, genome: Genome) -> None:
         self.genome = genome
+        self.calls: list[_Call] = []
+        self.fixed: dict[int, str] = {}
+        self.constants: dict[int, float] = {}
+        self.memo: dict[str, int] = {}
         self.ema_names: list[str] = []
         self.node_states: list[str] = []
         self.decays: list[DecayGenome] = []
-        self.needs_weight = False
         self.random = False
-        self.values: dict[str, Value] = {}
+        self.n = 0
 
-    def build(self) -> Callable[[_Step], Tensor]:
-        names = self.genome.active_names()
-        # Raw EMAs are advanced once per step before anything reads them.
-        used = {r for n in names for r in self.genome.node(n).inputs if r in OPERANDS}
+    def build(self) -> _IR:
+        genome = self.genome
+        names = genome.active_names()
+        used = {r for n in names for r in genome.node(n).inputs if r in OPERANDS}
         for name in ("v", "s", "lam"):
             if any(name in OPERANDS[r].needs for r in used):
                 self.ema_names.append(name)
-        self.needs_weight = any(OPERANDS[r].weight for r in used)
-        for name in names:
-            self.values[name] = self._node(name, self.genome.node(name))
-        out = self.values[names[-1]]
-        emas = tuple(self.ema_names)
-        # Each node's closure calls its inputs', so a long chain would nest as deep as the
-        # graph. A large graph computes its nodes first, in dependency order (the order the
-        # nested calls would take): every input is then memoised, and the calls stay shallow.
-        ahead = tuple(self.values[n] for n in names[:-1]) if len(names) > _NESTED_NODES else ()
+        needs_weight = any(OPERANDS[r].weight for r in used)
+        # Raw EMAs are advanced once per step before anything reads them.
+        for ema in self.ema_names:
+            x = self._power(EMA_INPUT_POWER[ema])
+            self._emit(_lerp_, ("reg", f"state:{ema}"), ("in", x), ("lit", 1.0 - EMA_RATES[ema]))
+        u = self._value(names[-1])
+        return _IR(
+            calls=self.calls,
+            u=u,
+            fixed=self.fixed,
+            constants=self.constants,
+            ema_names=self.ema_names,
+            node_states=self.node_states,
+            decays=self.decays,
+            needs_weight=needs_weight,
+            random=self.random,
+            n_values=self.n,
+        )
 
-        def program(step: _Step) -> Tensor:
-            for ema in emas:
-                rate = EMA_RATES[ema]
-                step.state[ema].lerp_(_power(step, EMA_INPUT_POWER[ema]), 1.0 - rate)
-            for value in ahead:
-                value(step)
-            return out(step)
+    # -- values ---------------------------------------------------------------------------
 
-        return program
+    def _new(self) -> int:
+        self.n += 1
+        return self.n - 1
 
-    # -- operands -------------------------------------------------------------------------
+    def _fixed(self, reg: str) -> int:
+        key = f"fixed:{reg}"
+        if key not in self.memo:
+            v = self.memo[key] = self._new()
+            self.fixed[v] = reg
+        return self.memo[key]
 
-    def _ref(self, ref: str) -> Value:
+    def _emit(self, run: Callable[..., object], *args: _Arg, alias: tuple[int, ...] = ()) -> None:
+        self.calls.append(_Call(run, args, alias))
+
+    def _once(self, key: str, make: Callable[[], int]) -> int:
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+    def _op(self, k: Kernel, *ins: _Arg) -> int:
+        """out = k(*ins) into a new value."""
+        out = self._new()
+        # The output may take over an input's buffer only if every read of it allows that.
+        reads = [(x, ok) for (kind, x), ok in zip(ins, k.alias, strict=False) if kind == "in"]
+        alias = tuple(x for x, _ in reads if all(ok for y, ok in reads if y == x))
+        extra: list[_Arg] = [("reg", "ctx")] if k.needs_ctx else []
+        extra += [("scratch", dt) for dt in k.scratch]
+        self._emit(k.run, ("out", out), *ins, *extra, alias=alias)
+        return out
+
+    # -- operands (SPEC 1.1); bias correction uses the exponent k + 1 ---------------------
+
+    def _power(self, p: int) -> int:
+        g = self._fixed("g")
+        if p == 1:
+            return g
+        if p == 2:
+            return self._once("g2", lambda: self._op(_MUL, ("in", g), ("in", g)))
+        g2 = self._power(2)  # g * g * g is (g * g) * g
+        return self._once("g3", lambda: self._op(_MUL, ("in", g2), ("in", g)))
+
+    def _hat(self, ema: str) -> int:
+        raw = self._fixed(f"state:{ema}")
+        return self._once(f"{ema}_hat", lambda: self._op(_DIV, ("in", raw), ("reg", f"bias:{ema}")))
+
+    def _operand(self, ref: str) -> int:
+        if ref in _POWERS:
+            return self._power(_POWERS[ref])
+        if ref in EMA_RATES:
+            return self._hat(ref)
+        if ref in ("one", "two"):
+            return self._once(ref, lambda: self._constant(1.0 if ref == "one" else 2.0))
+        if ref in WEIGHT_SCALES:
+            w = self._fixed("w")
+            scale = WEIGHT_SCALES[ref]
+            return self._once(ref, lambda: self._op(_MUL, ("in", w), ("lit", scale)))
+        if ref in ("sign_g", "sign_v"):
+            x = self._fixed("g") if ref == "sign_g" else self._fixed("state:v")
+            return self._once(ref, lambda: self._op(_SIGN, ("in", x)))
+        if ref in QH_MIX:
+            mix, power, ema = QH_MIX[ref]
+            return self._once(ref, lambda: self._qh(mix, _POWERS[power], ema))
+        betas, power, ema = AGG_BETAS[ref]
+        return self._once(ref, lambda: self._agg(betas, _POWERS[power], ema))
+
+    def _constant(self, c: float) -> int:
+        v = self._new()
+        self.constants[v] = c
+        return v
+
+    def _qh(self, mix: float, power: int, ema: str) -> int:
+        a = self._op(_MUL, ("in", self._power(power)), ("lit", mix))
+        b = self._op(_MUL, ("in", self._hat(ema)), ("lit", 1.0 - mix))
+        return self._op(_ADD, ("in", a), ("in", b))
+
+    def _agg(self, betas: tuple[float, ...], power: int, ema: str) -> int:
+        # mean over b of (b * raw - g^p) = mean(b) * raw - g^p
+        mean_beta = sum(betas) / len(betas)
+        raw = self._fixed(f"state:{ema}")
+        a = self._op(_MUL, ("in", raw), ("lit", mean_beta))
+        return self._op(_SUB, ("in", a), ("in", self._power(power)))
+
+    # -- nodes ----------------------------------------------------------------------------
+
+    def _ref(self, ref: str) -> int:
         if parse_hidden(ref) is not None:
-            return self.values[ref]
-        return _OPERAND_VALUES[ref]
+            return self._value(ref)
+        return self._operand(ref)
 
-    def _conn(self, ref: str, decay: DecayGenome | None) -> Value:
+    def _conn(self, ref: str, decay: DecayGenome | None) -> int:
         inner = self._ref(ref)
         if decay is None:
             return inner
         if decay not in self.decays:
             self.decays.append(decay)
         j = self.decays.index(decay)
-        return lambda s: inner(s) * s.decays[j]
+        return self._once(
+            f"{ref}*d{j}", lambda: self._op(_MUL, ("in", inner), ("reg", f"decay:{j}"))
+        )
 
-    # -- nodes ----------------------------------------------------------------------------
+    def _value(self, name: str) -> int:
+        if name not in self.memo:
+            self.memo[name] = self._node(name, self.genome.node(name))
+        return self.memo[name]
 
-    def _node(self, name: str, node: Node) -> Value:
+    def _node(self, name: str, node: Node) -> int:
         op = OPERATIONS[node.op]
         args = [self._conn(r, d) for r, d in zip(node.inputs, node.decays, strict=True)]
         if op.state is not None:
-            key = f"{name}.{op.state}"
-            self.node_states.append(key)
-            return _memo(name, _STATE_OPS[op.state](key, args[0]))
-        fn = op.fn
-        if op.needs_ctx:
-            self.random = self.random or node.op.startswith("drop")
-            if len(args) == 1:
-                a0 = args[0]
-                return _memo(name, lambda s: fn(a0(s), s.ctx))
-        if len(args) == 1:
-            a0 = args[0]
-            return _memo(name, lambda s: fn(a0(s)))
-        a0, a1 = args
-        return _memo(name, lambda s: fn(a0(s), a1(s)))
+            return self._state_op(f"{name}.{op.state}", op.state, args[0])
+        if node.op == "identity":
+            return args[0]
+        self.random = self.random or node.op.startswith("drop")
+        return self._op(KERNELS[node.op], *(("in", a) for a in args))
 
-
-def _memo(name: str, value: Value) -> Value:
-    """Compute a node once per step even when several nodes read it."""
-
-    def get(s: _Step) -> Tensor:
-        out = s.memo.get(name)
-        if out is None:
-            out = s.memo[name] = value(s)
-        return out
-
-    return get
-
-
-# ---------------------------------------------------------------------------------------------
-# Operand values (SPEC 1.1). Bias correction uses the exponent k + 1.
-# ---------------------------------------------------------------------------------------------
-
-
-def _power(s: _Step, p: int) -> Tensor:
-    key = f"g{p}"
-    out = s.memo.get(key)
-    if out is None:
-        out = s.g if p == 1 else s.g * s.g if p == 2 else s.g * s.g * s.g
-        s.memo[key] = out
-    return out
-
-
-def _hat(s: _Step, ema: str) -> Tensor:
-    key = f"{ema}_hat"
-    out = s.memo.get(key)
-    if out is None:
-        out = s.state[ema] / (1.0 - EMA_RATES[ema] ** (s.k + 1))
-        s.memo[key] = out
-    return out
-
-
-def _const(c: float) -> Value:
-    return lambda s: torch.full_like(s.g, c)
-
-
-def _weight(scale: float) -> Value:
-    def value(s: _Step) -> Tensor:
-        assert s.w is not None
-        return s.w * scale
-
-    return value
-
-
-def _qh(mix: float, power: int, ema: str) -> Value:
-    return lambda s: mix * _power(s, power) + (1.0 - mix) * _hat(s, ema)
-
-
-def _agg(betas: tuple[float, ...], power: int, ema: str) -> Value:
-    # mean over b of (b * raw - g^p) = mean(b) * raw - g^p
-    mean_beta = sum(betas) / len(betas)
-    return lambda s: mean_beta * s.state[ema] - _power(s, power)
+    def _state_op(self, key: str, kind: str, x: int) -> int:
+        """SPEC 1.2's state-holding operations; each keeps one tensor, initialised to 0."""
+        self.node_states.append(key)
+        reg = f"state:{key}"
+        if kind == "ema":
+            self._emit(_lerp_, ("reg", reg), ("in", x), ("lit", 1.0 - STATE_EMA_RATE))
+            return self._op(_DIV, ("in", self._fixed(reg)), ("reg", "bias:ema"))
+        self._emit(_delta_ if kind == "delta" else _runmax_, ("reg", reg), ("in", x))
+        return self._fixed(reg)
 
 
 _POWERS = {"g": 1, "g2": 2, "g3": 3}
-_OPERAND_VALUES: dict[str, Value] = {
-    "g": lambda s: s.g,
-    "g2": lambda s: _power(s, 2),
-    "g3": lambda s: _power(s, 3),
-    "v": lambda s: _hat(s, "v"),
-    "s": lambda s: _hat(s, "s"),
-    "lam": lambda s: _hat(s, "lam"),
-    "one": _const(1.0),
-    "two": _const(2.0),
-    **{name: _weight(scale) for name, scale in WEIGHT_SCALES.items()},
-    "sign_g": lambda s: torch.sign(s.g),
-    "sign_v": lambda s: torch.sign(s.state["v"]),
-    **{name: _qh(mix, _POWERS[p], ema) for name, (mix, p, ema) in QH_MIX.items()},
-    **{name: _agg(b, _POWERS[p], ema) for name, (b, p, ema) in AGG_BETAS.items()},
-}
-assert set(_OPERAND_VALUES) == set(OPERANDS), "every operand needs a compiled value"
-
-
-# ---------------------------------------------------------------------------------------------
-# State-holding operations (SPEC 1.2); each keeps one tensor, initialised to 0.
-# ---------------------------------------------------------------------------------------------
-
-
-def _ema(key: str, x: Value) -> Value:
-    def value(s: _Step) -> Tensor:
-        buf = s.state[key]
-        buf.lerp_(x(s), 1.0 - STATE_EMA_RATE)
-        return buf / (1.0 - STATE_EMA_RATE ** (s.k + 1))
-
-    return value
-
-
-def _delta(key: str, x: Value) -> Value:
-    def value(s: _Step) -> Tensor:
-        buf = s.state[key]
-        buf.neg_().add_(x(s))  # d <- x - d
-        return buf
-
-    return value
-
-
-def _runmax(key: str, x: Value) -> Value:
-    def value(s: _Step) -> Tensor:
-        buf = s.state[key]
-        torch.maximum(buf, x(s), out=buf)
-        return buf
-
-    return value
-
-
-_STATE_OPS: dict[str, Callable[[str, Value], Value]] = {
-    "ema": _ema,
-    "delta": _delta,
-    "runmax": _runmax,
-}
+_MUL, _ADD, _SUB = KERNELS["mul"], KERNELS["add"], KERNELS["sub"]
+_DIV = Kernel(lambda out, x, y: torch.div(x, y, out=out), (True, True))  # plain x / y
+_SIGN = Kernel(lambda out, x: torch.sign(x, out=out), (True,))

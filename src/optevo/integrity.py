@@ -72,12 +72,14 @@ def check(genome: Genome, config: SphereConfig = DEFAULT_SPHERE) -> IntegrityRes
     peaks = torch.tensor(config.learning_rates, dtype=dtype)
     peak_signed = torch.cat([peaks, -peaks]).unsqueeze(1)
     state = scheduled.init_state(x)
+    workspace = scheduled.workspace(x)
     ctx = OpContext(generator=torch.Generator().manual_seed(config.seed))
     two_shift = 2.0 * shift
+    g = torch.empty_like(x)
     with torch.no_grad():
         for k in range(config.steps):
-            g = 2.0 * x - two_shift
-            x = x + scheduled.delta(g, state, k, peak_signed, x, ctx)
+            torch.mul(x, 2.0, out=g).sub_(two_shift)  # g = 2 x - 2 b
+            x.add_(scheduled.delta(g, state, k, peak_signed, x, ctx, workspace))
         final = sphere_loss(x, shift)
     final = torch.where(torch.isfinite(final), final, torch.full_like(final, math.inf))
     as_is, flipped = final[:n_lr], final[n_lr:]

@@ -1,7 +1,9 @@
 """Learning-rate and momentum schedules: the base one-cycle schedule (SPEC 4), the cycled
 momentum coefficient (SPEC 1) and the discovered learning-rate factors LR1-LR9 (SPEC 7.3).
 
-All are tables over the steps k = 0..T-1, computed once per run in float64.
+All are tables over the steps k = 0..T-1 in float64. `start`/`stop` compute only the steps
+start..stop-1 of the same table, value for value (a long run reads its schedules a window at a
+time instead of holding T values).
 """
 
 from __future__ import annotations
@@ -37,12 +39,27 @@ def _check_steps(total_steps: int, warmup_steps: int, hold_steps: int) -> None:
         )
 
 
-def one_cycle(total_steps: int, warmup_steps: int = 0, hold_steps: int = 0) -> np.ndarray:
+def _window(total_steps: int, start: int, stop: int | None) -> tuple[int, int]:
+    stop = total_steps if stop is None else stop
+    if not 0 <= start <= stop <= total_steps:
+        raise ValueError(f"steps {start}..{stop} are outside 0..{total_steps}")
+    return start, stop
+
+
+def one_cycle(
+    total_steps: int,
+    warmup_steps: int = 0,
+    hold_steps: int = 0,
+    *,
+    start: int = 0,
+    stop: int | None = None,
+) -> np.ndarray:
     """SPEC 4: linear warm-up from 0, hold at 1, cosine decay towards 0 (factor of the peak)."""
     _check_steps(total_steps, warmup_steps, hold_steps)
     T, W, H = total_steps, warmup_steps, hold_steps
-    k = np.arange(T, dtype=np.float64)
-    out = np.empty(T)
+    start, stop = _window(T, start, stop)
+    k = np.arange(start, stop, dtype=np.float64)
+    out = np.empty(stop - start)
     warm = k < W
     out[warm] = k[warm] / W if W else 0.0
     hold = (k >= W) & (k < W + H)
@@ -58,17 +75,42 @@ def momentum_cycle(
     hold_steps: int = 0,
     high: float = 0.95,
     low: float = 0.85,
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> np.ndarray:
-    """SPEC 1: mu cycled opposite to the learning rate, both ends included in each ramp."""
+    """SPEC 1: mu cycled opposite to the learning rate, both ends included in each ramp
+    (`np.linspace(high, low, W)`, H times `low`, `np.linspace(low, high, T - W - H)`)."""
     _check_steps(total_steps, warmup_steps, hold_steps)
     T, W, H = total_steps, warmup_steps, hold_steps
+    start, stop = _window(T, start, stop)
+    parts = ((high, low, 0, W), (low, low, W, W + H), (low, high, W + H, T))
     return np.concatenate(
         [
-            np.linspace(high, low, W),
-            np.full(H, low),
-            np.linspace(low, high, T - W - H),
+            _linspace(a, b, hi - lo, max(start, lo) - lo, min(stop, hi) - lo)
+            for a, b, lo, hi in parts
+            if max(start, lo) < min(stop, hi)
         ]
+        or [np.empty(0)]
     )
+
+
+def _linspace(a: float, b: float, num: int, i0: int, i1: int) -> np.ndarray:
+    """Elements i0..i1-1 of `np.linspace(a, b, num)`, computed as numpy computes them."""
+    y = np.arange(i0, i1, dtype=np.float64)
+    if num > 1:
+        step = np.subtract(b, a, dtype=np.float64) / (num - 1)
+        if step == 0:
+            y /= num - 1
+            y *= np.subtract(b, a, dtype=np.float64)
+        else:
+            y *= step
+    else:
+        y *= np.subtract(b, a, dtype=np.float64)
+    y += a
+    if num > 1 and i1 == num:
+        y[-1] = b
+    return y
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,14 +168,18 @@ LR_SCHEDULES: tuple[str, ...] = tuple(_LR)
 SCHEDULE_NAMES: tuple[str, ...] = ("one_cycle", "constant", *LR_SCHEDULES)
 
 
-def lr_factor(name: str, total_steps: int) -> np.ndarray:
+def lr_factor(
+    name: str, total_steps: int, *, start: int = 0, stop: int | None = None
+) -> np.ndarray:
     """The factor LRk of SPEC 7.3 at k = 0..T-1; its value at step 0 is 1e-7."""
     if name not in _LR:
         raise ValueError(f"unknown learning-rate schedule {name!r}; known: {LR_SCHEDULES}")
     _check_steps(total_steps, 0, 0)
-    t = torch.arange(total_steps, dtype=torch.float64)
+    start, stop = _window(total_steps, start, stop)
+    t = torch.arange(start, stop, dtype=torch.float64)
     out = _LR[name](t, total_steps).numpy().copy()
-    out[0] = LR_FACTOR_AT_ZERO
+    if start == 0 and stop > 0:
+        out[0] = LR_FACTOR_AT_ZERO
     return out
 
 
@@ -147,18 +193,24 @@ def check_schedule(
 
 
 def lr_table(
-    schedule: str, total_steps: int, warmup_steps: int = 0, hold_steps: int = 0
+    schedule: str,
+    total_steps: int,
+    warmup_steps: int = 0,
+    hold_steps: int = 0,
+    *,
+    start: int = 0,
+    stop: int | None = None,
 ) -> np.ndarray:
     """Factor of the peak learning rate at each step for a named schedule.
 
     "one_cycle" is SPEC 4's base schedule, "LR1".."LR9" multiply it by their factor, and
     "constant" is 1 throughout (the learning rate is left to the user).
     """
+    check_schedule(schedule, total_steps, warmup_steps, hold_steps)
+    start, stop = _window(total_steps, start, stop)
     if schedule == "constant":
-        _check_steps(total_steps, warmup_steps, hold_steps)
-        return np.ones(total_steps)
+        return np.ones(stop - start)
+    base = one_cycle(total_steps, warmup_steps, hold_steps, start=start, stop=stop)
     if schedule == "one_cycle":
-        return one_cycle(total_steps, warmup_steps, hold_steps)
-    if schedule in _LR:
-        return one_cycle(total_steps, warmup_steps, hold_steps) * lr_factor(schedule, total_steps)
-    raise ValueError(f"unknown schedule {schedule!r}; known: {SCHEDULE_NAMES}")
+        return base
+    return base * lr_factor(schedule, total_steps, start=start, stop=stop)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from optevo.compile import CompiledRule, compile_genome
+from optevo.compile import CompiledRule, Workspace, compile_genome
 from optevo.optim.checks import check_group, check_state_dict
 from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
@@ -30,13 +30,30 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 @dataclass
 class _Bucket:
+    """Parameters stepped together, with what every step reuses: the flat gradient (and
+    weights) they are gathered into, the rule's workspace, and views that scatter a flat
+    vector back onto the parameters' shapes."""
+
     params: list[Tensor]
     sizes: list[int]
     state: dict[str, Tensor]
     step: Tensor  # shared 0-dim CPU tensor: the step count k of every member
     compute_dtype: torch.dtype
-    generator: torch.Generator | None = None
-    views: list[Tensor] = field(default_factory=list)
+    ctx: OpContext
+    g: Tensor
+    w: Tensor | None = None
+    rounded: Tensor | None = None  # the weight change in a low-precision parameter dtype
+    workspace: Workspace | None = None
+    _views: dict[int, tuple[Tensor, list[Tensor]]] = field(default_factory=dict)
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """`flat` (N values) as one view per parameter, shaped like it (cached per tensor)."""
+        cached = self._views.get(id(flat))
+        if cached is None or cached[0] is not flat:
+            parts = torch.split(flat, self.sizes)
+            views = [part.view(p.shape) for part, p in zip(parts, self.params, strict=True)]
+            cached = self._views[id(flat)] = (flat, views)
+        return cached[1]
 
 
 class EvolvedOptimizer(torch.optim.Optimizer):
@@ -211,10 +228,16 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             for p, views in zip(ps, _split_views(flat, sizes, ps), strict=True):
                 self.state[p].update(views)
                 self.state[p]["step"] = shared_step
-            generator = None
+            ctx = OpContext(segments=tuple(sizes) if len(ps) > 1 else None)
             if self.rule.random:
-                generator = torch.Generator(device=device)
-            buckets.append(_Bucket(ps, sizes, flat, shared_step, compute, generator))
+                ctx.generator = torch.Generator(device=device)
+            g = torch.empty(sum(sizes), dtype=compute, device=device)
+            bucket = _Bucket(ps, sizes, flat, shared_step, compute, ctx, g)
+            if self.rule.needs_weight:
+                bucket.w = torch.empty_like(g)
+            if dtype != compute:
+                bucket.rounded = torch.empty(g.shape, dtype=dtype, device=device)
+            buckets.append(bucket)
         return buckets
 
     # -- the update -------------------------------------------------------------------------
@@ -246,23 +269,27 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         scheduled = self._scheduled_for(group)
         if k >= scheduled.total_steps:
             self._warn_past_end(scheduled.total_steps)
-        ps, dtype = bucket.params, bucket.compute_dtype
-        g = torch.cat([p.grad.reshape(-1) for p in ps]).to(dtype)
-        w = torch.cat([p.reshape(-1) for p in ps]).to(dtype) if self.rule.needs_weight else None
-        ctx = OpContext(segments=tuple(bucket.sizes) if len(ps) > 1 else None)
-        if bucket.generator is not None:
-            bucket.generator.manual_seed(_step_seed(self.seed, k))
-            ctx.generator = bucket.generator
+        ps = bucket.params
+        # Gathered into the bucket's flat buffers (converted to the compute dtype, any memory
+        # format), as torch.cat(...).to(dtype) would, without allocating.
+        torch._foreach_copy_(bucket.views(bucket.g), [p.grad for p in ps])
+        if bucket.w is not None:
+            torch._foreach_copy_(bucket.views(bucket.w), ps)
+        if bucket.ctx.generator is not None:
+            bucket.ctx.generator.manual_seed(_step_seed(self.seed, k))
+        if bucket.workspace is None or bucket.workspace.program is not scheduled.rule.delta_program:
+            bucket.workspace = scheduled.workspace(bucket.g)
         lr = float(group["lr"])
-        delta = scheduled.delta(g, bucket.state, k, lr, w, ctx)
+        delta = scheduled.delta(
+            bucket.g, bucket.state, k, lr, bucket.w, bucket.ctx, bucket.workspace
+        )
         wd = float(group["weight_decay"])
         lr_t = lr * scheduled.lr_factor(k)
         if wd != 0.0 and lr_t != 0.0:
             torch._foreach_mul_(ps, 1.0 - lr_t * wd)
-        if delta.dtype != ps[0].dtype:
-            delta = delta.to(ps[0].dtype)
-        parts = torch.split(delta, bucket.sizes)
-        torch._foreach_add_(ps, [d.view(p.shape) for d, p in zip(parts, ps, strict=True)])
+        if bucket.rounded is not None:
+            delta = bucket.rounded.copy_(delta)
+        torch._foreach_add_(ps, bucket.views(delta))
         bucket.step += 1
 
     def _warn_past_end(self, T: int) -> None:

@@ -53,6 +53,10 @@ class DecayGenome(GraphMixin):
         """The decay values at t = 0..T-1 (float64, read-only)."""
         return _table(self, T)
 
+    def window(self, T: int, start: int, stop: int) -> np.ndarray:
+        """`table(T)[start:stop]`, computed for those steps only (not cached)."""
+        return _evaluate(self, T, start, stop)
+
     def is_valid(self, T: int = DEFAULT_SPACE.decay_check_steps) -> bool:
         """SPEC 2's check: every value at t = 0..T-1 is finite and within [0, 1]."""
         values = self.table(T)
@@ -134,16 +138,20 @@ def _schedule_symbol(ref: str) -> Any:
 
 @functools.lru_cache(maxsize=4096)
 def _table(decay: DecayGenome, T: int) -> np.ndarray:
-    leaves = {name: schedule_table(name, T) for name in _leaves(decay)}
+    out = _evaluate(decay, T, 0, T)
+    out.setflags(write=False)
+    return out
+
+
+def _evaluate(decay: DecayGenome, T: int, start: int, stop: int) -> np.ndarray:
+    leaves = {name: schedule_table(name, T, start, stop) for name in _leaves(decay)}
 
     def apply(op: str, args: list[torch.Tensor]) -> torch.Tensor:
         return OPERATIONS[op].fn(*args)
 
     with np.errstate(all="ignore"):
         value = fold_graph(decay.hidden, decay.output, leaves.__getitem__, apply, _undecayed)
-        out = value.expand(T).numpy().copy()
-    out.setflags(write=False)
-    return out
+        return value.expand(stop - start).numpy().copy()
 
 
 def _undecayed(_decay: Any, inner: torch.Tensor) -> torch.Tensor:

@@ -369,9 +369,9 @@ SCHEDULE_LATEX: dict[str, str] = {
 }
 
 
-def schedule_table(name: str, T: int) -> Tensor:
-    """The decay schedule `name` at t = 0..T-1 (float64)."""
+def schedule_table(name: str, T: int, start: int = 0, stop: int | None = None) -> Tensor:
+    """The decay schedule `name` at t = 0..T-1 (float64), or at t = start..stop-1 only."""
     if T < 1:
         raise ValueError(f"T must be a positive number of steps, got {T}")
-    t = torch.arange(T, dtype=torch.float64)
+    t = torch.arange(start, T if stop is None else stop, dtype=torch.float64)
     return SCHEDULES[name](t, T)

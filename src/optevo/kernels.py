@@ -1,0 +1,159 @@
+"""The update operations of the search space, written into a buffer the caller owns.
+
+`ops.OPERATIONS[name].fn` defines each operation as a readable expression that returns a new
+tensor. The compiler runs the form here instead: `run(out, *inputs, [ctx], *scratch)` writes
+the same values into `out`, one torch call after another on reused buffers, so a step
+allocates nothing of the parameters' size. Every form repeats its definition's torch calls in
+the same order with the same scalars, so the results are bit-identical to `fn`
+(tests/test_kernels.py checks each one).
+
+`alias[i]` says whether `out` may be the memory of input i: true when input i is read before
+anything is written to `out`. `scratch` lists the extra buffers a form needs: None for one
+like the values, a dtype for another (the dropout mask).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from optevo.space.ops import EPS, UPDATE_BINARY, UPDATE_UNARY, OpContext
+
+
+@dataclass(frozen=True)
+class Kernel:
+    run: Callable[..., object]
+    alias: tuple[bool, ...]
+    scratch: tuple[torch.dtype | None, ...] = ()
+    needs_ctx: bool = False
+
+
+def _out(fn: Callable[..., Tensor], arity: int = 1) -> Kernel:
+    """A single torch call with `out=`: it reads every input before it writes."""
+    if arity == 1:
+        return Kernel(lambda out, x: fn(x, out=out), (True,))
+    return Kernel(lambda out, x, y: fn(x, y, out=out), (True, True))
+
+
+def _log(out: Tensor, x: Tensor) -> None:  # log(|x| + eps)
+    torch.abs(x, out=out).add_(EPS).log_()
+
+
+def _sqrt(out: Tensor, x: Tensor) -> None:  # sqrt(|x|)
+    torch.abs(x, out=out).sqrt_()
+
+
+def _recip1p(out: Tensor, x: Tensor) -> None:  # 1 / (1 + |x|); `1.0 / t` is reciprocal(t)
+    torch.abs(x, out=out).add_(1.0).reciprocal_()
+
+
+def _recip(out: Tensor, x: Tensor) -> None:  # 1 / (x + eps)
+    torch.add(x, EPS, out=out).reciprocal_()
+
+
+def _softsign(out: Tensor, x: Tensor) -> None:  # x / (|x| + 1), as torch's softsign
+    torch.abs(x, out=out).add_(1)
+    torch.div(x, out, out=out)
+
+
+def _softplus(out: Tensor, x: Tensor) -> None:
+    torch._C._nn.softplus(x, 1, 20, out=out)
+
+
+def _drop(p: float) -> Kernel:
+    def run(out: Tensor, x: Tensor, ctx: OpContext, dropped: Tensor) -> None:
+        # The draws of torch.rand(x.shape, generator=...); where(rand >= p, x / (1 - p), 0).
+        out.uniform_(generator=ctx.generator)
+        torch.lt(out, p, out=dropped)
+        torch.div(x, 1.0 - p, out=out).masked_fill_(dropped, 0.0)
+
+    return Kernel(run, (False,), (torch.bool,), needs_ctx=True)
+
+
+def _clip_by_norm(out: Tensor, x: Tensor) -> None:
+    norm = torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_(min=1.0)
+    torch.div(x, norm, out=out)
+
+
+def _norm(out: Tensor, x: Tensor, ctx: OpContext) -> None:
+    # Per parameter tensor (ctx.segments along the last dimension), each row separately.
+    if ctx.segments is None or len(ctx.segments) <= 1:
+        _clip_by_norm(out, x)
+        return
+    parts = zip(
+        torch.split(out, ctx.segments, dim=-1), torch.split(x, ctx.segments, dim=-1), strict=True
+    )
+    for o, part in parts:
+        _clip_by_norm(o, part)
+
+
+def _div(out: Tensor, x: Tensor, y: Tensor) -> None:  # x / (y + eps)
+    torch.add(y, EPS, out=out)
+    torch.div(x, out, out=out)
+
+
+def _div_sqrt1p(out: Tensor, x: Tensor, y: Tensor) -> None:  # x / sqrt(1 + y^2)
+    torch.mul(y, y, out=out).add_(1.0).sqrt_()
+    torch.div(x, out, out=out)
+
+
+def _clip(out: Tensor, x: Tensor, y: Tensor, bound: Tensor) -> None:  # clamp(x, -|y|, |y|)
+    torch.abs(y, out=bound)
+    torch.neg(bound, out=out)
+    torch.clamp(x, out, bound, out=out)
+
+
+def _mix(out: Tensor, x: Tensor, y: Tensor, part: Tensor) -> None:  # 0.95 x + 0.05 y
+    torch.mul(y, 0.05, out=part)
+    torch.mul(x, 0.95, out=out).add_(part)
+
+
+def _pow(out: Tensor, x: Tensor, y: Tensor) -> None:  # |x|^y
+    torch.abs(x, out=out)
+    torch.pow(out, y, out=out)
+
+
+KERNELS: dict[str, Kernel] = {
+    "neg": _out(torch.neg),
+    "log": Kernel(_log, (True,)),
+    "sqrt": Kernel(_sqrt, (True,)),
+    "exp": _out(torch.exp),
+    "abs": _out(torch.abs),
+    "sigmoid": _out(torch.sigmoid),
+    "recip1p": Kernel(_recip1p, (True,)),
+    "softplus": Kernel(_softplus, (True,)),
+    "erf": _out(torch.erf),
+    "erfc": _out(torch.erfc),
+    "asinh": _out(torch.asinh),
+    "tanh": _out(torch.tanh),
+    "atan": _out(torch.atan),
+    "recip": Kernel(_recip, (True,)),
+    "i1e": _out(torch.special.i1e),
+    "relu": Kernel(lambda out, x: torch.clamp_min(x, 0.0, out=out), (True,)),
+    "min0": Kernel(lambda out, x: torch.clamp(x, max=0.0, out=out), (True,)),
+    "drop0.5": _drop(0.5),
+    "drop0.3": _drop(0.3),
+    "drop0.1": _drop(0.1),
+    "norm": Kernel(_norm, (True,), needs_ctx=True),
+    "softsign": Kernel(_softsign, (False,)),
+    "add": _out(torch.add, 2),
+    "sub": _out(torch.sub, 2),
+    "mul": _out(torch.mul, 2),
+    "max": _out(torch.maximum, 2),
+    "min": _out(torch.minimum, 2),
+    "div": Kernel(_div, (False, True)),
+    "div_sqrt1p": Kernel(_div_sqrt1p, (False, True)),
+    "clip": Kernel(_clip, (False, True), (None,)),
+    "mix": Kernel(_mix, (True, True), (None,)),
+    "pow": Kernel(_pow, (True, False)),
+}
+"""The buffer form of every update operation but `identity` (a value passed on) and the
+state-holding ones (the compiler keeps their state)."""
+
+_COMPILED_ELSEWHERE = {"identity", "ema", "delta", "runmax"}
+assert set(KERNELS) | _COMPILED_ELSEWHERE == set(UPDATE_UNARY) | set(UPDATE_BINARY), (
+    "every update operation needs a buffer form"
+)
