@@ -415,9 +415,7 @@ def _plan(
         "const": n_fixed + n_buffers,
         "lit": n_fixed + n_buffers + len(const_values),
     }
-    instructions = tuple(
-        (run, tuple(base[kind] + x for kind, x in args)) for run, args in planned
-    )
+    instructions = tuple((run, tuple(base[kind] + x for kind, x in args)) for run, args in planned)
     if result in fixed:
         result_reg = fixed_index[fixed[result]]
     elif result in constants:
