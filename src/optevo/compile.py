@@ -24,12 +24,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor
 
 from optevo.kernels import KERNELS, Kernel
+from optevo.program import Arg, Call, Program, ScalarFn, State, Workspace, plan
 from optevo.space.decay import DecayGenome
 from optevo.space.genome import Genome
 from optevo.space.graph import Node, parse_hidden
@@ -44,87 +44,6 @@ from optevo.space.ops import (
     WEIGHT_SCALES,
     OpContext,
 )
-
-State = dict[str, Tensor]
-
-# Registers every program has, before its scalars, state, buffers and literals.
-_G, _W, _CTX = 0, 1, 2
-_FIXED = 3
-
-
-# ---------------------------------------------------------------------------------------------
-# Programs and workspaces
-# ---------------------------------------------------------------------------------------------
-
-
-class Workspace:
-    """The reusable buffers of one program for values shaped like `like`.
-
-    Keep one per parameter bucket (or sphere, or trainer) and pass it to every step; a
-    program's result lives in it until the next call.
-    """
-
-    def __init__(self, program: Program, like: Tensor) -> None:
-        def new(dtype: torch.dtype) -> Tensor:
-            return torch.empty(like.shape, dtype=dtype, device=like.device)
-
-        self.program = program
-        self.shape = like.shape
-        self.buffers: list[Tensor] = [new(dt or like.dtype) for dt in program.buffer_dtypes]
-        self.buffers += [torch.full(like.shape, c, dtype=like.dtype, device=like.device)
-                         for c in program.constants]  # fmt: skip
-
-    def data_ptrs(self) -> list[int]:
-        return [b.data_ptr() for b in self.buffers]
-
-
-@dataclass(frozen=True)
-class Program:
-    """A planned sequence of torch calls: `(run, register indexes)`.
-
-    Registers: g, w, ctx; the scalars (`scalars` computes them from k, the decay values, the
-    learning rate and mu); the state tensors in `state_names` order; the workspace buffers
-    (`buffer_dtypes`, None = the values' dtype), the constant buffers (`constants`); the
-    literals. `result` is the register of the value returned.
-    """
-
-    instructions: tuple[tuple[Callable[..., object], tuple[int, ...]], ...]
-    scalar_fns: tuple[Callable[[int, Sequence[float], Any, Any, Any], Any], ...]
-    state_names: tuple[str, ...]
-    buffer_dtypes: tuple[torch.dtype | None, ...]
-    constants: tuple[float, ...]
-    literals: tuple[Any, ...]
-    result: int
-
-    def workspace(self, like: Tensor) -> Workspace:
-        return Workspace(self, like)
-
-    def run(
-        self,
-        g: Tensor,
-        w: Tensor | None,
-        ctx: OpContext,
-        state: State,
-        workspace: Workspace | None,
-        k: int,
-        decays: Sequence[float],
-        lr: Any = None,
-        neg_lr: Any = None,
-        mu: Any = None,
-    ) -> Tensor:
-        if workspace is None:
-            workspace = Workspace(self, g)
-        elif workspace.program is not self or workspace.shape != g.shape:
-            raise ValueError("this workspace belongs to another program or shape")
-        regs: list[Any] = [g, w, ctx]
-        regs += [f(k, decays, lr, neg_lr, mu) for f in self.scalar_fns]
-        regs += [state[name] for name in self.state_names]
-        regs += workspace.buffers
-        regs += self.literals
-        for run, args in self.instructions:
-            run(*[regs[i] for i in args])
-        return regs[self.result]
-
 
 # ---------------------------------------------------------------------------------------------
 # The compiled rule
@@ -164,7 +83,7 @@ class CompiledRule:
     def delta_program(self) -> Program:
         """The change of the weights: u, the learning rate and SPEC 1's momentum type (a
         flipped genome's sign is carried by the learning rate, which is exact)."""
-        return self._ir.program(flip=False, momentum=self.genome.momentum)
+        return self._ir.program(flip=self.genome.flipped, momentum=self.genome.momentum)
 
     def update(
         self,
@@ -203,12 +122,7 @@ class CompiledRule:
         momentum buffer `m`). `workspace`: from `self.delta_program.workspace(g)`."""
         if self.needs_weight and w is None:
             raise ValueError("this update rule reads the weights: pass w")
-        neg_lr = -lr
-        if self.genome.flipped:
-            lr, neg_lr = neg_lr, lr
-        return self.delta_program.run(
-            g, w, ctx or OpContext(), state, workspace, k, decays, lr, neg_lr, mu
-        )
+        return self.delta_program.run(g, w, ctx or OpContext(), state, workspace, k, decays, lr, mu)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -229,35 +143,23 @@ def compile_genome(genome: Genome) -> CompiledRule:
 
 
 # ---------------------------------------------------------------------------------------------
-# Intermediate form: calls over values (single assignment), then registers
+# Intermediate form: calls over values, each assigned once (planned by `program.plan`)
 # ---------------------------------------------------------------------------------------------
 
-# An argument of a call: ("in", value) read, ("out", value) written, ("reg", name) a fixed
-# register (g, w, ctx, a scalar or a state tensor), ("lit", x) a Python literal, ("scratch",
-# dtype) a buffer used during the call only.
-_Arg = tuple[str, Any]
 
-
-@dataclass(frozen=True)
-class _Call:
-    run: Callable[..., object]
-    args: tuple[_Arg, ...]
-    alias: tuple[int, ...] = ()  # input values whose buffer the output may take over
-
-
-# Per-step scalars by name: f(k, decays, lr, neg_lr, mu).
-def _scalar_fn(name: str) -> Callable[[int, Sequence[float], Any, Any, Any], Any]:
+def _scalar_fn(name: str) -> ScalarFn:
+    """The per-step scalar `name` as a function of (k, decay values, lr, mu)."""
     kind, _, arg = name.partition(":")
-    if kind == "bias":
+    if kind == "bias":  # bias correction: the exponent is k + 1
         rate = STATE_EMA_RATE if arg == "ema" else EMA_RATES[arg]
-        return lambda k, d, lr, nlr, mu: 1.0 - rate ** (k + 1)
+        return lambda k, d, lr, mu: 1.0 - rate ** (k + 1)
     if kind == "decay":
         j = int(arg)
-        return lambda k, d, lr, nlr, mu: d[j]
+        return lambda k, d, lr, mu: d[j]
     return {
-        "lr": lambda k, d, lr, nlr, mu: lr,
-        "neg_lr": lambda k, d, lr, nlr, mu: nlr,
-        "mu": lambda k, d, lr, nlr, mu: mu,
+        "lr": lambda k, d, lr, mu: lr,
+        "neg_lr": lambda k, d, lr, mu: -lr,
+        "mu": lambda k, d, lr, mu: mu,
     }[name]
 
 
@@ -265,7 +167,7 @@ def _scalar_fn(name: str) -> Callable[[int, Sequence[float], Any, Any, Any], Any
 class _IR:
     """The update u of a genome as calls over values; `program` plans its registers."""
 
-    calls: list[_Call]
+    calls: list[Call]
     u: int
     fixed: dict[int, str]  # values that live in fixed registers: "g", "w", "state:<name>"
     constants: dict[int, float]  # values that are constant buffers
@@ -287,150 +189,48 @@ class _IR:
             return n - 1
 
         out = self.u
-        if flip:
-            neg = new()
-            calls.append(_Call(KERNELS["neg"].run, (("out", neg), ("in", out)), (out,)))
-            out = neg
         if momentum is not None:
-            out = _weight_change(calls, fixed, out, momentum, new)
-        return _plan(calls, out, fixed, self.constants)
+            out = _weight_change(calls, fixed, out, momentum, flip, new)
+        elif flip:
+            neg = new()
+            calls.append(Call(KERNELS["neg"].run, (("out", neg), ("in", out)), (out,)))
+            out = neg
+        return plan(calls, out, fixed, self.constants, _scalar_fn)
 
 
 def _weight_change(
-    calls: list[_Call], fixed: dict[int, str], u: int, momentum: str, new: Callable[[], int]
+    calls: list[Call],
+    fixed: dict[int, str],
+    u: int,
+    momentum: str,
+    flip: bool,
+    new: Callable[[], int],
 ) -> int:
-    """SPEC 1's momentum types: none: -lr u; momentum: m <- mu m - lr u, the change is m;
-    nesterov: the change is mu m - lr u with the new m."""
+    """SPEC 1's momentum types: none: u * -lr; momentum: m <- mu m - lr u, the change is m;
+    nesterov: the change is mu m - lr u with the new m. A flipped genome's sign moves to the
+    learning rate: (-u) * -lr is u * lr and lr * (-u) is -lr * u, bit for bit."""
     mul, sub = _MUL.run, _SUB.run
+    lr, neg_lr = ("neg_lr", "lr") if flip else ("lr", "neg_lr")
     if momentum == "none":
         d = new()
-        calls.append(_Call(mul, (("out", d), ("in", u), ("reg", "neg_lr")), (u,)))
+        calls.append(Call(mul, (("out", d), ("in", u), ("reg", neg_lr)), (u,)))
         return d
     lr_u = new()
-    calls.append(_Call(mul, (("out", lr_u), ("in", u), ("reg", "lr")), (u,)))
+    calls.append(Call(mul, (("out", lr_u), ("in", u), ("reg", lr)), (u,)))
     m = new()
     fixed[m] = "state:m"
-    calls.append(_Call(_momentum_, (("reg", "state:m"), ("reg", "mu"), ("in", lr_u))))
+    calls.append(Call(_momentum_, (("reg", "state:m"), ("reg", "mu"), ("in", lr_u))))
     if momentum == "momentum":
         return m
     mu_m = new()
-    calls.append(_Call(mul, (("out", mu_m), ("in", m), ("reg", "mu"))))
+    calls.append(Call(mul, (("out", mu_m), ("in", m), ("reg", "mu"))))
     d = new()
-    calls.append(_Call(sub, (("out", d), ("in", mu_m), ("in", lr_u)), (mu_m, lr_u)))
+    calls.append(Call(sub, (("out", d), ("in", mu_m), ("in", lr_u)), (mu_m, lr_u)))
     return d
 
 
 def _momentum_(m: Tensor, mu: float, lr_u: Tensor) -> None:
     m.mul_(mu).sub_(lr_u)
-
-
-def _plan(
-    calls: list[_Call], result: int, fixed: dict[int, str], constants: dict[int, float]
-) -> Program:
-    """Give every value a register; a buffer is reused once nothing reads its value."""
-    last_use: dict[int, int] = {}
-    for i, call in enumerate(calls):
-        for kind, v in call.args:
-            if kind == "in":
-                last_use[v] = i
-    last_use[result] = len(calls)
-
-    reg_names: list[str] = []  # fixed registers after g, w, ctx: scalars, then state
-    for call in calls:
-        for kind, name in call.args:
-            if kind == "reg" and name not in ("g", "w", "ctx") and name not in reg_names:
-                reg_names.append(name)
-    for name in fixed.values():
-        if name not in ("g", "w") and name not in reg_names:
-            reg_names.append(name)
-    scalar_names = [r for r in reg_names if not r.startswith("state:")]
-    state_names = [r[len("state:") :] for r in reg_names if r.startswith("state:")]
-    fixed_index = {"g": _G, "w": _W, "ctx": _CTX}
-    for i, name in enumerate(scalar_names + [f"state:{s}" for s in state_names]):
-        fixed_index[name] = _FIXED + i
-
-    buffer_dtypes: list[torch.dtype | None] = []
-    free: dict[torch.dtype | None, list[int]] = {}
-    slot: dict[int, int] = {}  # value -> buffer number
-
-    def take(dtype: torch.dtype | None) -> int:
-        pool = free.setdefault(dtype, [])
-        if pool:
-            return pool.pop()
-        buffer_dtypes.append(dtype)
-        return len(buffer_dtypes) - 1
-
-    def release(b: int) -> None:
-        free.setdefault(buffer_dtypes[b], []).append(b)
-
-    const_values = sorted(set(constants.values()))
-    literals: list[Any] = []
-    planned: list[tuple[Callable[..., object], list[tuple[str, Any]]]] = []
-    for i, call in enumerate(calls):
-        args: list[tuple[str, Any]] = []
-        scratch: list[int] = []
-        dying = {v for kind, v in call.args if kind == "in" and last_use.get(v) == i}
-        dying = {v for v in dying if v in slot}
-        handed_over: int | None = None
-        for kind, x in call.args:
-            if kind == "out":
-                reusable = [v for v in call.alias if v in dying]
-                if reusable:
-                    handed_over = reusable[0]
-                    slot[x] = slot[handed_over]
-                else:
-                    slot[x] = take(None)
-                args.append(("buf", slot[x]))
-            elif kind == "in":
-                if x in fixed:
-                    args.append(("fixed", fixed_index[fixed[x]]))
-                elif x in constants:
-                    args.append(("const", const_values.index(constants[x])))
-                else:
-                    args.append(("buf", slot[x]))
-            elif kind == "reg":
-                args.append(("fixed", fixed_index[x]))
-            elif kind == "lit":
-                literals.append(x)
-                args.append(("lit", len(literals) - 1))
-            else:  # scratch
-                b = take(x)
-                scratch.append(b)
-                args.append(("buf", b))
-        for b in scratch:
-            release(b)
-        for v in dying:
-            if v != handed_over:
-                release(slot[v])
-        for kind, x in call.args:  # a value nothing reads
-            if kind == "out" and x not in last_use:
-                release(slot[x])
-        planned.append((call.run, args))
-
-    n_fixed = _FIXED + len(reg_names)
-    n_buffers = len(buffer_dtypes)
-    base = {
-        "fixed": 0,
-        "buf": n_fixed,
-        "const": n_fixed + n_buffers,
-        "lit": n_fixed + n_buffers + len(const_values),
-    }
-    instructions = tuple((run, tuple(base[kind] + x for kind, x in args)) for run, args in planned)
-    if result in fixed:
-        result_reg = fixed_index[fixed[result]]
-    elif result in constants:
-        result_reg = base["const"] + const_values.index(constants[result])
-    else:
-        result_reg = base["buf"] + slot[result]
-    return Program(
-        instructions=instructions,
-        scalar_fns=tuple(_scalar_fn(name) for name in scalar_names),
-        state_names=tuple(state_names),
-        buffer_dtypes=tuple(buffer_dtypes),
-        constants=tuple(const_values),
-        literals=tuple(literals),
-        result=result_reg,
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -456,7 +256,7 @@ class _Builder:
 
     def __init__(self, genome: Genome) -> None:
         self.genome = genome
-        self.calls: list[_Call] = []
+        self.calls: list[Call] = []
         self.fixed: dict[int, str] = {}
         self.constants: dict[int, float] = {}
         self.memo: dict[str, int] = {}
@@ -505,21 +305,21 @@ class _Builder:
             self.fixed[v] = reg
         return self.memo[key]
 
-    def _emit(self, run: Callable[..., object], *args: _Arg, alias: tuple[int, ...] = ()) -> None:
-        self.calls.append(_Call(run, args, alias))
+    def _emit(self, run: Callable[..., object], *args: Arg, alias: tuple[int, ...] = ()) -> None:
+        self.calls.append(Call(run, args, alias))
 
     def _once(self, key: str, make: Callable[[], int]) -> int:
         if key not in self.memo:
             self.memo[key] = make()
         return self.memo[key]
 
-    def _op(self, k: Kernel, *ins: _Arg) -> int:
+    def _op(self, k: Kernel, *ins: Arg) -> int:
         """out = k(*ins) into a new value."""
         out = self._new()
         # The output may take over an input's buffer only if every read of it allows that.
         reads = [(x, ok) for (kind, x), ok in zip(ins, k.alias, strict=False) if kind == "in"]
         alias = tuple(x for x, _ in reads if all(ok for y, ok in reads if y == x))
-        extra: list[_Arg] = [("reg", "ctx")] if k.needs_ctx else []
+        extra: list[Arg] = [("reg", "ctx")] if k.needs_ctx else []
         extra += [("scratch", dt) for dt in k.scratch]
         self._emit(k.run, ("out", out), *ins, *extra, alias=alias)
         return out
@@ -549,7 +349,7 @@ class _Builder:
         if ref in WEIGHT_SCALES:
             w = self._fixed("w")
             scale = WEIGHT_SCALES[ref]
-            return self._once(ref, lambda: self._op(_MUL, ("in", w), ("lit", scale)))
+            return self._once(ref, lambda: self._op(_MUL, ("in", w), ("scalar", scale)))
         if ref in ("sign_g", "sign_v"):
             x = self._fixed("g") if ref == "sign_g" else self._fixed("state:v")
             return self._once(ref, lambda: self._op(_SIGN, ("in", x)))
@@ -565,15 +365,15 @@ class _Builder:
         return v
 
     def _qh(self, mix: float, power: int, ema: str) -> int:
-        a = self._op(_MUL, ("in", self._power(power)), ("lit", mix))
-        b = self._op(_MUL, ("in", self._hat(ema)), ("lit", 1.0 - mix))
+        a = self._op(_MUL, ("in", self._power(power)), ("scalar", mix))
+        b = self._op(_MUL, ("in", self._hat(ema)), ("scalar", 1.0 - mix))
         return self._op(_ADD, ("in", a), ("in", b))
 
     def _agg(self, betas: tuple[float, ...], power: int, ema: str) -> int:
         # mean over b of (b * raw - g^p) = mean(b) * raw - g^p
         mean_beta = sum(betas) / len(betas)
         raw = self._fixed(f"state:{ema}")
-        a = self._op(_MUL, ("in", raw), ("lit", mean_beta))
+        a = self._op(_MUL, ("in", raw), ("scalar", mean_beta))
         return self._op(_SUB, ("in", a), ("in", self._power(power)))
 
     # -- nodes ----------------------------------------------------------------------------
