@@ -37,26 +37,26 @@ def ctx() -> OpContext:
 def test_buffer_form_equals_definition(name: str, dtype: torch.dtype) -> None:
     kernel, op = KERNELS[name], OPERATIONS[name]
     args = [inputs(dtype, 1), inputs(dtype, 2)][: op.arity]
-    with torch.no_grad():
-        expected = op.fn(*args, ctx()) if op.needs_ctx else op.fn(*args)
-        extra = ([ctx()] if kernel.needs_ctx else []) + [
-            torch.empty(args[0].shape, dtype=dt or dtype) for dt in kernel.scratch
-        ]
-        out = torch.full_like(args[0], 123.0)
-        kernel.run(out, *args, *extra)
-        assert_same_bits(out, expected)
-        # Where the output may take over an input's buffer, it must still be exact.
-        for i, ok in enumerate(kernel.alias):
-            if ok:
-                shared = [a.clone() for a in args]
-                extra = ([ctx()] if kernel.needs_ctx else []) + extra[kernel.needs_ctx :]
-                kernel.run(shared[i], *shared, *extra)
-                assert_same_bits(shared[i], expected)
+    scratch = [torch.empty(args[0].shape, dtype=dt or dtype) for dt in kernel.scratch]
+    # Its numbers as Python floats, or as 0-dim tensors of the values' dtype (program.py).
+    for scalars in (list(kernel.scalars), [torch.tensor(c, dtype=dtype) for c in kernel.scalars]):
+        with torch.no_grad():
+            expected = op.fn(*args, ctx()) if op.needs_ctx else op.fn(*args)
+            out = torch.full_like(args[0], 123.0)
+            kernel.run(out, *args, *([ctx()] if kernel.needs_ctx else []), *scratch, *scalars)
+            assert_same_bits(out, expected)
+            # Where the output may take over an input's buffer, it must still be exact.
+            for i, ok in enumerate(kernel.alias):
+                if ok:
+                    shared = [a.clone() for a in args]
+                    extra = [ctx()] if kernel.needs_ctx else []
+                    kernel.run(shared[i], *shared, *extra, *scratch, *scalars)
+                    assert_same_bits(shared[i], expected)
 
 
 def test_same_input_twice() -> None:
     # div(x, x): `out` must not be x's buffer, since x is read after `out` is written.
     x = inputs(torch.float32, 3)
     out = torch.empty_like(x)
-    KERNELS["div"].run(out, x, x)
+    KERNELS["div"].run(out, x, x, *KERNELS["div"].scalars)
     assert_same_bits(out, OPERATIONS["div"].fn(x, x))

@@ -321,6 +321,7 @@ class _Builder:
         alias = tuple(x for x, _ in reads if all(ok for y, ok in reads if y == x))
         extra: list[Arg] = [("reg", "ctx")] if k.needs_ctx else []
         extra += [("scratch", dt) for dt in k.scratch]
+        extra += [("scalar", c) for c in k.scalars]
         self._emit(k.run, ("out", out), *ins, *extra, alias=alias)
         return out
 

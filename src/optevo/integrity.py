@@ -6,12 +6,14 @@ as one batched computation, the runs being the rows of one (12, 5) matrix.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 
 from optevo.scheduled import ScheduledRule
+from optevo.schedules import lr_table
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
 
@@ -63,34 +65,61 @@ def check(genome: Genome, config: SphereConfig = DEFAULT_SPHERE) -> IntegrityRes
     scheduled = ScheduledRule.create(
         _unflipped(genome), config.steps, config.warmup_steps, config.hold_steps
     )
-    n_lr = len(config.learning_rates)
-    dtype = torch.float32
-    shift = torch.tensor(config.shift, dtype=dtype)
-    x = torch.tensor(config.x0, dtype=dtype).repeat(2 * n_lr, 1)
-    # Rows 0..n-1 use the update as is, rows n..2n-1 the flipped update: a negative learning
-    # rate on a row is the same as flipping its update's sign.
-    peaks = torch.tensor(config.learning_rates, dtype=dtype)
-    peak_signed = torch.cat([peaks, -peaks]).unsqueeze(1)
-    state = scheduled.init_state(x)
-    workspace = scheduled.workspace(x)
-    ctx = OpContext(generator=torch.Generator().manual_seed(config.seed))
-    two_shift = 2.0 * shift
-    g = torch.empty_like(x)
-    with torch.no_grad():
+    rule, sphere = scheduled.rule, _sphere(config)
+    with torch.inference_mode():
+        x = sphere.x0.clone()
+        g = torch.empty_like(x)
+        state = rule.init_state(x)
+        workspace = scheduled.workspace(x)
+        ctx = OpContext(generator=torch.Generator().manual_seed(config.seed))
         for k in range(config.steps):
-            torch.mul(x, 2.0, out=g).sub_(two_shift)  # g = 2 x - 2 b
-            x.add_(scheduled.delta(g, state, k, peak_signed, x, ctx, workspace))
-        final = sphere_loss(x, shift)
-    final = torch.where(torch.isfinite(final), final, torch.full_like(final, math.inf))
-    as_is, flipped = final[:n_lr], final[n_lr:]
-    losses = tuple((float(a), float(b)) for a, b in zip(as_is, flipped, strict=True))
-    best_as_is, best_flipped = float(as_is.min()), float(flipped.min())
+            torch.mul(x, sphere.two, out=g).sub_(sphere.two_shift)  # g = 2 x - 2 b
+            decays = [d[k] for d in scheduled.decays]
+            lr, mu = sphere.lrs[k], scheduled.mus[k]
+            x.add_(rule.delta(g, state, k, decays, lr, mu, x, ctx, workspace))
+        final = sphere_loss(x, sphere.shift)
+        final = torch.where(torch.isfinite(final), final, math.inf)
+    n_lr = len(config.learning_rates)
+    values = final.tolist()
+    as_is, flipped = values[:n_lr], values[n_lr:]
+    losses = tuple(zip(as_is, flipped, strict=True))
+    best_as_is, best_flipped = min(as_is), min(flipped)
     if best_as_is < config.threshold:
         return IntegrityResult(True, False, best_as_is, losses)
     if best_flipped < config.threshold:
         return IntegrityResult(True, True, best_flipped, losses)
     best = min(best_as_is, best_flipped)
     return IntegrityResult(False, False, best if math.isfinite(best) else math.nan, losses)
+
+
+@dataclass(frozen=True)
+class _Sphere:
+    """The tensors of one sphere configuration, shared by every check (never written)."""
+
+    x0: torch.Tensor  # (2n, d): one row per run
+    shift: torch.Tensor
+    two_shift: torch.Tensor
+    two: torch.Tensor
+    lrs: tuple[torch.Tensor, ...]  # per step: the (2n, 1) learning rates of the runs
+
+
+@functools.lru_cache(maxsize=16)
+def _sphere(config: SphereConfig) -> _Sphere:
+    dtype = torch.float32
+    n_lr = len(config.learning_rates)
+    shift = torch.tensor(config.shift, dtype=dtype)
+    # Rows 0..n-1 use the update as is, rows n..2n-1 the flipped update: a negative learning
+    # rate on a row is the same as flipping its update's sign.
+    peaks = torch.tensor(config.learning_rates, dtype=dtype)
+    peak_signed = torch.cat([peaks, -peaks]).unsqueeze(1)
+    factors = lr_table("one_cycle", config.steps, config.warmup_steps, config.hold_steps)
+    return _Sphere(
+        x0=torch.tensor(config.x0, dtype=dtype).repeat(2 * n_lr, 1),
+        shift=shift,
+        two_shift=2.0 * shift,
+        two=torch.tensor(2.0, dtype=dtype),
+        lrs=tuple(peak_signed * f for f in factors.tolist()),
+    )
 
 
 def _unflipped(genome: Genome) -> Genome:

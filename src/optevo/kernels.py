@@ -1,15 +1,17 @@
 """The update operations of the search space, written into a buffer the caller owns.
 
 `ops.OPERATIONS[name].fn` defines each operation as a readable expression that returns a new
-tensor. The compiler runs the form here instead: `run(out, *inputs, [ctx], *scratch)` writes
-the same values into `out`, one torch call after another on reused buffers, so a step
-allocates nothing of the parameters' size. Every form repeats its definition's torch calls in
-the same order with the same scalars, so the results are bit-identical to `fn`
+tensor. The compiler runs the form here instead: `run(out, *inputs, [ctx], *scratch,
+*scalars)` writes the same values into `out`, one torch call after another on reused buffers,
+so a step allocates nothing of the parameters' size. Every form repeats its definition's
+torch calls in the same order with the same scalars, so the results are bit-identical to `fn`
 (tests/test_kernels.py checks each one).
 
 `alias[i]` says whether `out` may be the memory of input i: true when input i is read before
 anything is written to `out`. `scratch` lists the extra buffers a form needs: None for one
-like the values, a dtype for another (the dropout mask).
+like the values, a dtype for another (the dropout mask). `scalars` are the numbers its
+arithmetic uses (the definition's eps, 1, 0.05, ...), passed in by the caller so that they
+can be 0-dim tensors (see `program.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Kernel:
     alias: tuple[bool, ...]
     scratch: tuple[torch.dtype | None, ...] = ()
     needs_ctx: bool = False
+    scalars: tuple[float, ...] = ()
 
 
 def _out(fn: Callable[..., Tensor], arity: int = 1) -> Kernel:
@@ -38,24 +41,24 @@ def _out(fn: Callable[..., Tensor], arity: int = 1) -> Kernel:
     return Kernel(lambda out, x, y: fn(x, y, out=out), (True, True))
 
 
-def _log(out: Tensor, x: Tensor) -> None:  # log(|x| + eps)
-    torch.abs(x, out=out).add_(EPS).log_()
+def _log(out: Tensor, x: Tensor, eps: Tensor) -> None:  # log(|x| + eps)
+    torch.abs(x, out=out).add_(eps).log_()
 
 
 def _sqrt(out: Tensor, x: Tensor) -> None:  # sqrt(|x|)
     torch.abs(x, out=out).sqrt_()
 
 
-def _recip1p(out: Tensor, x: Tensor) -> None:  # 1 / (1 + |x|); `1.0 / t` is reciprocal(t)
-    torch.abs(x, out=out).add_(1.0).reciprocal_()
+def _recip1p(out: Tensor, x: Tensor, one: Tensor) -> None:  # 1 / (1 + |x|) = reciprocal
+    torch.abs(x, out=out).add_(one).reciprocal_()
 
 
-def _recip(out: Tensor, x: Tensor) -> None:  # 1 / (x + eps)
-    torch.add(x, EPS, out=out).reciprocal_()
+def _recip(out: Tensor, x: Tensor, eps: Tensor) -> None:  # 1 / (x + eps)
+    torch.add(x, eps, out=out).reciprocal_()
 
 
-def _softsign(out: Tensor, x: Tensor) -> None:  # x / (|x| + 1), as torch's softsign
-    torch.abs(x, out=out).add_(1)
+def _softsign(out: Tensor, x: Tensor, one: Tensor) -> None:  # x / (|x| + 1), as torch's
+    torch.abs(x, out=out).add_(one)
     torch.div(x, out, out=out)
 
 
@@ -64,13 +67,13 @@ def _softplus(out: Tensor, x: Tensor) -> None:
 
 
 def _drop(p: float) -> Kernel:
-    def run(out: Tensor, x: Tensor, ctx: OpContext, dropped: Tensor) -> None:
+    def run(out: Tensor, x: Tensor, ctx: OpContext, dropped: Tensor, keep: Tensor) -> None:
         # The draws of torch.rand(x.shape, generator=...); where(rand >= p, x / (1 - p), 0).
         out.uniform_(generator=ctx.generator)
         torch.lt(out, p, out=dropped)
-        torch.div(x, 1.0 - p, out=out).masked_fill_(dropped, 0.0)
+        torch.div(x, keep, out=out).masked_fill_(dropped, 0.0)
 
-    return Kernel(run, (False,), (torch.bool,), needs_ctx=True)
+    return Kernel(run, (False,), (torch.bool,), needs_ctx=True, scalars=(1.0 - p,))
 
 
 def _clip_by_norm(out: Tensor, x: Tensor) -> None:
@@ -90,13 +93,13 @@ def _norm(out: Tensor, x: Tensor, ctx: OpContext) -> None:
         _clip_by_norm(o, part)
 
 
-def _div(out: Tensor, x: Tensor, y: Tensor) -> None:  # x / (y + eps)
-    torch.add(y, EPS, out=out)
+def _div(out: Tensor, x: Tensor, y: Tensor, eps: Tensor) -> None:  # x / (y + eps)
+    torch.add(y, eps, out=out)
     torch.div(x, out, out=out)
 
 
-def _div_sqrt1p(out: Tensor, x: Tensor, y: Tensor) -> None:  # x / sqrt(1 + y^2)
-    torch.mul(y, y, out=out).add_(1.0).sqrt_()
+def _div_sqrt1p(out: Tensor, x: Tensor, y: Tensor, one: Tensor) -> None:  # x / sqrt(1 + y^2)
+    torch.mul(y, y, out=out).add_(one).sqrt_()
     torch.div(x, out, out=out)
 
 
@@ -106,9 +109,9 @@ def _clip(out: Tensor, x: Tensor, y: Tensor, bound: Tensor) -> None:  # clamp(x,
     torch.clamp(x, out, bound, out=out)
 
 
-def _mix(out: Tensor, x: Tensor, y: Tensor, part: Tensor) -> None:  # 0.95 x + 0.05 y
-    torch.mul(y, 0.05, out=part)
-    torch.mul(x, 0.95, out=out).add_(part)
+def _mix(out: Tensor, x: Tensor, y: Tensor, part: Tensor, a: Tensor, b: Tensor) -> None:
+    torch.mul(y, b, out=part)  # 0.95 x + 0.05 y
+    torch.mul(x, a, out=out).add_(part)
 
 
 def _pow(out: Tensor, x: Tensor, y: Tensor) -> None:  # |x|^y
@@ -118,19 +121,19 @@ def _pow(out: Tensor, x: Tensor, y: Tensor) -> None:  # |x|^y
 
 KERNELS: dict[str, Kernel] = {
     "neg": _out(torch.neg),
-    "log": Kernel(_log, (True,)),
+    "log": Kernel(_log, (True,), scalars=(EPS,)),
     "sqrt": Kernel(_sqrt, (True,)),
     "exp": _out(torch.exp),
     "abs": _out(torch.abs),
     "sigmoid": _out(torch.sigmoid),
-    "recip1p": Kernel(_recip1p, (True,)),
+    "recip1p": Kernel(_recip1p, (True,), scalars=(1.0,)),
     "softplus": Kernel(_softplus, (True,)),
     "erf": _out(torch.erf),
     "erfc": _out(torch.erfc),
     "asinh": _out(torch.asinh),
     "tanh": _out(torch.tanh),
     "atan": _out(torch.atan),
-    "recip": Kernel(_recip, (True,)),
+    "recip": Kernel(_recip, (True,), scalars=(EPS,)),
     # torch's i1e is a scalar loop that runs 4-5x slower in place: never alias it.
     "i1e": Kernel(lambda out, x: torch.special.i1e(x, out=out), (False,)),
     "relu": Kernel(lambda out, x: torch.clamp_min(x, 0.0, out=out), (True,)),
@@ -139,16 +142,16 @@ KERNELS: dict[str, Kernel] = {
     "drop0.3": _drop(0.3),
     "drop0.1": _drop(0.1),
     "norm": Kernel(_norm, (True,), needs_ctx=True),
-    "softsign": Kernel(_softsign, (False,)),
+    "softsign": Kernel(_softsign, (False,), scalars=(1.0,)),
     "add": _out(torch.add, 2),
     "sub": _out(torch.sub, 2),
     "mul": _out(torch.mul, 2),
     "max": _out(torch.maximum, 2),
     "min": _out(torch.minimum, 2),
-    "div": Kernel(_div, (False, True)),
-    "div_sqrt1p": Kernel(_div_sqrt1p, (False, True)),
+    "div": Kernel(_div, (False, True), scalars=(EPS,)),
+    "div_sqrt1p": Kernel(_div_sqrt1p, (False, True), scalars=(1.0,)),
     "clip": Kernel(_clip, (False, True), (None,)),
-    "mix": Kernel(_mix, (True, True), (None,)),
+    "mix": Kernel(_mix, (True, True), (None,), scalars=(0.95, 0.05)),
     "pow": Kernel(_pow, (True, False)),
 }
 """The buffer form of every update operation but `identity` (a value passed on) and the

@@ -66,6 +66,11 @@ class Workspace:
         self.registers: list[Any] = [*self.buffers]
         self.registers += [scalar(c) for c in program.scalars]
         self.registers += program.literals
+        # Per-step scalars are written into 0-dim tensors too (on the CPU, where filling one
+        # costs less than torch wrapping a number).
+        self.step_scalars: list[Tensor] | None = None
+        if like.dtype in _EXACT_TENSOR_SCALARS and like.device.type == "cpu":
+            self.step_scalars = [torch.zeros((), dtype=like.dtype) for _ in program.scalar_fns]
 
     def data_ptrs(self) -> list[int]:
         return [b.data_ptr() for b in self.buffers]
@@ -110,7 +115,13 @@ class Program:
         elif workspace.program is not self or workspace.shape != g.shape:
             raise ValueError("this workspace belongs to another program or shape")
         regs: list[Any] = [g, w, ctx]
-        regs += [f(k, decays, lr, mu) for f in self.scalar_fns]
+        scalars = [f(k, decays, lr, mu) for f in self.scalar_fns]
+        if workspace.step_scalars is not None:
+            scalars = [
+                t.fill_(x) if isinstance(x, float) else x
+                for t, x in zip(workspace.step_scalars, scalars, strict=True)
+            ]
+        regs += scalars
         regs += [state[name] for name in self.state_names]
         regs += workspace.registers
         for run, get in self.instructions:
