@@ -144,7 +144,10 @@ def _table(decay: DecayGenome, T: int) -> np.ndarray:
 
 
 def _evaluate(decay: DecayGenome, T: int, start: int, stop: int) -> np.ndarray:
-    leaves = {name: schedule_table(name, T, start, stop) for name in _leaves(decay)}
+    if (start, stop) == (0, T):
+        leaves = {name: _schedule(name, T) for name in _leaves(decay)}
+    else:
+        leaves = {name: schedule_table(name, T, start, stop) for name in _leaves(decay)}
 
     def apply(op: str, args: list[torch.Tensor]) -> torch.Tensor:
         return OPERATIONS[op].fn(*args)
@@ -156,6 +159,13 @@ def _evaluate(decay: DecayGenome, T: int, start: int, stop: int) -> np.ndarray:
 
 def _undecayed(_decay: Any, inner: torch.Tensor) -> torch.Tensor:
     return inner
+
+
+@functools.lru_cache(maxsize=256)
+def _schedule(name: str, T: int) -> torch.Tensor:
+    """A whole schedule table, shared by the decay functions evaluated at this T (the
+    operations read their inputs and never write them)."""
+    return schedule_table(name, T)
 
 
 def _leaves(decay: DecayGenome) -> set[str]:
