@@ -55,9 +55,8 @@ class Workspace:
             return torch.empty(like.shape, dtype=dtype, device=like.device)
 
         def scalar(c: float) -> Tensor | float:
-            if like.dtype in _EXACT_TENSOR_SCALARS:
-                return torch.tensor(c, dtype=like.dtype, device=like.device)
-            return c
+            # A CPU 0-dim tensor is a scalar operand on any device.
+            return torch.tensor(c, dtype=like.dtype) if like.dtype in _EXACT_TENSOR_SCALARS else c
 
         self.program = program
         self.shape = like.shape

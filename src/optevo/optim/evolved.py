@@ -6,7 +6,9 @@ speed the parameters of a group that share device, dtype and step count form a *
 gradients are gathered into one flat vector, the whole update is a handful of large tensor
 operations on it, and the result is added back with one `torch._foreach_add_`. The state
 tensors of a bucket live in one flat buffer; `self.state[p]` holds views into it, so
-`state_dict()` and inspection work as with any torch optimizer.
+`state_dict()` and inspection work as with any torch optimizer. Everything else a step needs
+(the flat gradient, the rule's intermediate values, the weight change) lives in buffers the
+bucket keeps, so a step allocates nothing of the parameters' size after the first.
 """
 
 from __future__ import annotations
