@@ -278,7 +278,12 @@ class _Builder:
         for ema in self.ema_names:
             x = self._power(EMA_INPUT_POWER[ema])
             self._emit(_lerp_, ("reg", f"state:{ema}"), ("in", x), ("lit", 1.0 - EMA_RATES[ema]))
-        u = self._value(names[-1])
+        # Nodes in dependency order (a depth-first walk from the output, inputs left to right:
+        # the order a nested evaluation takes), so every input is built before its readers
+        # and a deep graph needs no recursion.
+        for name in names:
+            self._value(name)
+        u = self.memo[names[-1]]
         return _IR(
             calls=self.calls,
             u=u,

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.compile import State
+from optevo.compile import State, Workspace
 from optevo.data import Augment, Dataset
 from optevo.models import ConvNet, grouped_from_models
 from optevo.optim.evolved import EvolvedOptimizer
@@ -359,6 +359,7 @@ class _RuleGroup:
     state: State
     peak: Tensor
     ctx: OpContext
+    workspace: Workspace
 
 
 class _PackedCopies(_Copies):
@@ -403,11 +404,21 @@ class _PackedCopies(_Copies):
                     scheduled.init_state(flat[start:stop]),
                     peak.unsqueeze(1),
                     OpContext(generator=rng, segments=tuple(self.sizes)),
+                    scheduled.workspace(flat[start:stop]),
                 )
             )
             start = stop
-        self.needs_weight = any(g.scheduled.rule.needs_weight for g in self.groups)
         self.active = torch.ones(self.k, 1, dtype=torch.bool, device=device)
+        # (K, N) buffers reused at every step, and their (K, *shape) views per parameter.
+        shapes = [v.shape for v in model.stacked_views()]
+        self.g = torch.empty_like(flat)
+        self.g_views = _row_views(self.g, shapes)
+        self.w: Tensor | None = None
+        if any(g.scheduled.rule.needs_weight for g in self.groups):
+            self.w = torch.empty_like(flat)
+            self.w_views = _row_views(self.w, shapes)
+        self.change = torch.empty_like(flat)
+        self.change_views = _row_views(self.change, shapes)
 
     def forward(self, x: Tensor) -> Tensor:
         self.model.train()
@@ -427,23 +438,18 @@ class _PackedCopies(_Copies):
             p.grad = None
         losses.sum().backward()
         with torch.no_grad():
-            g = _flatten_rows(self.model.stacked_grad_views())
-            w = _flatten_rows(self.model.stacked_views()) if self.needs_weight else None
-            if len(self.groups) == 1:
-                grp = self.groups[0]
-                delta = grp.scheduled.delta(g, grp.state, k, grp.peak, w, grp.ctx)
-            else:
-                delta = torch.empty_like(g)
-                for grp in self.groups:
-                    rows = slice(grp.start, grp.stop)
-                    delta[rows] = grp.scheduled.delta(
-                        g[rows], grp.state, k, grp.peak, None if w is None else w[rows], grp.ctx
-                    )
-            delta = torch.where(self.active, delta, torch.zeros((), device=self.device))
-            for view, part in zip(
-                self.model.stacked_views(), delta.split(self.sizes, dim=1), strict=True
-            ):
-                view.add_(part.view_as(view))
+            torch._foreach_copy_(self.g_views, self.model.stacked_grad_views())
+            if self.w is not None:
+                torch._foreach_copy_(self.w_views, self.model.stacked_views())
+            zero = torch.zeros((), device=self.device)
+            for grp in self.groups:
+                rows = slice(grp.start, grp.stop)
+                w = None if self.w is None else self.w[rows]
+                delta = grp.scheduled.delta(
+                    self.g[rows], grp.state, k, grp.peak, w, grp.ctx, grp.workspace
+                )
+                torch.where(self.active[rows], delta, zero, out=self.change[rows])
+            torch._foreach_add_(self.model.stacked_views(), self.change_views)
 
     def validate(self) -> list[tuple[float, float]]:
         return evaluate(self.model, self.data, self.spec, self.device)
@@ -513,3 +519,10 @@ def evaluate(
 def _flatten_rows(stacked: list[Tensor]) -> Tensor:
     """(K, *shape_j) tensors -> one (K, sum_j numel_j) matrix (a copy)."""
     return torch.cat([t.reshape(t.shape[0], -1) for t in stacked], dim=1)
+
+
+def _row_views(flat: Tensor, shapes: list[torch.Size]) -> list[Tensor]:
+    """A (K, N) matrix as (K, *shape_j) views, the inverse of `_flatten_rows`."""
+    sizes = [math.prod(shape[1:]) for shape in shapes]
+    parts = flat.split(sizes, dim=1)
+    return [part.view(shape) for part, shape in zip(parts, shapes, strict=True)]
