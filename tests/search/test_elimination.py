@@ -89,12 +89,13 @@ def test_paper_protocol_is_spec_7_1() -> None:
 
 
 def test_scaled_protocol_follows_the_runs_own_surrogate() -> None:
-    fitness = run_preset("quick").fitness  # base 16, 300 steps
+    fitness = run_preset("quick").fitness  # base 16, 240 steps
+    assert (fitness.base, fitness.total_steps) == (16, 240)
     cfg = elimination_protocol(fitness, "auto")
     assert cfg.protocol == "scaled"
     assert cfg.tops() == (8, 4, 2, 1)
     assert [r.fitness.base for r in cfg.rounds] == [21, 32, 43]  # 16 * (64, 96, 128) / 48
-    assert [r.fitness.total_steps for r in cfg.rounds] == [600] * 3  # 2 x 300
+    assert [r.fitness.total_steps for r in cfg.rounds] == [480] * 3  # 2 x 240
     assert all(r.fitness.dataset == "fashion-mnist" for r in cfg.rounds)
     custom = elimination_protocol(fitness, "paper", tops=(10, 5, 2), bases=(32, 48), seeds=2)
     assert custom.protocol == "paper, customised"
