@@ -6,8 +6,9 @@ so every executor evaluates the same candidates. Per configuration it reports:
 
 - evaluations per hour: trained candidates / wall time of the whole run (executor start-up,
   data loading and the final re-evaluation included);
-- driver share: wall time spent in the driver outside `executor.run` (drawing and checking
-  candidates, duplicate hashing, the store) — the search machinery's own cost; target < 5%;
+- driver share: wall time spent in the driver outside `executor.run` and the executor's
+  shutdown (drawing and checking candidates, duplicate hashing, the store) — the search
+  machinery's own cost; target < 5%;
 - outside fitness: 1 - (seconds inside `fitness()` summed over trials) / (wall x workers):
   everything that is not training, idle workers waiting for a batch's last candidate included.
 
@@ -49,8 +50,10 @@ def timed(trials, on_done):
         inside[0] += time.perf_counter() - t
 executor.run = timed
 start_search(cfg, run_dir, executor=executor)
+t_close = time.perf_counter()
 executor.close()
 wall = time.perf_counter() - t0
+close = time.perf_counter() - t_close
 with RunStore.open(run_dir, lock=False) as store:
     evs = store.evaluations()
     trial_seconds = sum(
@@ -61,7 +64,7 @@ with RunStore.open(run_dir, lock=False) as store:
     fingerprint = [(e.key, e.status, e.fitness) for e in sorted(evs, key=lambda e: e.key)]
 workers = 1 if cfg.executor.kind == "serial" else getattr(executor, "size", cfg.executor.workers)
 print(json.dumps({
-    "wall": wall, "inside_executor": inside[0], "trial_seconds": trial_seconds,
+    "wall": wall, "inside_executor": inside[0], "trial_seconds": trial_seconds, "close": close,
     "trained": trained, "requested": len(evs), "workers": workers,
     "fingerprint": fingerprint,
 }))
@@ -111,21 +114,23 @@ def main() -> None:
     print(f"preset {args.preset} with {args.set}; {args.repeats} repeat(s), fresh process each")
     print(
         f"{'executor':16} {'evals':>5} {'wall s':>8} {'evals/hour':>10} "
-        f"{'driver share':>12} {'outside fitness':>15}"
+        f"{'driver share':>12} {'outside fitness':>15} {'shutdown s':>10}"
     )
     fingerprints = {}
     for name in args.configs:
         results = [run_one(name, base) for _ in range(args.repeats)]
         wall = statistics.median(r["wall"] for r in results)
         r = results[0]
-        driver = statistics.median((x["wall"] - x["inside_executor"]) / x["wall"] for x in results)
+        driver = statistics.median(
+            (x["wall"] - x["inside_executor"] - x["close"]) / x["wall"] for x in results
+        )
         outside = statistics.median(
             1 - x["trial_seconds"] / (x["wall"] * x["workers"]) for x in results
         )
         fingerprints[name] = r["fingerprint"]
         print(
             f"{name:16} {r['trained']:>5} {wall:>8.1f} {r['trained'] / wall * 3600:>10.0f} "
-            f"{driver:>11.1%} {outside:>15.1%}"
+            f"{driver:>11.1%} {outside:>15.1%} {r['close']:>10.1f}"
         )
     first = next(iter(fingerprints.values()))
     same = all(f == first for f in fingerprints.values())
