@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 import yaml
@@ -13,6 +13,9 @@ from rich.markup import escape
 from optevo import Genome, library
 from optevo.jsonio import OutputError, check_output
 from optevo.space.limits import MAX_GENOME_BYTES, quote
+
+if TYPE_CHECKING:
+    from optevo.search.config import ExecutorConfig
 
 app = typer.Typer(
     add_completion=False,
@@ -88,3 +91,28 @@ def genome_from_run(run_dir: Path, genome_hash: str) -> Genome:
         return find_genome(run_dir, genome_hash)
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
+
+
+def executor_options(
+    stored: ExecutorConfig,
+    kind: str | None,
+    workers: int | None,
+    address: str | None,
+    threads: int | None,
+) -> ExecutorConfig:
+    """`stored` with the executor options of the command line applied (`--workers` > 1
+    alone implies the process pool)."""
+    from optevo.search.config import ConfigError, ExecutorConfig
+
+    raw = stored.model_dump()
+    if kind is not None:
+        raw["kind"] = kind
+    elif workers is not None and workers > 1:
+        raw["kind"] = "process"
+    for key, value in (("workers", workers), ("address", address), ("threads", threads)):
+        if value is not None:
+            raw[key] = value
+    try:
+        return ExecutorConfig(**raw)
+    except ValueError as exc:
+        raise ConfigError(f"executor: {exc}") from None

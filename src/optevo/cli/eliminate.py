@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optevo.cli.common import app, console, fail
+from optevo.cli.common import app, console, executor_options, fail
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
 from optevo.search.elimination import (
     EliminationResult,
@@ -95,7 +95,7 @@ def eliminate_command(
             check_search(store, run_config)
             available = len(search_candidates(store))
         elim = _protocol(run_config, protocol, tops, bases, steps, seeds)
-        ex = _executor(run_config.executor, executor, workers, address, threads)
+        ex = executor_options(run_config.executor, executor, workers, address, threads)
     except (ConfigError, StoreError) as exc:
         fail(str(exc))
     stored = read_elimination(run_dir)
@@ -147,27 +147,6 @@ def _protocol(
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-
-
-def _executor(
-    stored: ExecutorConfig,
-    kind: str | None,
-    workers: int | None,
-    address: str | None,
-    threads: int | None,
-) -> ExecutorConfig:
-    raw = stored.model_dump()
-    if kind is not None:
-        raw["kind"] = kind
-    elif workers is not None and workers > 1:
-        raw["kind"] = "process"
-    for key, value in (("workers", workers), ("address", address), ("threads", threads)):
-        if value is not None:
-            raw[key] = value
-    try:
-        return ExecutorConfig(**raw)
-    except ValueError as exc:
-        raise ConfigError(f"executor: {exc}") from None
 
 
 def _checked_worker(run_config: RunConfig, elim: EliminationConfig, ex: ExecutorConfig) -> Worker:

@@ -146,4 +146,3 @@ def surface(
     except ValueError as exc:
         fail(str(exc))
     _write(surface_figure(data, subject.label), out)
-

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optevo.cli.common import app, console, fail, parse_overrides
+from optevo.cli.common import app, console, executor_options, fail, parse_overrides
 from optevo.search.api import (
     RunSummary,
     Standing,
@@ -99,7 +99,7 @@ def search(
                 fail(
                     "--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir"
                 )
-            cfg = _stored_config(resume, executor_overrides)
+            cfg = _stored_config(resume, executor, workers, address, threads)
             target = resume
         else:
             cfg = _new_config(preset_name, config, {**overrides, **executor_overrides})
@@ -133,17 +133,17 @@ def _new_config(
     return run_preset(preset_name or "quick", **overrides)
 
 
-def _stored_config(run_dir: Path, executor_overrides: dict[str, object]) -> RunConfig:
+def _stored_config(
+    run_dir: Path,
+    kind: str | None,
+    workers: int | None,
+    address: str | None,
+    threads: int | None,
+) -> RunConfig:
     with RunStore.open(run_dir, lock=False) as store:
         cfg = RunConfig.model_validate_json(store.config_json)
-    if not executor_overrides:
-        return cfg
-    ex = cfg.executor.model_dump()
-    ex.update({k.split(".", 1)[1]: v for k, v in executor_overrides.items()})
-    try:
-        return cfg.model_copy(update={"executor": type(cfg.executor)(**ex)})
-    except ValueError as exc:
-        raise ConfigError(f"executor: {exc}") from None
+    ex = executor_options(cfg.executor, kind, workers, address, threads)
+    return cfg.model_copy(update={"executor": ex})
 
 
 def _check_data(cfg: RunConfig) -> Worker:
