@@ -173,6 +173,11 @@ class RunStore:
         trials = self.trials(key)
         return [FitnessResult.from_dict(trials[i]) for i in sorted(trials)]
 
+    def trial_keys(self) -> set[tuple[str, int]]:
+        """(key, seed index) of every stored trial, finished evaluations or not."""
+        rows = self._conn.execute("SELECT key, seed_index FROM trials").fetchall()
+        return {(k, int(i)) for k, i in rows}
+
     def trials(self, key: str) -> dict[int, dict[str, Any]]:
         rows = self._conn.execute(
             "SELECT seed_index, result, host FROM trials WHERE key = ?", (key,)
