@@ -59,6 +59,9 @@ class FitnessConfig(BaseModel):
     device: str = "auto"
     amp: bool = False
     channels_last: bool = True
+    cuda_graphs: bool = False
+    """Packed runs on CUDA capture their training step as a CUDA graph and replay it
+    (`TrainSpec.cuda_graphs`); elsewhere the same step runs eagerly."""
     strategy: Literal["auto", "sequential", "grouped"] = "auto"
     pack_copies: int = Field(64, ge=1)
     """`fitness_many`: at most this many model copies (candidates x screen rates) per packed
@@ -366,6 +369,7 @@ def _spec(config: FitnessConfig, schedule: str, screen: bool) -> TrainSpec:
         channels_last=config.channels_last,
         amp=config.amp,
         eval_batch_size=config.eval_batch_size,
+        cuda_graphs=config.cuda_graphs,
     )
 
 

@@ -70,9 +70,42 @@ class Workspace:
         self.step_scalars: list[Tensor] | None = None
         if like.dtype in _EXACT_TENSOR_SCALARS and like.device.type == "cpu":
             self.step_scalars = [torch.zeros((), dtype=like.dtype) for _ in program.scalar_fns]
+        self.static: _Static | None = None
 
     def data_ptrs(self) -> list[int]:
         return [b.data_ptr() for b in self.buffers]
+
+    def bind_static(self, values: Tensor, peak: Tensor) -> None:
+        """Read the per-step scalars from tensors on the values' device rather than from
+        Python numbers, so that a step can be captured in a CUDA graph and replayed.
+
+        `values` (1-D, `program.n_step_values` entries, the values' dtype and device) is
+        written before each step with `Program.step_values`; its last entry is the factor of
+        the learning rate, which is `peak` (a tensor broadcasting over the rows) times that
+        factor, computed inside the step by `Program.run_static`.
+        """
+        n = self.program.n_step_values
+        if values.shape != (n,):
+            raise ValueError(f"need {n} step values, got a tensor of shape {tuple(values.shape)}")
+        if values.device != peak.device or values.dtype != peak.dtype:
+            raise ValueError("the step values and the peak learning rates differ in device/dtype")
+        lr = torch.empty_like(peak)
+        neg_lr = torch.empty_like(peak)
+        registers = []
+        for i, name in enumerate(self.program.scalar_names):
+            registers.append(lr if name == "lr" else neg_lr if name == "neg_lr" else values[i])
+        self.static = _Static(values, peak, lr, neg_lr, registers)
+
+
+@dataclass(frozen=True)
+class _Static:
+    """The device tensors a statically bound workspace reads its per-step scalars from."""
+
+    values: Tensor
+    peak: Tensor
+    lr: Tensor
+    neg_lr: Tensor
+    registers: list[Tensor]
 
 
 @dataclass(frozen=True)
@@ -87,6 +120,7 @@ class Program:
 
     instructions: tuple[tuple[Callable[..., object], Callable[[list[Any]], tuple]], ...]
     scalar_fns: tuple[ScalarFn, ...]
+    scalar_names: tuple[str, ...]
     state_names: tuple[str, ...]
     buffer_dtypes: tuple[torch.dtype | None, ...]
     constants: tuple[float, ...]
@@ -121,6 +155,42 @@ class Program:
                 for t, x in zip(workspace.step_scalars, scalars, strict=True)
             ]
         regs += scalars
+        return self._execute(regs, state, workspace)
+
+    @property
+    def n_step_values(self) -> int:
+        """Entries of the step-value vector of `step_values` (the scalars, then the lr factor)."""
+        return len(self.scalar_names) + 1
+
+    def step_values(
+        self, k: int, decays: Sequence[float], lr_factor: float, mu: float
+    ) -> list[float]:
+        """The per-step scalars of step k for a workspace bound by `Workspace.bind_static`
+        (0 where the learning rate goes: it is computed from the factor at the end)."""
+        values = [
+            0.0 if name in ("lr", "neg_lr") else float(f(k, decays, None, mu))
+            for name, f in zip(self.scalar_names, self.scalar_fns, strict=True)
+        ]
+        values.append(float(lr_factor))
+        return values
+
+    def run_static(
+        self, g: Tensor, w: Tensor | None, ctx: OpContext, state: State, workspace: Workspace
+    ) -> Tensor:
+        """`run` reading the per-step scalars from the tensors bound to the workspace
+        (`Workspace.bind_static`): no Python number reaches a kernel, so the calls can be
+        captured in a CUDA graph. The same values as `run` for the same step."""
+        static = workspace.static
+        if static is None:
+            raise ValueError("this workspace is not bound to step values (Workspace.bind_static)")
+        if workspace.program is not self or workspace.shape != g.shape:
+            raise ValueError("this workspace belongs to another program or shape")
+        if "lr" in self.scalar_names or "neg_lr" in self.scalar_names:
+            torch.mul(static.peak, static.values[-1], out=static.lr)
+            torch.neg(static.lr, out=static.neg_lr)
+        return self._execute([g, w, ctx, *static.registers], state, workspace)
+
+    def _execute(self, regs: list[Any], state: State, workspace: Workspace) -> Tensor:
         regs += [state[name] for name in self.state_names]
         regs += workspace.registers
         for run, get in self.instructions:
@@ -216,6 +286,7 @@ def plan(
     return Program(
         instructions=instructions,
         scalar_fns=tuple(scalar_fns(name) for name in scalar_names),
+        scalar_names=tuple(scalar_names),
         state_names=tuple(name[len("state:") :] for name in state_names),
         buffer_dtypes=tuple(buffers.dtypes),
         constants=tuple(const_values),

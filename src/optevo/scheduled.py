@@ -149,6 +149,25 @@ class ScheduledRule:
         lr = peak_lr * self.lr_factor(k)
         return self.rule.delta(g, state, k, decays, lr, self.mus[i], w, ctx, workspace)
 
+    def step_values(self, k: int) -> list[float]:
+        """The per-step scalars of step k for `delta_static` (see `Workspace.bind_static`)."""
+        i = min(k, self.total_steps - 1)
+        decays = [d[i] for d in self.decays]
+        return self.rule.delta_program.step_values(k, decays, self.lr_factor(k), self.mus[i])
+
+    def delta_static(
+        self,
+        g: Tensor,
+        state: State,
+        workspace: Workspace,
+        w: Tensor | None = None,
+        ctx: OpContext | None = None,
+    ) -> Tensor:
+        """`delta` with the step's scalars read from the tensors bound to `workspace`
+        (written beforehand from `step_values(k)`): the form a CUDA graph captures once and
+        replays at every step. Same values as `delta(g, state, k, peak, ...)`."""
+        return self.rule.delta_program.run_static(g, w, ctx or OpContext(), state, workspace)
+
 
 def _lr_window(schedule: str, T: int, W: int, H: int) -> Callable[[int, int], np.ndarray]:
     if T <= WINDOW:  # short runs (the integrity check) share their table

@@ -12,6 +12,13 @@ One training loop (`_run`) serves every layout of the copies:
   a search, times their screen learning rates, train as one model (`train_packed`).
 "auto" picks grouped on CUDA and sequential elsewhere.
 
+With `TrainSpec.cuda_graphs` the packed layout runs its whole training step (forward,
+backward, every rule, the epoch sums) from fixed buffers, with the learning rates, momentum,
+bias corrections and decay values read from device tensors written before each step: on CUDA
+that step is captured once as a CUDA graph (after a few warm-up steps on a side stream) and
+replayed, with no Python work per step; elsewhere the same code runs eagerly (and gives the
+same numbers as the plain step, which the tests check).
+
 Per epoch: running training accuracy and loss (train mode, as the model sees the batches),
 and optionally validation accuracy and loss. A copy whose loss turns NaN/inf stops alone
 (checked at the end of each epoch, so it wastes at most one epoch) and the others go on.
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -78,6 +86,7 @@ class TrainSpec:
     channels_last: bool = True
     amp: bool = False
     eval_batch_size: int = 1000
+    cuda_graphs: bool = False
 
     @property
     def steps(self) -> int:
@@ -162,7 +171,8 @@ def train_packed(
         raise ValueError(f"unknown strategy {strategy!r}: auto, sequential or grouped")
     device = resolve_device(spec.device)
     if strategy == "auto":
-        strategy = "grouped" if device.startswith("cuda") and len(copies) > 1 else "sequential"
+        packed = len(copies) > 1 or spec.cuda_graphs
+        strategy = "grouped" if device.startswith("cuda") and packed else "sequential"
     if strategy == "sequential":
         return [_run(_SingleCopy(c, data, spec, device), data, spec, device)[0] for c in copies]
     return _run(_PackedCopies(list(copies), data, spec, device), data, spec, device)
@@ -219,12 +229,20 @@ def _new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNe
     return model
 
 
-def _autocast(spec: TrainSpec, device: str) -> torch.autocast:
-    return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=spec.amp)
+def _autocast(spec: TrainSpec, device: str, cache: bool = True) -> torch.autocast:
+    # No cast cache inside a CUDA graph (its casts must be redone at every replay).
+    return torch.autocast(
+        device_type=device.split(":")[0],
+        dtype=torch.bfloat16,
+        enabled=spec.amp,
+        cache_enabled=cache,
+    )
 
 
 class _EpochStats:
-    """Running sums of loss and correct predictions, kept on the device (one sync per epoch)."""
+    """Running sums of loss and correct predictions, kept on the device (one sync per epoch)
+    in tensors that live as long as the run (a CUDA graph adds to them); `count` (examples
+    seen) is kept by the loop."""
 
     def __init__(self, k: int, device: str) -> None:
         self.loss = torch.zeros(k, device=device, dtype=torch.float64)
@@ -234,12 +252,16 @@ class _EpochStats:
     def add(self, losses: Tensor, logits: Tensor, y: Tensor) -> None:
         self.loss += losses.detach().double()
         self.correct += (logits.detach().argmax(-1) == y).double().sum(-1)
-        self.count += len(y)
 
     def read(self, batches: int) -> tuple[list[float], list[float]]:
         losses = (self.loss / batches).tolist()
         accs = (self.correct / self.count).tolist()
         return losses, accs
+
+    def reset(self) -> None:
+        self.loss.zero_()
+        self.correct.zero_()
+        self.count = 0
 
 
 def _run(copies: _Copies, data: Dataset, spec: TrainSpec, device: str) -> list[RunResult]:
@@ -252,14 +274,12 @@ def _run(copies: _Copies, data: Dataset, spec: TrainSpec, device: str) -> list[R
     stats = _EpochStats(copies.k, device)
     for step in range(1, spec.steps + 1):
         x, y = batches.next()
-        logits = copies.forward(x)  # (K, B, classes)
-        losses = copies.losses(logits, y)  # (K,)
-        copies.step(losses, step - 1)
-        stats.add(losses, logits, y)
+        copies.train_step(x, y, step - 1, stats)
+        stats.count += len(y)
         if step % spec.epoch_steps == 0 or step == spec.steps:
             n_batches = (step - 1) % spec.epoch_steps + 1
             epoch_losses, accs = stats.read(n_batches)
-            stats = _EpochStats(copies.k, device)
+            stats.reset()
             for i, r in enumerate(results):
                 if r.active:
                     _end_epoch(r, step, epoch_losses[i], accs[i], spec)
@@ -286,6 +306,13 @@ class _Copies:
     specs: list[CopySpec]
     k: int
     output_order: list[int]
+
+    def train_step(self, x: Tensor, y: Tensor, k: int, stats: _EpochStats) -> None:
+        """Step k on the batch (x, y); adds each copy's loss and correct count to `stats`."""
+        logits = self.forward(x)  # (K, B, classes)
+        losses = self.losses(logits, y)  # (K,)
+        self.step(losses, k)
+        stats.add(losses, logits, y)
 
     def forward(self, x: Tensor) -> Tensor:
         raise NotImplementedError
@@ -362,9 +389,21 @@ class _RuleGroup:
     workspace: Workspace
 
 
+GRAPH_WARMUP_STEPS = 3
+"""Steps run eagerly (on a side stream) before the training step is captured as a CUDA graph."""
+
+STEP_VALUE_BUFFERS = 4
+"""Pinned host buffers the per-step values are copied from, in turn (so the host never writes
+one that a copy still reads, and runs at most this many steps ahead of the device)."""
+
+
 class _PackedCopies(_Copies):
     """All K copies as one GroupedConvNet; copies of one genome and schedule are adjacent rows,
-    stepped by that genome's compiled rule on their (rows, N) block of the parameter matrix."""
+    stepped by that genome's compiled rule on their (rows, N) block of the parameter matrix.
+
+    With `spec.cuda_graphs` the step reads everything from fixed buffers (`_static_step`):
+    the batch, and the per-step scalars of every rule, one vector for all groups written
+    before each step (`_load_step_values`). On CUDA that step is captured as a graph."""
 
     def __init__(self, copies: list[CopySpec], data: Dataset, spec: TrainSpec, device: str) -> None:
         self.data, self.spec, self.device = data, spec, device
@@ -419,10 +458,116 @@ class _PackedCopies(_Copies):
             self.w_views = _row_views(self.w, shapes)
         self.change = torch.empty_like(flat)
         self.change_views = _row_views(self.change, shapes)
+        self.zero = torch.zeros((), device=device, dtype=flat.dtype)
+        self.static = spec.cuda_graphs
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.use_graph = self.static and device.startswith("cuda")
+        self.warm_steps = 0
+        self.x_static: Tensor | None = None
+        self.y_static: Tensor | None = None
+        if self.static:
+            self._bind_step_values(flat)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def _bind_step_values(self, flat: Tensor) -> None:
+        """One device vector of every group's per-step scalars, each group's workspace bound
+        to its slice."""
+        sizes = [grp.scheduled.rule.delta_program.n_step_values for grp in self.groups]
+        self.values = torch.zeros(sum(sizes), dtype=flat.dtype, device=self.device)
+        pinned = self.use_graph
+        self.values_host = [
+            torch.zeros(sum(sizes), dtype=flat.dtype, pin_memory=pinned)
+            for _ in range(STEP_VALUE_BUFFERS if pinned else 1)
+        ]
+        self.values_events: list[torch.cuda.Event | None] = [None] * len(self.values_host)
+        self.values_turn = 0
+        for grp, part in zip(self.groups, self.values.split(sizes), strict=True):
+            grp.workspace.bind_static(part, grp.peak)
+
+    def _load_step_values(self, k: int) -> None:
+        values = [v for grp in self.groups for v in grp.scheduled.step_values(k)]
+        i = self.values_turn
+        self.values_turn = (i + 1) % len(self.values_host)
+        host = self.values_host[i]
+        event = self.values_events[i]
+        if event is not None:
+            event.synchronize()  # the copy that last read this buffer is done
+        host.copy_(torch.tensor(values, dtype=host.dtype))
+        if self.use_graph:
+            self.values.copy_(host, non_blocking=True)
+            event = torch.cuda.Event()
+            event.record()
+            self.values_events[i] = event
+        else:
+            self.values.copy_(host)
+
+    def train_step(self, x: Tensor, y: Tensor, k: int, stats: _EpochStats) -> None:
+        if not self.static:
+            super().train_step(x, y, k, stats)
+            return
+        self._load_step_values(k)
+        if self.x_static is None or self.y_static is None:
+            self.x_static, self.y_static = torch.empty_like(x), torch.empty_like(y)
+        self.x_static.copy_(x)
+        self.y_static.copy_(y)
+        if self.graph is not None:
+            self.graph.replay()
+        elif not self.use_graph:
+            self._static_step(stats)
+        elif self.warm_steps < GRAPH_WARMUP_STEPS:
+            # Warm-up (cuBLAS/cuDNN handles, autograd's buffers) off the capture's stream.
+            side = torch.cuda.Stream(device=self.device)
+            side.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(side):
+                self._static_step(stats)
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.warm_steps += 1
+        else:
+            self._capture(stats)
+
+    def _generators(self) -> list[torch.Generator]:
+        gens = list(self.model.generators or [])
+        gens += [grp.ctx.generator for grp in self.groups if grp.ctx.generator is not None]
+        return gens
+
+    def _capture(self, stats: _EpochStats) -> None:
+        """Capture the step as a CUDA graph and replay it (this step's update); on failure,
+        warn and go on eagerly from the same buffers."""
+        graph = torch.cuda.CUDAGraph()
+        gens = self._generators()
+        try:
+            if gens and not hasattr(graph, "register_generator_state"):
+                raise RuntimeError(
+                    f"torch {torch.__version__} cannot capture draws of its own generators "
+                    "(CUDAGraph.register_generator_state is torch 2.5 and newer)"
+                )
+            for gen in gens:
+                graph.register_generator_state(gen)
+            with torch.cuda.graph(graph):
+                self._static_step(stats)
+        except Exception as exc:  # any failure: this run goes on eagerly
+            warnings.warn(
+                f"CUDA graph capture failed ({exc}); training goes on without graphs",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            torch.cuda.synchronize(self.device)
+            self.use_graph = False
+            self._static_step(stats)
+            return
+        self.graph = graph
+        graph.replay()
+
+    def _static_step(self, stats: _EpochStats) -> None:
+        """The training step from the fixed buffers: what the CUDA graph holds."""
+        assert self.x_static is not None and self.y_static is not None
+        logits = self.forward(self.x_static, cache=not self.use_graph)
+        losses = self.losses(logits, self.y_static)
+        self._update(losses, None)
+        stats.add(losses, logits, self.y_static)
+
+    def forward(self, x: Tensor, cache: bool = True) -> Tensor:
         self.model.train()
-        with _autocast(self.spec, self.device):
+        with _autocast(self.spec, self.device, cache):
             return self.model(x)
 
     def losses(self, logits: Tensor, y: Tensor) -> Tensor:
@@ -434,6 +579,11 @@ class _PackedCopies(_Copies):
         )
 
     def step(self, losses: Tensor, k: int) -> None:
+        self._update(losses, k)
+
+    def _update(self, losses: Tensor, k: int | None) -> None:
+        """Backward, then every group's rule on its rows (k None: the step's scalars come
+        from the bound step values), the change masked to the active copies."""
         for p in self.params:
             p.grad = None
         losses.sum().backward()
@@ -441,14 +591,18 @@ class _PackedCopies(_Copies):
             torch._foreach_copy_(self.g_views, self.model.stacked_grad_views())
             if self.w is not None:
                 torch._foreach_copy_(self.w_views, self.model.stacked_views())
-            zero = torch.zeros((), device=self.device)
             for grp in self.groups:
                 rows = slice(grp.start, grp.stop)
                 w = None if self.w is None else self.w[rows]
-                delta = grp.scheduled.delta(
-                    self.g[rows], grp.state, k, grp.peak, w, grp.ctx, grp.workspace
-                )
-                torch.where(self.active[rows], delta, zero, out=self.change[rows])
+                if k is None:
+                    delta = grp.scheduled.delta_static(
+                        self.g[rows], grp.state, grp.workspace, w, grp.ctx
+                    )
+                else:
+                    delta = grp.scheduled.delta(
+                        self.g[rows], grp.state, k, grp.peak, w, grp.ctx, grp.workspace
+                    )
+                torch.where(self.active[rows], delta, self.zero, out=self.change[rows])
             torch._foreach_add_(self.model.stacked_views(), self.change_views)
 
     def validate(self) -> list[tuple[float, float]]:

@@ -219,8 +219,7 @@ def _read_archive(archive: Path, fmt: CifarFormat) -> list[tuple[str, bytes]]:
         cut = _truncation(archive)
         if cut is not None:
             raise ValueError(
-                f"{archive}: truncated archive ({cut}): it ends before "
-                f"{fmt.folder}/{missing[0]}"
+                f"{archive}: truncated archive ({cut}): it ends before {fmt.folder}/{missing[0]}"
             )
         raise FileNotFoundError(
             f"{archive}: archive has no member {fmt.folder}/{missing[0]} "

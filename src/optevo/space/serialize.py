@@ -123,9 +123,7 @@ def _genome(obj: Any, budget: _Budget) -> Genome:
     if not isinstance(flipped, bool):
         raise ValueError(f"genome.flipped: expected a boolean, got {kind(flipped)}")
     hidden_raw = _node_list(data["hidden"], "genome.hidden", budget)
-    hidden = tuple(
-        _node(n, f"genome.h{i}", budget, decays=True) for i, n in enumerate(hidden_raw)
-    )
+    hidden = tuple(_node(n, f"genome.h{i}", budget, decays=True) for i, n in enumerate(hidden_raw))
     output = _node(data["output"], "genome.out", budget, decays=True)
     return Genome(hidden, output, momentum, flipped)
 
