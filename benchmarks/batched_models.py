@@ -1,4 +1,5 @@
-"""Training K ConvNet copies at once: sequential vs grouped convolutions vs ``torch.func.vmap``.
+"""Training K ConvNet copies at once: sequential vs grouped convolutions vs ``torch.func.vmap``
+vs batched matrix products of unfolded patches.
 
 One "step" is forward, cross-entropy and backward of all K copies on the same batch (the LR
 screen's situation: K runs that differ only in the learning rate; the optimizer's share is
@@ -87,6 +88,69 @@ def vmap_step(models: list[ConvNet], x: torch.Tensor, y: torch.Tensor) -> Step:
     return step
 
 
+def _unfold_conv(x: torch.Tensor, weight: torch.Tensor, stride: int) -> torch.Tensor:
+    """K convolutions (3x3, padding 1) as one batched matmul of unfolded patches.
+
+    x: (K, B, C, H, W) per-copy inputs, or (B, C, H, W) shared by every copy; weight:
+    (K, O, C*9). Returns (K, B, O, H', W')."""
+    shared = x.dim() == 4
+    k = weight.shape[0]
+    b, c, h, w = x.shape if shared else x.shape[1:]
+    flat = x if shared else x.flatten(0, 1)
+    cols = F.unfold(flat, 3, padding=1, stride=stride)  # (B or K*B, C*9, L)
+    ho, wo = (h + 2 - 3) // stride + 1, (w + 2 - 3) // stride + 1
+    if shared:
+        out = torch.matmul(weight.unsqueeze(1), cols.unsqueeze(0))  # (K, B, O, L)
+    else:
+        out = torch.matmul(weight.unsqueeze(1), cols.view(k, b, c * 9, -1))
+    return out.view(k, b, -1, ho, wo)
+
+
+def _batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """Per-copy training-mode BatchNorm of (K, B, C, H, W) with (K, C) affine parameters."""
+    mean = x.mean(dim=(1, 3, 4), keepdim=True)
+    var = x.var(dim=(1, 3, 4), unbiased=False, keepdim=True)
+    scale = gamma[:, None, :, None, None] * torch.rsqrt(var + 1e-5)
+    return (x - mean) * scale + beta[:, None, :, None, None]
+
+
+def unfold_step(models: list[ConvNet], x: torch.Tensor, y: torch.Tensor) -> Step:
+    """(e): every convolution as a batched matmul of unfolded patches (im2col), BatchNorm and
+    the head on (K, ...) stacked parameters (running statistics left out: timing only)."""
+    k = len(models)
+
+    def stack(get: Callable[[ConvNet], torch.Tensor]) -> torch.Tensor:
+        return torch.stack([get(m).detach().reshape(get(m).shape[0], -1) for m in models])
+
+    convs = [stack(lambda m, i=i: getattr(m, f"conv{i}").weight) for i in (1, 2, 3)]
+    bns = [
+        (
+            stack(lambda m, i=i: getattr(m, f"bn{i}").weight.unsqueeze(1)).squeeze(-1),
+            stack(lambda m, i=i: getattr(m, f"bn{i}").bias.unsqueeze(1)).squeeze(-1),
+        )
+        for i in (1, 2, 3)
+    ]
+    fc_w = torch.stack([m.fc.weight.detach() for m in models])  # (K, classes, F)
+    fc_b = torch.stack([m.fc.bias.detach() for m in models])  # (K, classes)
+    params = [*convs, *(t for pair in bns for t in pair), fc_w, fc_b]
+    for p in params:
+        p.requires_grad_(True)
+    targets = y.repeat(k)
+    p_drop = models[0].dropout_p
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        h: torch.Tensor = x
+        for (gamma, beta), weight, stride in zip(bns, convs, (1, 2, 2), strict=True):
+            h = F.silu(_batch_norm(_unfold_conv(h, weight, stride), gamma, beta))
+        feats = F.dropout(h.mean(dim=(3, 4)), p_drop, training=True)  # (K, B, F)
+        logits = torch.baddbmm(fc_b.unsqueeze(1), feats, fc_w.transpose(1, 2))
+        (F.cross_entropy(logits.flatten(0, 1), targets) * k).backward()
+
+    return step
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, default=7, help="number of copies")
@@ -133,6 +197,7 @@ def main() -> None:
     }
     if not args.skip_vmap:
         variants["(d) vmap"] = vmap_step(models, x, y)
+    variants["(e) unfold + bmm"] = unfold_step(models, x, y)
 
     def sync() -> None:
         if device.type == "cuda":
