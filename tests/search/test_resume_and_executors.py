@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,14 +55,31 @@ def start_cli_search(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with RunStore.open(run_dir, lock=False) as store:
-                if store.count() >= at_least:
-                    break
-        except Exception:  # not created yet
-            pass
+        if _evaluations(run_dir / "run.sqlite") >= at_least:
+            break
         time.sleep(0.05)
+    if proc.poll() is not None:
+        out = proc.communicate()[0] if capture else b""
+        raise AssertionError(
+            f"the search ended (exit {proc.returncode}) before the store held {at_least} "
+            f"evaluations: {(out or b'').decode()[-1000:]}"
+        )
     return proc, run_dir
+
+
+def _evaluations(db: Path) -> int:
+    """Evaluations in a run's store as another process writes it; 0 while it cannot be read
+    (a short busy timeout, so that a poll never waits long behind the writer)."""
+    if not db.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
 
 
 @pytest.fixture(scope="module")
