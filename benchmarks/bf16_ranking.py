@@ -4,13 +4,16 @@ for the same genomes, and the rank correlation between the two.
 The genomes: the named optimizers of the library (SGD, Momentum, Nesterov, RMSProp, Adam,
 Opt1-Opt10, A1-A5) and `--random` random valid genomes of the search space (drawn as the
 search draws them: acyclic, integrity-checked). Each is evaluated by the fitness protocol of
-`--preset` twice, with `amp` off and on, same seed. Printed: the fitness pairs, how many
-statuses agree, Spearman's rho and Kendall's tau over the genomes both modes accept, and over
-all genomes with rejected ones tied at the bottom (fitness 0).
+`--preset` in each mode: `fp32`, `bf16` (autocast, same seed) and `fp32-seed1` (fp32 with the
+next seed: the yardstick, since two seeds already rank candidates differently). Printed: the
+fitness per mode, how many statuses agree, and Spearman's rho / Kendall's tau between every
+pair of modes, over the genomes both accept and over all genomes with rejected ones tied at
+the bottom (fitness 0). bf16 changes the ranking no more than seed noise does when
+fp32-vs-bf16 correlates about as well as fp32-vs-fp32-seed1.
 
-    python benchmarks/bf16_ranking.py                       # quick preset, on this machine
-    python benchmarks/bf16_ranking.py --preset paper        # on a GPU
-    python benchmarks/bf16_ranking.py --out bf16.json
+    python benchmarks/bf16_ranking.py --out r.json            # quick preset, this machine
+    python benchmarks/bf16_ranking.py --preset paper          # on a GPU
+    python benchmarks/bf16_ranking.py --from r.json --modes fp32-seed1 --out r.json  # add one
 
 On a CPU, bf16 autocast runs the convolutions in bfloat16 through oneDNN: the rounding is
 that of the GPU's bf16 (8-bit mantissa inputs, fp32 accumulation), so the ranking effect is
@@ -20,6 +23,7 @@ measured here too, though not the speed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 
@@ -32,6 +36,7 @@ from optevo.search.candidates import draw_random
 
 NAMED = ("SGD", "Momentum", "Nesterov", "RMSProp", "Adam")
 NAMED += tuple(f"Opt{i}" for i in range(1, 11)) + tuple(f"A{i}" for i in range(1, 6))
+MODES = {"fp32": (False, 0), "bf16": (True, 0), "fp32-seed1": (False, 1)}  # amp, seed offset
 
 
 def main() -> None:
@@ -41,6 +46,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the random genomes")
     parser.add_argument("--limit", type=int, default=None, help="only the first N genomes")
     parser.add_argument("--out", default=None, help="write the figures as JSON here")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=list(MODES))
+    parser.add_argument("--from", dest="previous", default=None, help="keep this file's columns")
     args = parser.parse_args()
 
     genomes = [(name, library.genome(name)) for name in NAMED]
@@ -50,48 +57,53 @@ def main() -> None:
     if args.limit is not None:
         genomes = genomes[: args.limit]
 
-    rows = []
-    print(f"{len(genomes)} genomes, preset {args.preset!r}: fitness fp32 / bf16")
-    for name, genome in genomes:
-        row: dict[str, object] = {"name": name, "genome": str(genome)}
-        for label, amp in (("fp32", False), ("bf16", True)):
+    rows: list[dict[str, object]] = []
+    if args.previous:
+        with open(args.previous) as fh:
+            rows = json.load(fh)["rows"]
+        if [r["genome"] for r in rows] != [str(g) for _, g in genomes]:
+            raise SystemExit(f"{args.previous} holds other genomes (check --random/--seed)")
+    else:
+        rows = [{"name": name, "genome": str(genome)} for name, genome in genomes]
+    modes = [m for m in MODES if m in args.modes or (rows and m in rows[0])]
+    print(f"{len(genomes)} genomes, preset {args.preset!r}: fitness {' / '.join(modes)}")
+    for row, (name, genome) in zip(rows, genomes, strict=True):
+        for mode in args.modes:
+            amp, seed = MODES[mode]
+            base = preset(args.preset)
             t0 = time.perf_counter()
-            result = fitness(genome, preset(args.preset, amp=amp))
-            row[label] = result.fitness
-            row[f"{label}_status"] = result.status
-            row[f"{label}_seconds"] = time.perf_counter() - t0
-        rows.append(row)
-        print(
-            f"  {name:10s} fp32 {_fmt(row['fp32'])} ({row['fp32_status']}, "
-            f"{row['fp32_seconds']:.0f} s)  bf16 {_fmt(row['bf16'])} ({row['bf16_status']}, "
-            f"{row['bf16_seconds']:.0f} s)",
-            flush=True,
+            result = fitness(genome, preset(args.preset, amp=amp, seed=base.seed + seed))
+            row[mode] = result.fitness
+            row[f"{mode}_status"] = result.status
+            row[f"{mode}_seconds"] = time.perf_counter() - t0
+        shown = "  ".join(
+            f"{m} {_fmt(row[m])} ({row[f'{m}_status']}, {row[f'{m}_seconds']:.0f} s)" for m in modes
         )
+        print(f"  {name:10s} {shown}", flush=True)
 
-    same_status = sum(r["fp32_status"] == r["bf16_status"] for r in rows)
-    both = [r for r in rows if r["fp32"] is not None and r["bf16"] is not None]
-    summary: dict[str, object] = {
-        "genomes": len(rows),
-        "same_status": same_status,
-        "accepted_by_both": len(both),
-    }
-    print(f"statuses agree for {same_status}/{len(rows)} genomes")
-    for label, subset in (("accepted by both", both), ("all (rejected = 0)", rows)):
-        if len(subset) < 3:
-            print(f"{label}: fewer than 3 genomes, no correlation")
-            continue
-        a = [float(r["fp32"] or 0.0) for r in subset]
-        b = [float(r["bf16"] or 0.0) for r in subset]
-        rho = float(stats.spearmanr(a, b).statistic)
-        tau = float(stats.kendalltau(a, b).statistic)
-        diff = np.abs(np.subtract(a, b))
-        print(
-            f"{label} ({len(subset)}): Spearman {rho:.3f}, Kendall {tau:.3f}, "
-            f"|fp32 - bf16| median {np.median(diff):.4f}, max {diff.max():.4f}"
-        )
-        summary[label] = {"n": len(subset), "spearman": rho, "kendall": tau}
-    seconds = {m: sum(float(r[f"{m}_seconds"]) for r in rows) for m in ("fp32", "bf16")}
-    print(f"seconds in all: fp32 {seconds['fp32']:.0f}, bf16 {seconds['bf16']:.0f}")
+    summary: dict[str, object] = {"genomes": len(rows)}
+    for a_mode, b_mode in itertools.combinations(modes, 2):
+        pair = f"{a_mode} vs {b_mode}"
+        same = sum(r[f"{a_mode}_status"] == r[f"{b_mode}_status"] for r in rows)
+        print(f"{pair}: statuses agree for {same}/{len(rows)} genomes")
+        summary[pair] = {"same_status": same}
+        both = [r for r in rows if r[a_mode] is not None and r[b_mode] is not None]
+        for label, subset in (("accepted by both", both), ("all, rejected = 0", rows)):
+            if len(subset) < 3:
+                print(f"  {label}: fewer than 3 genomes, no correlation")
+                continue
+            a = [float(r[a_mode] or 0.0) for r in subset]  # type: ignore[arg-type]
+            b = [float(r[b_mode] or 0.0) for r in subset]  # type: ignore[arg-type]
+            rho = float(stats.spearmanr(a, b).statistic)
+            tau = float(stats.kendalltau(a, b).statistic)
+            diff = np.abs(np.subtract(a, b))
+            print(
+                f"  {label} ({len(subset)}): Spearman {rho:.3f}, Kendall {tau:.3f}, "
+                f"|difference| median {np.median(diff):.4f}, max {diff.max():.4f}"
+            )
+            summary[pair][label] = {"n": len(subset), "spearman": rho, "kendall": tau}  # type: ignore[index]
+    seconds = {m: round(sum(float(r[f"{m}_seconds"]) for r in rows)) for m in modes}  # type: ignore[arg-type]
+    print(f"seconds in all: {seconds}")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump({"preset": args.preset, "rows": rows, "summary": summary}, fh, indent=2)
