@@ -10,10 +10,11 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from test_packing import config as packing_config
+from test_train import spec as train_spec
 
 from optevo import library
-from optevo.data import Augment, load
-from optevo.evaluate import preset
+from optevo.data import load
 from optevo.packing import fitness_many
 from optevo.scheduled import ScheduledRule
 from optevo.search.candidates import random_genome
@@ -107,17 +108,7 @@ def digits():
 
 
 def _spec(**kw) -> TrainSpec:
-    base = {
-        "base": 4,
-        "total_steps": 60,
-        "batch_size": 32,
-        "epoch_steps": 10,
-        "warmup_steps": 3,
-        "augment": Augment(False, False, False),
-        "dropout": 0.2,
-        "stop_rules": (StopRule(30, 0.3),),
-    }
-    return TrainSpec(**{**base, **kw})
+    return train_spec(**{"stop_rules": (StopRule(30, 0.3),), **kw})
 
 
 def test_packed_run_with_graph_step_equals_the_plain_run(digits) -> None:
@@ -136,17 +127,7 @@ def test_packed_run_with_graph_step_equals_the_plain_run(digits) -> None:
 
 
 def test_fitness_many_with_graph_step_equals_without(digits) -> None:
-    config = preset(
-        "tiny",
-        base=4,
-        total_steps=60,
-        screen_steps=30,
-        epoch_steps=10,
-        screen_stop_epoch=3,
-        full_stop_after=30,
-        screen_lrs=[1.0, 0.1, 0.01],
-        strategy="grouped",
-    )
+    config = packing_config(strategy="grouped")
     cands = ["Adam", "SGD", "Opt6", random_genome(np.random.default_rng(4))]
     plain = fitness_many(cands, config, data=digits)
     graphs = fitness_many(cands, config.model_copy(update={"cuda_graphs": True}), data=digits)
