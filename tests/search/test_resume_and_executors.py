@@ -43,6 +43,9 @@ def start_cli_search(
         [
             sys.executable,
             "-c",
+            # Ctrl-C as in a terminal: a child inherits an ignored SIGINT (a test run started
+            # in the background, `nohup ... &`), and Python then installs no handler.
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
             "from optevo.cli import main; main()",
             "search",
             "--config",
