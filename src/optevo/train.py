@@ -31,9 +31,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -460,8 +460,9 @@ class _PackedCopies(_Copies):
         self.change_views = _row_views(self.change, shapes)
         self.zero = torch.zeros((), device=device, dtype=flat.dtype)
         self.static = spec.cuda_graphs
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.use_graph = self.static and device.startswith("cuda")
+        self.backend = _graph_backend(device) if self.static else None
+        self.graph: Any = None  # the captured step, once captured
+        self.use_graph = self.backend is not None
         self.warm_steps = 0
         self.x_static: Tensor | None = None
         self.y_static: Tensor | None = None
@@ -473,12 +474,12 @@ class _PackedCopies(_Copies):
         to its slice."""
         sizes = [grp.scheduled.rule.delta_program.n_step_values for grp in self.groups]
         self.values = torch.zeros(sum(sizes), dtype=flat.dtype, device=self.device)
-        pinned = self.use_graph
+        pinned = self.backend is not None and self.backend.pin_memory
         self.values_host = [
             torch.zeros(sum(sizes), dtype=flat.dtype, pin_memory=pinned)
-            for _ in range(STEP_VALUE_BUFFERS if pinned else 1)
+            for _ in range(STEP_VALUE_BUFFERS if self.backend is not None else 1)
         ]
-        self.values_events: list[torch.cuda.Event | None] = [None] * len(self.values_host)
+        self.values_events: list[Any] = [None] * len(self.values_host)
         self.values_turn = 0
         for grp, part in zip(self.groups, self.values.split(sizes), strict=True):
             grp.workspace.bind_static(part, grp.peak)
@@ -492,11 +493,9 @@ class _PackedCopies(_Copies):
         if event is not None:
             event.synchronize()  # the copy that last read this buffer is done
         host.copy_(torch.tensor(values, dtype=host.dtype))
-        if self.use_graph:
+        if self.use_graph and self.backend is not None:
             self.values.copy_(host, non_blocking=True)
-            event = torch.cuda.Event()
-            event.record()
-            self.values_events[i] = event
+            self.values_events[i] = self.backend.record_event()
         else:
             self.values.copy_(host)
 
@@ -511,15 +510,11 @@ class _PackedCopies(_Copies):
         self.y_static.copy_(y)
         if self.graph is not None:
             self.graph.replay()
-        elif not self.use_graph:
+        elif not self.use_graph or self.backend is None:
             self._static_step(stats)
         elif self.warm_steps < GRAPH_WARMUP_STEPS:
             # Warm-up (cuBLAS/cuDNN handles, autograd's buffers) off the capture's stream.
-            side = torch.cuda.Stream(device=self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                self._static_step(stats)
-            torch.cuda.current_stream(self.device).wait_stream(side)
+            self.backend.side_stream(lambda: self._static_step(stats), self.device)
             self.warm_steps += 1
         else:
             self._capture(stats)
@@ -532,25 +527,16 @@ class _PackedCopies(_Copies):
     def _capture(self, stats: _EpochStats) -> None:
         """Capture the step as a CUDA graph and replay it (this step's update); on failure,
         warn and go on eagerly from the same buffers."""
-        graph = torch.cuda.CUDAGraph()
-        gens = self._generators()
+        assert self.backend is not None
         try:
-            if gens and not hasattr(graph, "register_generator_state"):
-                raise RuntimeError(
-                    f"torch {torch.__version__} cannot capture draws of its own generators "
-                    "(CUDAGraph.register_generator_state is torch 2.5 and newer)"
-                )
-            for gen in gens:
-                graph.register_generator_state(gen)
-            with torch.cuda.graph(graph):
-                self._static_step(stats)
+            graph = self.backend.capture(lambda: self._static_step(stats), self._generators())
         except Exception as exc:  # any failure: this run goes on eagerly
             warnings.warn(
                 f"CUDA graph capture failed ({exc}); training goes on without graphs",
                 RuntimeWarning,
                 stacklevel=2,
             )
-            torch.cuda.synchronize(self.device)
+            self.backend.synchronize(self.device)
             self.use_graph = False
             self._static_step(stats)
             return
@@ -621,6 +607,49 @@ class _PackedCopies(_Copies):
 
     def any_active(self) -> bool:
         return bool(self.active.any())
+
+
+class _CudaGraphs:
+    """What the packed trainer asks of CUDA to capture and replay its step: pinned host
+    memory, events, a side stream for the warm-up steps, the capture. (One seam, so that the
+    tests drive the same control flow on a CPU with a stand-in.)"""
+
+    pin_memory = True
+
+    def record_event(self) -> Any:
+        event = torch.cuda.Event()
+        event.record()
+        return event
+
+    def side_stream(self, fn: Callable[[], None], device: str) -> None:
+        side = torch.cuda.Stream(device=device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            fn()
+        torch.cuda.current_stream(device).wait_stream(side)
+
+    def capture(self, fn: Callable[[], None], generators: list[torch.Generator]) -> Any:
+        """`fn`'s kernels as a CUDA graph (not run: `replay()` runs them), with the draws of
+        `generators` advancing at every replay as they would eagerly."""
+        graph = torch.cuda.CUDAGraph()
+        if generators and not hasattr(graph, "register_generator_state"):
+            raise RuntimeError(
+                f"torch {torch.__version__} cannot capture draws of its own generators "
+                "(CUDAGraph.register_generator_state is torch 2.5 and newer)"
+            )
+        for gen in generators:
+            graph.register_generator_state(gen)
+        with torch.cuda.graph(graph):
+            fn()
+        return graph
+
+    def synchronize(self, device: str) -> None:
+        torch.cuda.synchronize(device)
+
+
+def _graph_backend(device: str) -> _CudaGraphs | None:
+    """The CUDA-graph backend for a run on `device` (None: the fixed-buffer step runs eagerly)."""
+    return _CudaGraphs() if device.startswith("cuda") else None
 
 
 def _end_epoch(result: RunResult, step: int, loss: float, acc: float, spec: TrainSpec) -> None:

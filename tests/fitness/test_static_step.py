@@ -137,6 +137,94 @@ def test_fitness_many_with_graph_step_equals_without(digits) -> None:
         assert a.fitness == b.fitness and a.screen == b.screen and a.best_lr == b.best_lr
 
 
+class _FakeGraph:
+    def __init__(self, fn, backend: _FakeBackend) -> None:
+        self.fn, self.backend = fn, backend
+
+    def replay(self) -> None:
+        self.backend.replays += 1
+        self.fn()
+
+
+class _FakeEvent:
+    def __init__(self, backend: _FakeBackend) -> None:
+        self.backend = backend
+
+    def synchronize(self) -> None:
+        self.backend.event_waits += 1
+
+
+class _FakeBackend:
+    """The CUDA calls of the graphed step, on a CPU: a "captured" step is recorded without
+    running (as a capture does) and runs at each replay."""
+
+    pin_memory = False
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.warm = self.captures = self.replays = self.event_waits = 0
+        self.registered: list[torch.Generator] = []
+
+    def record_event(self) -> _FakeEvent:
+        return _FakeEvent(self)
+
+    def side_stream(self, fn, device: str) -> None:
+        self.warm += 1
+        fn()
+
+    def capture(self, fn, generators) -> _FakeGraph:
+        self.captures += 1
+        if self.fail:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        self.registered += generators
+        return _FakeGraph(fn, self)
+
+    def synchronize(self, device: str) -> None:
+        pass
+
+
+def _graph_copies() -> list[CopySpec]:
+    genomes = [library.genome("Adam"), _random_with(lambda r: r.rule.random, 1)]
+    genomes.append(library.genome("Opt6"))
+    return [CopySpec(g, lr, i) for i, g in enumerate(genomes) for lr in (0.1, 0.01)]
+
+
+def test_graph_control_flow_warms_up_captures_once_and_replays(digits, monkeypatch) -> None:
+    """The CUDA path's bookkeeping, run on the CPU through the backend seam: 3 warm-up steps,
+    one capture that registers every dropout generator (the model's, one per copy, and the
+    rule's), a replay per later step, the pinned value buffers reused in turn; and the same
+    numbers as the plain run."""
+    import optevo.train as train
+
+    copies = _graph_copies()
+    spec = _spec(stop_rules=())
+    plain = train_packed(copies, digits, spec, strategy="grouped")
+    backend = _FakeBackend()
+    monkeypatch.setattr(train, "_graph_backend", lambda device: backend)
+    graphed = train_packed(copies, digits, _spec(stop_rules=(), cuda_graphs=True), "grouped")
+    assert (backend.warm, backend.captures) == (train.GRAPH_WARMUP_STEPS, 1)
+    assert backend.replays == spec.steps - train.GRAPH_WARMUP_STEPS
+    assert backend.event_waits == spec.steps - train.STEP_VALUE_BUFFERS
+    assert len(backend.registered) == len(copies) + 1  # 6 model copies + the rule's dropout
+    assert all(g.device.type == "cpu" for g in backend.registered)
+    for a, b in zip(plain, graphed, strict=True):
+        assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
+
+
+def test_a_failed_capture_warns_and_goes_on_eagerly(digits, monkeypatch) -> None:
+    import optevo.train as train
+
+    copies = _graph_copies()
+    plain = train_packed(copies, digits, _spec(), strategy="grouped")
+    backend = _FakeBackend(fail=True)
+    monkeypatch.setattr(train, "_graph_backend", lambda device: backend)
+    with pytest.warns(RuntimeWarning, match="capture failed .*not permitted"):
+        graphed = train_packed(copies, digits, _spec(cuda_graphs=True), strategy="grouped")
+    assert backend.captures == 1 and backend.replays == 0
+    for a, b in zip(plain, graphed, strict=True):
+        assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
 def test_cuda_graph_replay_equals_the_eager_step(digits) -> None:
     """On CUDA: the captured-and-replayed run and the eager run of the same fixed-buffer step
