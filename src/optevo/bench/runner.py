@@ -215,6 +215,32 @@ def _lr_entry(result: LrTestResult) -> dict[str, Any]:
 # -- tables -----------------------------------------------------------------------------------
 
 
+def _finals(
+    store: ResultStore, task_name: str, settings: dict[str, Any], label: str, lr: float
+) -> list[RunRecord]:
+    """The stored final runs of optimizer `label` on a task at `lr`, in seed order."""
+    opt = settings["optimizers"].get(label)
+    if opt is None:
+        return []
+    records = []
+    for seed in range(settings["seeds"]):
+        key = RunKey(
+            task_name,
+            label,
+            opt["genome_hash"],
+            opt["schedule"],
+            "final",
+            lr,
+            seed,
+            settings["total_steps"],
+            settings["total_steps"],
+        )
+        record = store.get(key)
+        if record is not None:
+            records.append(record)
+    return records
+
+
 def collect_cells(store: ResultStore) -> tuple[dict[tuple[str, str], Cell], list[str], list[str]]:
     """Cells of every task in the store's manifest: (rows in order of first appearance,
     task names in manifest order)."""
@@ -228,23 +254,7 @@ def collect_cells(store: ResultStore) -> tuple[dict[tuple[str, str], Cell], list
             choice = s.get("lr", {}).get(label)
             if not choice or choice.get("winner") is None:
                 continue
-            opt = s["optimizers"][label]
-            values = []
-            for seed in range(s["seeds"]):
-                key = RunKey(
-                    task_name,
-                    label,
-                    opt["genome_hash"],
-                    opt["schedule"],
-                    "final",
-                    choice["winner"],
-                    seed,
-                    s["total_steps"],
-                    s["total_steps"],
-                )
-                record = store.get(key)
-                if record is not None:
-                    values.append(record.metric)
+            values = [r.metric for r in _finals(store, task_name, s, label, choice["winner"])]
             if values:
                 cells[(label, task_name)] = Cell(tuple(values), choice["winner"])
     return cells, rows, list(manifest)
@@ -302,24 +312,7 @@ def chosen_lrs(out: str | Path) -> dict[str, dict[str, Any]]:
         for label, choice in s.get("lr", {}).items():
             if choice.get("winner") is None:
                 continue
-            opt = s["optimizers"].get(label)
-            finals = []
-            if opt is not None:
-                for seed in range(s["seeds"]):
-                    key = RunKey(
-                        task_name,
-                        label,
-                        opt["genome_hash"],
-                        opt["schedule"],
-                        "final",
-                        choice["winner"],
-                        seed,
-                        s["total_steps"],
-                        s["total_steps"],
-                    )
-                    record = store.get(key)
-                    if record is not None:
-                        finals.append(record)
+            finals = _finals(store, task_name, s, label, choice["winner"])
             result.setdefault(label, {})[task_name] = {
                 "lr": choice["winner"],
                 "scale": s["scale"],

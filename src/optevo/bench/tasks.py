@@ -254,6 +254,21 @@ def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
 
 _SCRATCH = Budget(96_000, 6_400, 12_800, 64)
 
+
+def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], layout: str) -> Task:
+    """SPEC 7.5's fine-tuning of ImageNet EfficientNetV2-S on data set `name`."""
+    return Task(
+        f"{name}-finetune",
+        column,
+        "accuracy",
+        _proportional(10_000, 64),
+        layout,
+        _build_finetune(load, name, layout),
+        finetune=True,
+        needs_checkpoint=True,
+    )
+
+
 TASKS: dict[str, Task] = {
     t.name: t
     for t in (
@@ -301,36 +316,9 @@ TASKS: dict[str, Task] = {
             ds.TINY_LAYOUT,
             _build_tiny,
         ),
-        Task(
-            "flowers102-finetune",
-            "Flowers",
-            "accuracy",
-            _proportional(10_000, 64),
-            ds.FLOWERS_LAYOUT,
-            _build_finetune(ds.load_flowers102, "flowers102", ds.FLOWERS_LAYOUT),
-            finetune=True,
-            needs_checkpoint=True,
-        ),
-        Task(
-            "cars196-finetune",
-            "Cars",
-            "accuracy",
-            _proportional(10_000, 64),
-            ds.CARS_LAYOUT,
-            _build_finetune(ds.load_cars196, "cars196", ds.CARS_LAYOUT),
-            finetune=True,
-            needs_checkpoint=True,
-        ),
-        Task(
-            "caltech101-finetune",
-            "Caltech",
-            "accuracy",
-            _proportional(10_000, 64),
-            ds.CALTECH_LAYOUT,
-            _build_finetune(ds.load_caltech101, "caltech101", ds.CALTECH_LAYOUT),
-            finetune=True,
-            needs_checkpoint=True,
-        ),
+        _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_LAYOUT),
+        _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_LAYOUT),
+        _finetune_task("caltech101", "Caltech", ds.load_caltech101, ds.CALTECH_LAYOUT),
         Task(
             "ptb-awdlstm",
             "PTB",

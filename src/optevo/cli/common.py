@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 import yaml
@@ -24,6 +24,18 @@ app = typer.Typer(
 )
 console = Console()
 err_console = Console(stderr=True)
+
+# The executor options of the commands that run evaluations (search, eliminate).
+WorkersOption = Annotated[
+    int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
+]
+ExecutorOption = Annotated[
+    str | None, typer.Option(help="serial, process, ray or gpu (packs each batch)")
+]
+AddressOption = Annotated[
+    str | None, typer.Option(help="Ray cluster address (with --executor ray)")
+]
+ThreadsOption = Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")]
 
 
 def load_genome(spec: str) -> Genome:

@@ -17,7 +17,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optevo.cli.common import app, console, executor_options, fail
+from optevo.cli.common import (
+    AddressOption,
+    ExecutorOption,
+    ThreadsOption,
+    WorkersOption,
+    app,
+    console,
+    executor_options,
+    fail,
+)
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
 from optevo.search.elimination import (
     EliminationResult,
@@ -73,16 +82,10 @@ def eliminate_command(
     seeds: Annotated[
         int | None, typer.Option(min=1, max=100, help="training seeds per genome and round")
     ] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
-    ] = None,
-    executor: Annotated[
-        str | None, typer.Option(help="serial, process, ray or gpu (packs each batch)")
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (with --executor ray)")
-    ] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")] = None,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = None,
+    address: AddressOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Rank a finished search's best genomes in elimination rounds (SPEC 7.1).
 
@@ -208,12 +211,6 @@ def _run_with_progress(
     raise AssertionError("unreachable")
 
 
-def _fit(mean: float | None, std: float | None) -> str:
-    if mean is None:
-        return "-"
-    return f"{mean:.4f}" if std is None else f"{mean:.4f} ± {std:.4f}"
-
-
 def print_elimination(result: EliminationResult) -> None:
     for rnd in result.rounds:
         last = rnd.number == len(result.config.rounds)
@@ -231,8 +228,8 @@ def print_elimination(result: EliminationResult) -> None:
             table.add_row(
                 str(i),
                 ev.canonical_hash[:10],
-                _fit(ev.fitness, ev.fitness_std),
-                "-" if before is None else _fit(before.fitness, before.fitness_std),
+                ev.fitness_text,
+                "-" if before is None else before.fitness_text,
                 ev.status,
                 ev.genome.equation()
                 + ("" if ev.genome.momentum == "none" else f"  [{ev.genome.momentum}]"),

@@ -19,7 +19,17 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optevo.cli.common import app, console, executor_options, fail, parse_overrides
+from optevo.cli.common import (
+    AddressOption,
+    ExecutorOption,
+    ThreadsOption,
+    WorkersOption,
+    app,
+    console,
+    executor_options,
+    fail,
+    parse_overrides,
+)
 from optevo.search.api import (
     RunSummary,
     Standing,
@@ -60,16 +70,10 @@ def search(
         typer.Option("--resume", help="continue the run stored in this directory"),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="the run seed")] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, help="parallel evaluations (implies --executor process)")
-    ] = None,
-    executor: Annotated[
-        str | None, typer.Option(help="serial, process, ray or gpu (packs each batch)")
-    ] = None,
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address (with --executor ray)")
-    ] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")] = None,
+    workers: WorkersOption = None,
+    executor: ExecutorOption = None,
+    address: AddressOption = None,
+    threads: ThreadsOption = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -209,14 +213,6 @@ def _run_with_progress(
 # ----------------------------------------------------------------------------------------------
 
 
-def _fit(s: Standing) -> str:
-    if s.fitness is None:
-        return "-"
-    if s.fitness_std is None:
-        return f"{s.fitness:.4f}"
-    return f"{s.fitness:.4f} ± {s.fitness_std:.4f}"
-
-
 def leaderboard_table(rows: list[Standing], title: str, limit: int = 10) -> Table:
     table = Table(title=title)
     for col in ("rank", "name", "fitness", "status", "seen", "best lr", "update u"):
@@ -226,7 +222,7 @@ def leaderboard_table(rows: list[Standing], title: str, limit: int = 10) -> Tabl
         table.add_row(
             str(i),
             s.name,
-            _fit(s),
+            s.evaluation.fitness_text,
             ev.status,
             str(s.times_seen),
             "-" if ev.best_lr is None else f"{ev.best_lr:g}",
@@ -252,7 +248,8 @@ def verdict(final: list[Standing]) -> str | None:
     where = "beyond" if abs(diff) > 2 * se else "within"
     side = "above" if diff > 0 else "below"
     return (
-        f"best found genome {top.name}: {_fit(top)} vs Adam {_fit(adam)} over {n_t} seeds: "
+        f"best found genome {top.name}: {top.evaluation.fitness_text} vs Adam "
+        f"{adam.evaluation.fitness_text} over {n_t} seeds: "
         f"{diff:+.4f}, {side} Adam {where} the seed noise (2 standard errors = {2 * se:.4f})"
     )
 

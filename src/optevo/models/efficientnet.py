@@ -123,7 +123,22 @@ class StochasticDepth(nn.Module):
         return x * noise.bernoulli_(keep).div_(keep)
 
 
-class MBConv(nn.Module):
+class _Residual(nn.Module):
+    """`block`, plus the input through stochastic depth where shapes allow
+    (`use_res_connect`): what MBConv and FusedMBConv share."""
+
+    block: nn.Sequential
+    stochastic_depth: StochasticDepth
+    use_res_connect: bool
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.block(x)
+        if self.use_res_connect:
+            out = self.stochastic_depth(out) + x
+        return out
+
+
+class MBConv(_Residual):
     """Inverted residual: 1x1 expand -> depthwise kxk -> squeeze-excitation -> 1x1 project."""
 
     def __init__(
@@ -141,14 +156,8 @@ class MBConv(nn.Module):
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(drop)
 
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(out) + x
-        return out
 
-
-class FusedMBConv(nn.Module):
+class FusedMBConv(_Residual):
     """Fused inverted residual: one kxk conv expands (or maps directly), 1x1 projects."""
 
     def __init__(
@@ -167,12 +176,6 @@ class FusedMBConv(nn.Module):
             layers = [ConvNormAct(in_ch, out_ch, kernel, stride)]
         self.block = nn.Sequential(*layers)
         self.stochastic_depth = StochasticDepth(drop)
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.block(x)
-        if self.use_res_connect:
-            out = self.stochastic_depth(out) + x
-        return out
 
 
 class EfficientNetV2S(nn.Module):

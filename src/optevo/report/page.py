@@ -113,14 +113,6 @@ def _plain(genome: Genome) -> str:
     return text
 
 
-def _fit(ev: Evaluation) -> str:
-    if ev.fitness is None:
-        return "-"
-    if ev.fitness_std is None:
-        return f"{ev.fitness:.4f}"
-    return f"{ev.fitness:.4f} ± {ev.fitness_std:.4f}"
-
-
 def _seeds(ev: Evaluation) -> str:
     return ", ".join("-" if v is None else f"{v:.4f}" for v in ev.fitness_values)
 
@@ -180,7 +172,7 @@ def _leaderboard(data: RunData, images: _Images, rows: int) -> doc.Section:
             (
                 str(i),
                 ev.canonical_hash[:10],
-                _fit(ev),
+                ev.fitness_text,
                 ev.status,
                 str(s.times_seen),
                 _lr(ev),
@@ -220,7 +212,7 @@ def _final(data: RunData, images: _Images) -> doc.Section:
                 (
                     str(i),
                     s.name,
-                    _fit(s.evaluation),
+                    s.evaluation.fitness_text,
                     _seeds(s.evaluation),
                     _lr(s.evaluation),
                     _equation_cell(images, s.evaluation.genome),
@@ -261,9 +253,9 @@ def _elimination(data: RunData, images: _Images) -> doc.Section:
                 (
                     str(i),
                     ev.canonical_hash[:10],
-                    _fit(ev),
+                    ev.fitness_text,
                     _seeds(ev),
-                    "-" if before is None else _fit(before),
+                    "-" if before is None else before.fitness_text,
                     _lr(ev),
                     "yes" if i <= rnd.advancing and rnd.finished else "",
                     _equation_cell(images, ev.genome),
@@ -342,7 +334,7 @@ def _genealogy(data: RunData, images: _Images, tops: list[Featured]) -> doc.Sect
                 str(gen),
                 ev.canonical_hash[:10],
                 where,
-                _fit(ev),
+                ev.fitness_text,
                 ev.key,
                 _equation_cell(images, ev.genome),
             )
@@ -384,7 +376,7 @@ def _featured(
         genome = ev.genome
         subject = Subject(f.label, genome, ev.request.schedule)
         key = f.hash[:16]
-        sec = doc.Section(f"{f.label}: fitness {_fit(ev)}", f"top-{f.rank}", level=3)
+        sec = doc.Section(f"{f.label}: fitness {ev.fitness_text}", f"top-{f.rank}", level=3)
         eq = images.equation(genome)
         rows: list[tuple[doc.Cell, ...]] = [
             ("equation", eq if eq is not None else doc.Code(_plain(genome))),

@@ -116,6 +116,15 @@ class Evaluation:
     trials: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
     @property
+    def fitness_text(self) -> str:
+        """The fitness as shown in tables: "-", "0.8393" or "0.8393 ± 0.0129"."""
+        if self.fitness is None:
+            return "-"
+        if self.fitness_std is None:
+            return f"{self.fitness:.4f}"
+        return f"{self.fitness:.4f} ± {self.fitness_std:.4f}"
+
+    @property
     def key(self) -> str:
         return self.request.key
 
