@@ -165,6 +165,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip-vmap", action="store_true", help="leave out variant (d)")
+    parser.add_argument(
+        "--only",
+        default=None,
+        help="time only the variants whose name contains this (e.g. 'unfold'; '(a)' is always "
+        "kept as the reference): run once per variant for a fresh process each",
+    )
     args = parser.parse_args()
     if args.repeats < 5:
         parser.error("--repeats must be at least 5 for a meaningful median")
@@ -189,15 +195,19 @@ def main() -> None:
         for m in models
     ]
 
-    variants: dict[str, Step] = {
-        "(a) sequential": sequential_step([copy.deepcopy(m) for m in models], x, y),
-        "(b) sequential channels-last": sequential_step(models_cl, x_cl, y),
-        "(c) grouped": grouped_step(models, x, y, channels_last=False),
-        "(c) grouped channels-last": grouped_step(models, x, y, channels_last=True),
+    makers: dict[str, Callable[[], Step]] = {
+        "(a) sequential": lambda: sequential_step([copy.deepcopy(m) for m in models], x, y),
+        "(b) sequential channels-last": lambda: sequential_step(models_cl, x_cl, y),
+        "(c) grouped": lambda: grouped_step(models, x, y, channels_last=False),
+        "(c) grouped channels-last": lambda: grouped_step(models, x, y, channels_last=True),
+        "(d) vmap": lambda: vmap_step(models, x, y),
+        "(e) unfold + bmm": lambda: unfold_step(models, x, y),
     }
-    if not args.skip_vmap:
-        variants["(d) vmap"] = vmap_step(models, x, y)
-    variants["(e) unfold + bmm"] = unfold_step(models, x, y)
+    if args.skip_vmap:
+        del makers["(d) vmap"]
+    if args.only is not None:  # built only if timed: nothing else in the process
+        makers = {n: m for n, m in makers.items() if args.only in n or n.startswith("(a)")}
+    variants = {name: make() for name, make in makers.items()}
 
     def sync() -> None:
         if device.type == "cuda":
