@@ -31,7 +31,7 @@ import numpy as np
 from scipy import stats
 
 from optevo import library
-from optevo.evaluate import fitness, preset
+from optevo.fitness import fitness, preset
 from optevo.search.candidates import draw_random
 
 NAMED = ("SGD", "Momentum", "Nesterov", "RMSProp", "Adam")

@@ -46,17 +46,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-
-import optevo
 import optevo.evaluate as evaluate_mod
 import optevo.train as train_mod
+import torch
+import torch.nn.functional as F
+from optevo.evaluate import FitnessConfig, FitnessResult, dataset_for, fitness, preset
+
+import optevo
 from optevo import library
 from optevo.data import Augment, Dataset
-from optevo.evaluate import FitnessConfig, FitnessResult, dataset_for, fitness, preset
+from optevo.fitness import RunResult, TrainSpec, resolve_device, train_copies
 from optevo.models import ConvNet
-from optevo.train import RunResult, TrainSpec, resolve_device, train_copies
 
 STRATEGIES = ("sequential", "grouped", "auto")
 
@@ -513,7 +513,7 @@ threads, device, mode = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 if threads > 0:
     torch.set_num_threads(threads)
 import optevo.train, optevo.models
-from optevo.evaluate import dataset_for, fitness, preset
+from optevo.fitness import dataset_for, fitness, preset
 cfg = preset("quick", device=device)
 data = dataset_for(cfg)
 if device.startswith("cuda"):
@@ -638,8 +638,10 @@ def bench_separation(args: argparse.Namespace, device: str) -> dict[str, Any]:
         ("Opt6", "Opt6", 0),
         ("u = sign(g)", sign_g_genome(), 0),
     ]
+    from optevo.search.candidates import random_genome
+
     for i in range(4):
-        candidates.append((f"random #{i}", optevo.Genome.random(rng), 0))
+        candidates.append((f"random #{i}", random_genome(rng), 0))
     candidates += [("Adam", "Adam", 1), ("Adam", "Adam", 2)]
     data = dataset_for(preset("quick", device=device))
     rows: list[dict[str, Any]] = []

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 from optevo import library
 from optevo.data import Augment, Dataset
+from optevo.fitness.loop import train_packed
+from optevo.fitness.spec import CopySpec, TrainSpec
 from optevo.models import ConvNet
-from optevo.train import CopySpec, TrainSpec, train_packed
 
 SCREEN_STEPS, FULL_STEPS, RATES = 800, 8000, 7
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from optevo.evaluate import FitnessResult
+from optevo.fitness import FitnessResult
 from optevo.search.api import start_search
 from optevo.search.config import run_preset
 from optevo.search.elimination import eliminate

@@ -15,12 +15,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import optevo.evaluate
+import optevo.fitness
 import optevo.jsonio
 from optevo.cli import app
-from optevo.evaluate import FitnessResult
+from optevo.fitness import FitnessResult, RunResult
 from optevo.jsonio import append_line, read_json_lines
-from optevo.train import RunResult
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}
@@ -36,7 +35,7 @@ def strict_json(line: str) -> Any:
 
 
 class FakeFitness:
-    """Stands in for `optevo.evaluate.fitness`: returns the given results in turn, counting
+    """Stands in for `optevo.fitness.fitness`: returns the given results in turn, counting
     the calls (a check that refuses "before any work" leaves it at zero)."""
 
     def __init__(self, *results: FitnessResult) -> None:
@@ -64,7 +63,7 @@ def error_result() -> FitnessResult:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeFitness:
     stand_in = FakeFitness(FitnessResult(0.9, "ok", 0.1, {0.1: 0.9}, seconds=0.5))
-    monkeypatch.setattr(optevo.evaluate, "fitness", stand_in)
+    monkeypatch.setattr(optevo.fitness, "fitness", stand_in)
     return stand_in
 
 

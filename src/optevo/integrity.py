@@ -11,29 +11,36 @@ import math
 from dataclasses import dataclass
 
 import torch
+from pydantic import Field, model_validator
 
+from optevo.config import StrictModel
 from optevo.scheduled import ScheduledRule
 from optevo.schedules import lr_table
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
 
 
-@dataclass(frozen=True)
-class SphereConfig:
+class SphereConfig(StrictModel):
     """The shifted-sphere problem and its pass threshold (SPEC 3 defaults)."""
 
     x0: tuple[float, ...] = (1.1, 0.9, 1.1, 0.9, 1.0)
     shift: tuple[float, ...] = (0.5, 1.5, -0.3, -1.2, 0.75)
-    steps: int = 35
-    warmup_steps: int = 6
-    hold_steps: int = 0
+    steps: int = Field(35, ge=1)
+    warmup_steps: int = Field(6, ge=0)
+    hold_steps: int = Field(0, ge=0)
     learning_rates: tuple[float, ...] = (1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
     threshold: float = 3.5
     seed: int = 0
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _shapes(self) -> SphereConfig:
         if len(self.x0) != len(self.shift) or not self.x0:
             raise ValueError("x0 and shift must be non-empty and of equal length")
+        if not self.learning_rates or any(
+            not (lr > 0 and math.isfinite(lr)) for lr in self.learning_rates
+        ):
+            raise ValueError("learning_rates must be positive and finite")
+        return self
 
 
 DEFAULT_SPHERE = SphereConfig()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from optevo.evaluate import fitness, preset
+from optevo.fitness import fitness, preset
 
 
 def write_cifar10(root: Path, n_per_batch: int = 40) -> Path:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from optevo import Genome, Node, library
-from optevo.evaluate import FitnessConfig, fitness, load_config, preset
+from optevo.config import ConfigError
+from optevo.fitness import FitnessConfig, fitness, load_config, preset
 
 
 def zero_update() -> Genome:
@@ -119,7 +120,8 @@ def test_paper_preset_is_spec_5() -> None:
         1000,
         0.40,
     )
-    assert c.warmup_steps == 400 and c.epoch_steps == 200 and c.val_size == 5000
+    assert c.warmup_steps == 400 and c.epoch_steps == 200
+    assert c.val_size is None  # CIFAR-10's own hold-out: 5,000 images (optevo.data)
 
 
 @pytest.mark.parametrize(
@@ -140,7 +142,7 @@ def test_config_errors_name_the_field(overrides: dict, field: str) -> None:
 
 
 def test_unknown_preset() -> None:
-    with pytest.raises(ValueError, match="unknown preset"):
+    with pytest.raises(ConfigError, match="unknown fitness preset 'huge'; known: paper, quick"):
         preset("huge")
 
 
@@ -155,7 +157,7 @@ def test_load_config_from_yaml(tmp_path: Path) -> None:
     path.write_text("batch_size: 0\n")
     with pytest.raises(ValueError, match="batch_size"):
         load_config(path)
-    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
+    with pytest.raises(ConfigError, match=r"config file not found: .*nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
 
 

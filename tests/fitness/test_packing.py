@@ -8,8 +8,7 @@ import pytest
 
 from optevo import library
 from optevo.data import load
-from optevo.evaluate import fitness, preset
-from optevo.packing import fitness_many
+from optevo.fitness import fitness, fitness_many, preset
 from optevo.search.candidates import random_genome
 from optevo.space.genome import Genome
 
@@ -54,8 +53,8 @@ def candidates() -> list[Genome | str]:
 
 def test_packed_equals_separate_fitness(digits) -> None:
     cands = candidates()
-    packed = fitness_many(cands, config(strategy="grouped"), data=digits)
-    separate = [fitness(c, config(strategy="grouped"), data=digits) for c in cands]
+    packed = fitness_many(cands, config(layout="packed"), data=digits)
+    separate = [fitness(c, config(layout="packed"), data=digits) for c in cands]
     assert len(packed) == len(cands)
     statuses = [r.status for r in separate]
     assert statuses.count("ok") >= 3 and "failed_screen" in statuses
@@ -77,9 +76,9 @@ def test_packed_equals_separate_fitness(digits) -> None:
 
 def test_chunks_and_sequential_strategy(digits) -> None:
     cands = ["Adam", "SGD", "QHM"]
-    small = fitness_many(cands, config(strategy="grouped", pack_copies=3), data=digits)
-    whole = fitness_many(cands, config(strategy="grouped"), data=digits)
-    seq = fitness_many(cands, config(strategy="sequential"), data=digits)
+    small = fitness_many(cands, config(layout="packed", pack_copies=3), data=digits)
+    whole = fitness_many(cands, config(layout="packed"), data=digits)
+    seq = fitness_many(cands, config(layout="sequential"), data=digits)
     assert [r.status for r in small] == [r.status for r in whole] == [r.status for r in seq]
     for a, b, c in zip(small, whole, seq, strict=True):
         assert a.fitness == pytest.approx(b.fitness, abs=0.02)
@@ -90,13 +89,13 @@ def test_chunks_and_sequential_strategy(digits) -> None:
 
 
 def test_a_failing_pack_falls_back_to_one_by_one(digits, monkeypatch) -> None:
-    import optevo.packing as packing
+    import optevo.fitness.protocol as protocol
 
     def broken(*args, **kwargs):
         raise RuntimeError("packed training exploded")
 
-    monkeypatch.setattr(packing, "train_packed", broken)
-    out = fitness_many(["Adam", "SGD"], config(strategy="grouped"), data=digits)
+    monkeypatch.setattr(protocol, "train_packed", broken)
+    out = fitness_many(["Adam", "SGD"], config(layout="packed"), data=digits)
     assert [r.status for r in out] == [
-        fitness(n, config(strategy="grouped"), data=digits).status for n in ("Adam", "SGD")
+        fitness(n, config(layout="packed"), data=digits).status for n in ("Adam", "SGD")
     ]

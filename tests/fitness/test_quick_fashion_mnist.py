@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from optevo.evaluate import fitness, preset
+from optevo.fitness import fitness, preset
 
 ROOT = Path("/usr/share/datasets/fashion-mnist")
 

@@ -15,12 +15,13 @@ from test_train import spec as train_spec
 
 from optevo import library
 from optevo.data import load
-from optevo.packing import fitness_many
+from optevo.fitness import fitness_many
+from optevo.fitness.loop import train_packed
+from optevo.fitness.spec import CopySpec, StopRule, TrainSpec
 from optevo.scheduled import ScheduledRule
 from optevo.search.candidates import random_genome
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
-from optevo.train import CopySpec, StopRule, TrainSpec, train_packed
 
 SEGMENTS = (40, 24, 16)
 N = sum(SEGMENTS)
@@ -118,8 +119,8 @@ def test_packed_run_with_graph_step_equals_the_plain_run(digits) -> None:
         for i, g in enumerate(genomes)
         for lr, seed, schedule in [(0.01, i, None), (0.1, i + 100, "LR2")]
     ]
-    plain = train_packed(copies, digits, _spec(), strategy="grouped")
-    static = train_packed(copies, digits, _spec(cuda_graphs=True), strategy="grouped")
+    plain = train_packed(copies, digits, _spec(), layout="packed")
+    static = train_packed(copies, digits, _spec(cuda_graphs=True), layout="packed")
     statuses = {r.status for r in plain}
     assert "ok" in statuses and statuses - {"ok"}, statuses  # some copies retire early
     for a, b in zip(plain, static, strict=True):
@@ -127,7 +128,7 @@ def test_packed_run_with_graph_step_equals_the_plain_run(digits) -> None:
 
 
 def test_fitness_many_with_graph_step_equals_without(digits) -> None:
-    config = packing_config(strategy="grouped")
+    config = packing_config(layout="packed")
     cands = ["Adam", "SGD", "Opt6", random_genome(np.random.default_rng(4))]
     plain = fitness_many(cands, config, data=digits)
     graphs = fitness_many(cands, config.model_copy(update={"cuda_graphs": True}), data=digits)
@@ -194,17 +195,17 @@ def test_graph_control_flow_warms_up_captures_once_and_replays(digits, monkeypat
     one capture that registers every dropout generator (the model's, one per copy, and the
     rule's), a replay per later step, the pinned value buffers reused in turn; and the same
     numbers as the plain run."""
-    import optevo.train as train
+    import optevo.fitness.packed as packed
 
     copies = _graph_copies()
     spec = _spec(stop_rules=())
-    plain = train_packed(copies, digits, spec, strategy="grouped")
+    plain = train_packed(copies, digits, spec, layout="packed")
     backend = _FakeBackend()
-    monkeypatch.setattr(train, "_graph_backend", lambda device: backend)
-    graphed = train_packed(copies, digits, _spec(stop_rules=(), cuda_graphs=True), "grouped")
-    assert (backend.warm, backend.captures) == (train.GRAPH_WARMUP_STEPS, 1)
-    assert backend.replays == spec.steps - train.GRAPH_WARMUP_STEPS
-    assert backend.event_waits == spec.steps - train.STEP_VALUE_BUFFERS
+    monkeypatch.setattr(packed, "graph_backend", lambda device: backend)
+    graphed = train_packed(copies, digits, _spec(stop_rules=(), cuda_graphs=True), "packed")
+    assert (backend.warm, backend.captures) == (packed.GRAPH_WARMUP_STEPS, 1)
+    assert backend.replays == spec.steps - packed.GRAPH_WARMUP_STEPS
+    assert backend.event_waits == spec.steps - packed.STEP_VALUE_BUFFERS
     assert len(backend.registered) == len(copies) + 1  # 6 model copies + the rule's dropout
     assert all(g.device.type == "cpu" for g in backend.registered)
     for a, b in zip(plain, graphed, strict=True):
@@ -212,14 +213,14 @@ def test_graph_control_flow_warms_up_captures_once_and_replays(digits, monkeypat
 
 
 def test_a_failed_capture_warns_and_goes_on_eagerly(digits, monkeypatch) -> None:
-    import optevo.train as train
+    import optevo.fitness.packed as packed
 
     copies = _graph_copies()
-    plain = train_packed(copies, digits, _spec(), strategy="grouped")
+    plain = train_packed(copies, digits, _spec(), layout="packed")
     backend = _FakeBackend(fail=True)
-    monkeypatch.setattr(train, "_graph_backend", lambda device: backend)
+    monkeypatch.setattr(packed, "graph_backend", lambda device: backend)
     with pytest.warns(RuntimeWarning, match="capture failed .*not permitted"):
-        graphed = train_packed(copies, digits, _spec(cuda_graphs=True), strategy="grouped")
+        graphed = train_packed(copies, digits, _spec(cuda_graphs=True), layout="packed")
     assert backend.captures == 1 and backend.replays == 0
     for a, b in zip(plain, graphed, strict=True):
         assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
@@ -232,10 +233,10 @@ def test_cuda_graph_replay_equals_the_eager_step(digits) -> None:
     genomes = [library.genome("Adam"), _random_with(lambda r: r.rule.random, 1)]
     copies = [CopySpec(g, lr, i) for i, g in enumerate(genomes) for lr in (0.05, 0.005)]
     spec = _spec(device="cuda", total_steps=60, stop_rules=())
-    eager = train_packed(copies, digits, spec, strategy="grouped")
+    eager = train_packed(copies, digits, spec, layout="packed")
     with torch.cuda.device(0):
         graphed = train_packed(
-            copies, digits, dataclasses.replace(spec, cuda_graphs=True), strategy="grouped"
+            copies, digits, dataclasses.replace(spec, cuda_graphs=True), layout="packed"
         )
     for a, b in zip(eager, graphed, strict=True):
         assert a.status == b.status

@@ -7,7 +7,8 @@ import torch
 
 from optevo import library
 from optevo.data import load
-from optevo.train import StopRule, TrainSpec, train_copies
+from optevo.fitness.loop import train_copies
+from optevo.fitness.spec import StopRule, TrainSpec
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +32,8 @@ def spec(**kw) -> TrainSpec:
 @pytest.mark.parametrize("name", ["Adam", "Opt10", "A5", "Opt1"])
 def test_grouped_equals_sequential(digits, name: str) -> None:
     lrs = [0.3, 0.03, 0.003]
-    seq = train_copies(library.genome(name), digits, spec(), lrs, strategy="sequential")
-    grp = train_copies(library.genome(name), digits, spec(), lrs, strategy="grouped")
+    seq = train_copies(library.genome(name), digits, spec(), lrs, layout="sequential")
+    grp = train_copies(library.genome(name), digits, spec(), lrs, layout="packed")
     for a, b in zip(seq, grp, strict=True):
         assert a.status == b.status
         assert a.steps == b.steps
@@ -46,10 +47,10 @@ def test_grouped_equals_sequential(digits, name: str) -> None:
 
 def test_grouped_equals_sequential_with_different_seeds(digits) -> None:
     seq = train_copies(
-        library.genome("QHM"), digits, spec(), [0.1, 0.1], seeds=[1, 2], strategy="sequential"
+        library.genome("QHM"), digits, spec(), [0.1, 0.1], seeds=[1, 2], layout="sequential"
     )
     grp = train_copies(
-        library.genome("QHM"), digits, spec(), [0.1, 0.1], seeds=[1, 2], strategy="grouped"
+        library.genome("QHM"), digits, spec(), [0.1, 0.1], seeds=[1, 2], layout="packed"
     )
     assert seq[0].train_loss != seq[1].train_loss  # the seeds matter
     for a, b in zip(seq, grp, strict=True):
@@ -58,10 +59,10 @@ def test_grouped_equals_sequential_with_different_seeds(digits) -> None:
         )
 
 
-@pytest.mark.parametrize("strategy", ["sequential", "grouped"])
-def test_a_diverging_copy_stops_alone(digits, strategy: str) -> None:
+@pytest.mark.parametrize("layout", ["sequential", "packed"])
+def test_a_diverging_copy_stops_alone(digits, layout: str) -> None:
     # SGD at lr 1e6 overflows to NaN within the first epoch; the copy at lr 1 goes on.
-    runs = train_copies(library.genome("SGD"), digits, spec(), [1e6, 1.0], strategy=strategy)
+    runs = train_copies(library.genome("SGD"), digits, spec(), [1e6, 1.0], layout=layout)
     assert runs[0].status == "diverged" and runs[0].steps == 10
     assert runs[1].status == "ok" and runs[1].steps == 60
     assert all(torch.isfinite(torch.tensor(runs[1].train_loss)))

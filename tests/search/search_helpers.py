@@ -9,8 +9,9 @@ import os
 import time
 from typing import Any
 
-from optevo.evaluate import FitnessResult
-from optevo.search.config import RunConfig, run_config_from_dict
+from optevo.config import build
+from optevo.fitness import FitnessResult
+from optevo.search.config import RunConfig
 from optevo.search.records import Trial
 from optevo.space.genome import Genome
 
@@ -47,12 +48,13 @@ def micro_config(**sections: Any) -> RunConfig:
         "final": {"top": 1, "baselines": ["Adam"], "seeds": 2},
     }
     for key, value in sections.items():
-        replaces = key == "strategy" and isinstance(value, dict) and "kind" in value
+        new_strategy = key == "strategy" and isinstance(value, dict) and "kind" in value
+        replaces = key == "final" or new_strategy
         if isinstance(value, dict) and isinstance(raw.get(key), dict) and not replaces:
             raw[key] = {**raw[key], **value}
         else:
             raw[key] = value
-    return run_config_from_dict(raw, source="micro")
+    return build(RunConfig, raw, "micro")
 
 
 def synthetic_score(genome: Genome, seed: int) -> float:

@@ -7,15 +7,15 @@ from pathlib import Path
 import pytest
 
 from optevo.search.config import (
-    RUN_PRESETS,
     ConfigError,
     ParticleStrategy,
     load_run_config,
     run_preset,
+    run_preset_names,
 )
 
 
-@pytest.mark.parametrize("name", RUN_PRESETS)
+@pytest.mark.parametrize("name", run_preset_names())
 def test_every_preset_loads_and_round_trips(name: str) -> None:
     config = run_preset(name)
     again = type(config).model_validate_json(config.model_dump_json())
@@ -75,7 +75,7 @@ def test_dotted_overrides() -> None:
         ({"executor.kind": "mpi"}, "executor.kind"),
         (
             {"space.n_hidden": 0},
-            "space: Value error, n_hidden and decay_n_hidden must be at least 1",
+            "space.n_hidden: Input should be greater than or equal to 1 (got 0)",
         ),
         ({"final.baselines": ["Adamm"]}, "unknown named optimizer(s) ['Adamm']"),
         ({"seed": -1}, "seed: Input should be greater than or equal to 0 (got -1)"),
@@ -98,8 +98,8 @@ def test_yaml_files(tmp_path: Path) -> None:
     assert cfg.strategy.time_steps == run_preset("tiny").strategy.time_steps
 
     cases = {
-        "list.yaml": ("- 1\n- 2\n", "a run config is a mapping of fields, got list"),
-        "string.yaml": ("just words\n", "a run config is a mapping of fields, got str"),
+        "list.yaml": ("- 1\n- 2\n", "a config holds a mapping of fields (e.g. `seed: 3`)"),
+        "string.yaml": ("just words\n", "this one holds a string"),
         "bad.yaml": ("seed: [1\n", "not valid YAML"),
         "unsafe.yaml": ("seed: !!python/object/apply:os.system ['true']\n", "not valid YAML"),
         "typo.yaml": ("stratgy: {}\n", "stratgy: Extra inputs are not permitted"),

@@ -20,7 +20,7 @@ from search_helpers import SyntheticExecutor, micro_config, synthetic_result
 from typer.testing import CliRunner
 
 from optevo.cli import app
-from optevo.evaluate import preset
+from optevo.fitness import preset
 from optevo.search.api import start_search
 from optevo.search.config import ExecutorConfig, RunConfig, run_preset
 from optevo.search.elimination import (

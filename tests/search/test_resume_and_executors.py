@@ -178,7 +178,7 @@ def test_interrupt_stops_cleanly_and_resume_finishes(reference: Path, tmp_path: 
 def test_an_error_inside_training_is_stored_and_the_run_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optevo.evaluate as evaluate
+    import optevo.fitness.protocol as evaluate
 
     real = evaluate.train_copies
     calls = {"n": 0}

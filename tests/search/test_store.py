@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from optevo import library
-from optevo.evaluate import FitnessResult
+from optevo.fitness import FitnessResult, RunResult
 from optevo.search.config import run_preset
 from optevo.search.duplicates import Identity
 from optevo.search.records import Evaluation, Request
 from optevo.search.store import RunStore, StoreError
-from optevo.train import RunResult
 
 
 def new_store(path: Path) -> RunStore:

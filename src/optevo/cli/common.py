@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-import yaml
 from rich.console import Console
 from rich.markup import escape
 
@@ -60,17 +59,12 @@ def load_genome(spec: str) -> Genome:
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
     """`--set KEY=VALUE` pairs, each value read as YAML; a malformed one is `fail`."""
-    overrides: dict[str, object] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            fail(f"--set takes KEY=VALUE, got {quote(pair)}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = str(getattr(exc, "problem", None) or "not valid YAML")
-            fail(f"--set {quote(pair)}: the value is not valid YAML ({problem})")
-    return overrides
+    from optevo.config import ConfigError, parse_assignments
+
+    try:
+        return parse_assignments(pairs)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def check_seed(seed: int) -> None:

@@ -28,10 +28,11 @@ from optevo.cli.common import (
     parse_overrides,
 )
 from optevo.jsonio import append_line
+from optevo.search.candidates import random_genome
 
 if TYPE_CHECKING:
     from optevo.data import Dataset
-    from optevo.evaluate import FitnessConfig, FitnessResult
+    from optevo.fitness import FitnessConfig, FitnessResult
 
 
 @app.command()
@@ -63,7 +64,9 @@ def evaluate(
     usage error (reported before any training)."""
     import torch
 
-    from optevo.evaluate import config_from_dict, dataset_for, load_config, preflight, preset
+    from optevo.config import ConfigError, apply_overrides, build, expand_preset, read_yaml
+    from optevo.fitness import FitnessConfig, dataset_for, preflight
+    from optevo.fitness.config import preset
 
     check_seed(seed)
     if threads:
@@ -71,18 +74,18 @@ def evaluate(
     overrides = parse_overrides(set_ or [])
     try:
         if config is not None:
-            cfg = load_config(config)
-            cfg = config_from_dict({**cfg.model_dump(), **overrides}, source=str(config))
+            raw = apply_overrides(expand_preset("fitness", read_yaml(config)), overrides)
+            cfg = build(FitnessConfig, raw, str(config))
         else:
             cfg = preset(preset_name, **overrides)
-    except (ValueError, FileNotFoundError) as exc:
+    except ConfigError as exc:
         fail(str(exc))
     candidates: list[tuple[str, Genome | str]] = []
     for spec in genomes or []:
         candidates.append((spec, spec if spec in library.names() else load_genome(spec)))
     rng = np.random.default_rng(seed)
     for i in range(random):
-        candidates.append((f"random-{seed}-{i}", Genome.random(rng)))
+        candidates.append((f"random-{seed}-{i}", random_genome(rng)))
     if not candidates:
         fail("name at least one genome, or pass --random N")
     if out is not None:
@@ -120,7 +123,7 @@ def _evaluate_all(
 ) -> list[Row]:
     """Evaluate each candidate, print its outcome (with the reason of an `error`) and append
     its record to `out`; a failed write stops here, keeping the records written before."""
-    from optevo.evaluate import fitness
+    from optevo.fitness import fitness
 
     rows: list[Row] = []
     with Progress(

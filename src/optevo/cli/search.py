@@ -39,11 +39,11 @@ from optevo.search.api import (
     start_search,
 )
 from optevo.search.config import (
-    RUN_PRESETS,
     ConfigError,
     RunConfig,
     load_run_config,
     run_preset,
+    run_preset_names,
 )
 from optevo.search.executors import SerialExecutor
 from optevo.search.inspect import find_genome
@@ -56,7 +56,7 @@ from optevo.search.worker import Worker
 def search(
     preset_name: Annotated[
         str | None,
-        typer.Option("--preset", help=f"a whole-run preset: {', '.join(RUN_PRESETS)}"),
+        typer.Option("--preset", help=f"a whole-run preset: {', '.join(run_preset_names())}"),
     ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="a run config YAML (may name a preset)")

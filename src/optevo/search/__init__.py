@@ -25,19 +25,17 @@ from optevo.search.candidates import (
     random_genome,
 )
 from optevo.search.config import (
-    RUN_PRESETS,
     ConfigError,
     RunConfig,
     load_run_config,
-    run_config_from_dict,
     run_preset,
+    run_preset_names,
 )
 from optevo.search.duplicates import Identity, SeenSet, behaviour_hash
 from optevo.search.records import Evaluation, Request, Trial
 from optevo.search.store import RunStore, StoreError
 
 __all__ = [
-    "RUN_PRESETS",
     "ConfigError",
     "Drawn",
     "Evaluation",
@@ -63,7 +61,7 @@ __all__ = [
     "random_genome",
     "read_summary",
     "resume_search",
-    "run_config_from_dict",
     "run_preset",
+    "run_preset_names",
     "start_search",
 ]

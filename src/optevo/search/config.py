@@ -9,35 +9,43 @@ A run is one pydantic document, loaded from YAML; presets are whole-run document
 
 from __future__ import annotations
 
-import math
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, field_validator, model_validator
 
-from optevo.evaluate import FitnessConfig, fitness_preset_dict
+from optevo.config import (
+    ConfigError,
+    StrictModel,
+    build,
+    expand_preset,
+    from_preset,
+    load,
+    preset_names,
+)
+from optevo.fitness.config import FitnessConfig
 from optevo.integrity import SphereConfig
 from optevo.search.elimination_config import EliminationConfig
 from optevo.search.records import STAGES, elimination_round, elimination_stage
 from optevo.space.config import MUTATIONS, SpaceConfig
 
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+__all__ = [
+    "ConfigError",
+    "ExecutorConfig",
+    "FinalConfig",
+    "RunConfig",
+    "StrategyConfig",
+    "load_run_config",
+    "run_preset",
+    "run_preset_names",
+    "stored_run_config",
+]
 
 MutationScope = Literal["all", "decay-only"]
 
 
-class _Strategy(BaseModel):
-    model_config = _STRICT
-
+class _Strategy(StrictModel):
     seeds_per_candidate: int = Field(1, ge=1, le=100)
     """Fitness of a candidate = the mean over this many training seeds (SPEC 6 refinement)."""
     mutation_scope: MutationScope = "all"
@@ -105,15 +113,13 @@ StrategyConfig = Annotated[
 ]
 
 
-class ExecutorConfig(BaseModel):
+class ExecutorConfig(StrictModel):
     """Where evaluations run. `serial`: in this process. `process`: a local pool of `workers`
     processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray actors
     on the cluster at `address` (a local one when None), `num_cpus`/`num_gpus` each. `gpu`: in
     this process, every batch packed into batched models (`fitness_many`) on the device.
     `pack` > 1 hands a worker that many trials at once, packed the same way (for Ray actors
     with GPUs)."""
-
-    model_config = _STRICT
 
     kind: Literal["serial", "process", "ray", "gpu"] = "serial"
     workers: int = Field(1, ge=1, le=4096)
@@ -124,15 +130,25 @@ class ExecutorConfig(BaseModel):
     pack: int = Field(1, ge=1)
 
 
-class FinalConfig(BaseModel):
+class FinalConfig(StrictModel):
     """The end of a run: the best `top` genomes and the `baselines` re-evaluated over `seeds`
-    training seeds, leaderboard as mean and std (the quick fitness is noisy)."""
+    training seeds, leaderboard as mean and std (the quick fitness is noisy). What is written
+    is what runs: nothing is re-evaluated unless `top` or `baselines` says so, and other
+    `seeds` without either are refused."""
 
-    model_config = _STRICT
-
-    top: int = Field(3, ge=0)
-    baselines: tuple[str, ...] = ("Adam", "SGD", "QHM")
+    top: int = Field(0, ge=0)
+    baselines: tuple[str, ...] = ()
     seeds: int = Field(3, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _explicit(self) -> FinalConfig:
+        default_seeds = type(self).model_fields["seeds"].default
+        if not self.enabled and self.seeds != default_seeds:
+            raise ValueError(
+                "final re-evaluates nothing: set `top` (the best genomes) and/or `baselines` "
+                "(e.g. [Adam]) for its other fields to mean anything"
+            )
+        return self
 
     @field_validator("baselines")
     @classmethod
@@ -149,13 +165,11 @@ class FinalConfig(BaseModel):
         return self.top > 0 or bool(self.baselines)
 
 
-class RunConfig(BaseModel):
+class RunConfig(StrictModel):
     """Everything a search run needs. `fitness` is the search surrogate (SPEC 5; a mapping
     may start from a fitness preset: `{preset: quick, base: 8}`); `init_fitness` the cheaper
     surrogate of the enlarged initial population, given as overrides of `fitness` (SPEC 6:
     `{base: 32}`); `final_fitness` the protocol of the final re-evaluation (default: `fitness`)."""
-
-    model_config = _STRICT
 
     name: str = "search"
     description: str = ""
@@ -167,7 +181,7 @@ class RunConfig(BaseModel):
     final_fitness: FitnessConfig | None = None
     strategy: StrategyConfig = ParticleStrategy()
     executor: ExecutorConfig = ExecutorConfig()
-    final: FinalConfig = FinalConfig(top=0, baselines=())
+    final: FinalConfig = FinalConfig()
     elimination: EliminationConfig | None = None
     """The elimination rounds after the search (SPEC 7.1; `optevo eliminate`). None: chosen
     when the elimination starts (`elimination_protocol`), and stored in the run's meta."""
@@ -180,29 +194,20 @@ class RunConfig(BaseModel):
         raw = dict(raw)
         fit = raw.get("fitness", {})
         if isinstance(fit, dict):
-            fit = _expand_preset(fit)
+            fit = expand_preset("fitness", fit)
             raw["fitness"] = fit
         for key in ("init_fitness", "final_fitness"):
             part = raw.get(key)
             if isinstance(part, dict) and isinstance(fit, dict):
-                raw[key] = {**fit, **_expand_preset(part)}
+                raw[key] = {**fit, **expand_preset("fitness", part)}
         return raw
-
-    @field_validator("sphere")
-    @classmethod
-    def _sphere(cls, v: SphereConfig) -> SphereConfig:
-        if not v.learning_rates or any(
-            not (lr > 0 and math.isfinite(lr)) for lr in v.learning_rates
-        ):
-            raise ValueError("sphere.learning_rates must be positive and finite")
-        return v
 
     def search_space(self) -> SpaceConfig:
         """The space config with the strategy's mutation scope applied."""
         if self.strategy.mutation_scope == "all":
             return self.space
         weights = tuple(1.0 if m == "decay" else 0.0 for m in MUTATIONS)
-        return SpaceConfig(**{**_fields(self.space), "mutation_weights": weights})
+        return self.space.model_copy(update={"mutation_weights": weights})
 
     def initial_fitness(self) -> FitnessConfig:
         return self.init_fitness if self.init_fitness is not None else self.fitness
@@ -230,127 +235,34 @@ class RunConfig(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _fields(obj: Any) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    return asdict(obj)
-
-
-def _expand_preset(d: dict[str, Any]) -> dict[str, Any]:
-    if "preset" not in d:
-        return d
-    rest = dict(d)
-    name = rest.pop("preset")
-    return {**fitness_preset_dict(name), **rest}
-
-
 # ----------------------------------------------------------------------------------------------
-# Loading, presets, overrides
+# Loading and presets (the configuration layer: `optevo.config`)
 # ----------------------------------------------------------------------------------------------
 
-RUN_PRESETS: tuple[str, ...] = (
-    "quick",
-    "tiny",
-    "paper-1",
-    "paper-2",
-    "paper-3",
-    "refine",
-    "adam-variants",
-    "adam-schedules",
-)
 
-
-class ConfigError(ValueError):
-    """A run configuration that cannot be used; the message names the field and the value."""
-
-
-def run_preset_dict(name: str) -> dict[str, Any]:
-    if name not in RUN_PRESETS:
-        raise ConfigError(f"unknown search preset {name!r}; known: {', '.join(RUN_PRESETS)}")
-    text = resources.files("optevo").joinpath("configs", "search", f"{name}.yaml").read_text()
-    return yaml.safe_load(text)
+def run_preset_names() -> tuple[str, ...]:
+    """The whole-run presets, found in `optevo/configs/search/`."""
+    return preset_names("search")
 
 
 def run_preset(name: str, **overrides: Any) -> RunConfig:
     """A whole-run preset, with dotted overrides (`{"strategy.particles": 2}`)."""
-    return run_config_from_dict(
-        apply_overrides(run_preset_dict(name), overrides), source=f"search preset {name!r}"
-    )
+    return from_preset(RunConfig, "search", name, overrides)
 
 
 def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
     """A RunConfig from a YAML file (which may name a `preset` to start from)."""
-    path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory, not a YAML config file")
+    return load(RunConfig, "search", path, overrides)
+
+
+def stored_run_config(config_json: str, source: str) -> RunConfig:
+    """The configuration a run stored when it was created (its JSON)."""
+    import json
+
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({_short(str(exc))})") from None
-    if raw is None:
-        raw = {}
+        raw = json.loads(config_json)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: the stored configuration is not JSON ({exc})") from None
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a run config is a mapping of fields, got {type(raw).__name__}")
-    if "preset" in raw:
-        base = run_preset_dict(str(raw.pop("preset")))
-        raw = _deep_merge(base, raw)
-    return run_config_from_dict(apply_overrides(raw, overrides or {}), source=str(path))
-
-
-def run_config_from_dict(raw: dict[str, Any], source: str = "config") -> RunConfig:
-    try:
-        return RunConfig(**raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_errors(exc)}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {_short(str(exc))}") from None
-
-
-def format_errors(exc: ValidationError) -> str:
-    """`field.path: message (got VALUE)` for each problem, joined by '; '."""
-    parts = []
-    for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(config)"
-        got = e.get("input")
-        shown = "" if isinstance(got, dict) else f" (got {_short(repr(got))})"
-        parts.append(f"{loc}: {e['msg']}{shown}")
-    return "; ".join(parts)
-
-
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Set dotted keys (`strategy.particles`, `fitness.base`) in a copy of `raw`."""
-    out = _deep_merge({}, raw)
-    for key, value in overrides.items():
-        parts = key.split(".")
-        if not all(parts):
-            raise ConfigError(f"bad override key {key!r}")
-        node = out
-        for part in parts[:-1]:
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            elif not isinstance(child, dict):
-                raise ConfigError(f"cannot set {key!r}: {part!r} is not a section")
-            node = child
-        node[parts[-1]] = value
-    return out
-
-
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = {k: (_deep_merge({}, v) if isinstance(v, dict) else v) for k, v in base.items()}
-    for k, v in top.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _deep_merge(out[k], v)
-        else:
-            out[k] = _deep_merge({}, v) if isinstance(v, dict) else v
-    return out
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+        raise ConfigError(f"{source}: the stored configuration is not a mapping")
+    return build(RunConfig, raw, f"{source}: stored configuration")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from optevo.evaluate import FitnessConfig
+from optevo.fitness import FitnessConfig
 from optevo.search.api import leaderboard
 from optevo.search.config import ExecutorConfig, RunConfig
 from optevo.search.elimination_config import EliminationConfig, elimination_protocol

@@ -17,11 +17,10 @@ import itertools
 from collections.abc import Sequence
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, model_validator
 
-from optevo.evaluate import FitnessConfig
-
-_STRICT = ConfigDict(extra="forbid", frozen=True)
+from optevo.config import StrictModel, build
+from optevo.fitness.config import PAPER, FitnessConfig
 
 Protocol = Literal["auto", "paper", "scaled"]
 PROTOCOLS: tuple[str, ...] = ("auto", "paper", "scaled")
@@ -31,30 +30,26 @@ PAPER_TOPS: tuple[int, ...] = (50, 24, 12, 6)
 PAPER_BASES: tuple[int, ...] = (64, 96, 128)
 PAPER_STEPS = 16_000
 PAPER_SEEDS = 3
-PAPER_SEARCH_BASE = 48
+PAPER_SEARCH_BASE = PAPER.base
 """The search surrogate the paper's bases and steps are relative to (SPEC 5: base 48, 8,000
-steps in the paper's text)."""
-PAPER_SEARCH_STEPS = 8_000
+steps: the paper's fitness protocol, `optevo.fitness.PAPER`)."""
+PAPER_SEARCH_STEPS = PAPER.total_steps
 
 SCALED_TOPS: tuple[int, ...] = (8, 4, 2, 1)
 """The `scaled` protocol halves like the paper's (50 -> 24 -> 12 -> 6) from a start a 2-core
 CPU can afford."""
 
 
-class EliminationRound(BaseModel):
+class EliminationRound(StrictModel):
     """One round: how many genomes enter it and the fitness protocol they are trained with."""
-
-    model_config = _STRICT
 
     candidates: int = Field(ge=1)
     fitness: FitnessConfig
 
 
-class EliminationConfig(BaseModel):
+class EliminationConfig(StrictModel):
     """The rounds, the survivors of the last round and the training seeds of every round.
     `protocol` records where it came from ("paper", "scaled", "paper, customised", ...)."""
-
-    model_config = _STRICT
 
     protocol: str = "custom"
     rounds: tuple[EliminationRound, ...] = Field(min_length=1)
@@ -156,25 +151,15 @@ def elimination_protocol(
     rounds = []
     for i, (top, base, total) in enumerate(zip(tops_t, bases_t, steps_t, strict=False)):
         raw = {**fitness.model_dump(), "base": base, "total_steps": total}
-        try:
-            round_fitness = FitnessConfig(**raw)
-        except ValidationError as exc:
-            problems = "; ".join(e["msg"] for e in exc.errors())
-            raise ValueError(f"elimination round {i + 1}: {problems}") from None
+        round_fitness = build(FitnessConfig, raw, f"elimination round {i + 1}")
         rounds.append(EliminationRound(candidates=top, fitness=round_fitness))
-    try:
-        return EliminationConfig(
-            protocol=f"{protocol}, customised" if custom else protocol,
-            rounds=tuple(rounds),
-            survivors=tops_t[-1],
-            seeds=PAPER_SEEDS if seeds is None else seeds,
-        )
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'elimination'}: {e['msg']}"
-            for e in exc.errors()
-        )
-        raise ValueError(problems) from None
+    raw_config = {
+        "protocol": f"{protocol}, customised" if custom else protocol,
+        "rounds": tuple(rounds),
+        "survivors": tops_t[-1],
+        "seeds": PAPER_SEEDS if seeds is None else seeds,
+    }
+    return build(EliminationConfig, raw_config, "elimination")
 
 
 def _ints(name: str, values: Sequence[int]) -> tuple[int, ...]:

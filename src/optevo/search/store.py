@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from optevo import jsonio
-from optevo.evaluate import FitnessResult
+from optevo.fitness import FitnessResult
 from optevo.search.records import Evaluation, Request
 from optevo.space.genome import Genome
 

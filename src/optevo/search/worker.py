@@ -10,8 +10,7 @@ import traceback
 from typing import Any
 
 from optevo.data import Dataset, load
-from optevo.evaluate import FitnessConfig, FitnessResult, fitness
-from optevo.packing import fitness_many
+from optevo.fitness import FitnessConfig, FitnessResult, fitness, fitness_many
 from optevo.search.config import RunConfig
 from optevo.search.records import Trial
 from optevo.space.genome import Genome
@@ -50,7 +49,7 @@ class Worker:
         for (stage, seed), members in groups.items():
             try:
                 cfg = self.stage_configs[stage].model_copy(
-                    update={"seed": seed, "strategy": "grouped"}
+                    update={"seed": seed, "layout": "packed"}
                 )
                 genomes = [Genome.from_json(trials[i].genome_json) for i in members]
                 schedules = [trials[i].schedule for i in members]

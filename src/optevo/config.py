@@ -1,0 +1,222 @@
+"""The configuration layer: every configuration of optevo is a pydantic model built here.
+
+- one base model (`StrictModel`: unknown fields refused, frozen);
+- one YAML loader (`read_yaml`), one merge rule (`merge`: mappings merge key by key, any
+  other value replaces), one override syntax (`apply_overrides`: dotted keys,
+  `strategy.particles=4`);
+- presets discovered from `optevo/configs/<kind>/*.yaml` (`preset_names`, `preset_dict`); a
+  mapping's `preset: NAME` key starts it from that preset (`expand_preset`);
+- one error type (`ConfigError`) whose message names the source, the field, the value (cut
+  short) and the reason, on one line (`format_errors`).
+
+    from optevo.config import load
+    from optevo.search.config import RunConfig
+    config = load(RunConfig, "search", "my-run.yaml", {"strategy.particles": 4})
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+KINDS: tuple[str, ...] = ("fitness", "search")
+"""The preset folders under `optevo/configs/`."""
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used; the message names the field and the value."""
+
+
+class StrictModel(BaseModel):
+    """The base of every configuration: unknown fields are refused, instances are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# -- presets -----------------------------------------------------------------------------------
+
+
+def _folder(kind: str) -> Any:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown preset kind {kind!r}; known: {', '.join(KINDS)}")
+    return resources.files("optevo").joinpath("configs", kind)
+
+
+def preset_names(kind: str) -> tuple[str, ...]:
+    """The presets of a kind, found in `optevo/configs/<kind>/`, sorted."""
+    return tuple(
+        sorted(
+            entry.name.removesuffix(".yaml")
+            for entry in _folder(kind).iterdir()
+            if entry.name.endswith(".yaml")
+        )
+    )
+
+
+def preset_dict(kind: str, name: str) -> dict[str, Any]:
+    """The fields of a preset, as written in its YAML file (a preset may name another
+    `preset:` of its kind to start from)."""
+    if not isinstance(name, str) or name not in preset_names(kind):
+        raise ConfigError(
+            f"unknown {kind} preset {short(repr(name))}; known: {', '.join(preset_names(kind))}"
+        )
+    raw = parse_yaml(_folder(kind).joinpath(f"{name}.yaml").read_text(), f"{kind} preset {name}")
+    return expand_preset(kind, raw)
+
+
+def expand_preset(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """`raw` merged over the preset its `preset:` key names (`raw` itself when it names none)."""
+    if "preset" not in raw:
+        return raw
+    rest = dict(raw)
+    name = rest.pop("preset")
+    return merge(preset_dict(kind, name), rest)
+
+
+# -- YAML, merging, overrides ------------------------------------------------------------------
+
+
+def parse_yaml(text: str, source: str) -> dict[str, Any]:
+    """A mapping from YAML text (an empty document is an empty mapping)."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({short(str(exc))})") from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source}: a config holds a mapping of fields (e.g. `seed: 3`), "
+            f"this one holds {_kind(raw)}"
+        )
+    return {str(k): v for k, v in raw.items()}
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """The mapping of a YAML config file; every problem is a ConfigError naming the file."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory, not a YAML config file")
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ConfigError(f"cannot read config file {path}: {reason}") from None
+    return parse_yaml(text, str(path))
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """`top` over `base`: mappings merge key by key, any other value replaces (copies)."""
+    out = {k: (merge({}, v) if isinstance(v, dict) else v) for k, v in base.items()}
+    for k, v in top.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = merge({}, v) if isinstance(v, dict) else v
+    return out
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Set dotted keys (`strategy.particles`, `fitness.base`) in a copy of `raw`."""
+    out = merge({}, raw)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        if not all(parts):
+            raise ConfigError(f"bad override key {key!r}")
+        node = out
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            elif not isinstance(child, dict):
+                raise ConfigError(f"cannot set {key!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return out
+
+
+def parse_assignments(pairs: list[str], option: str = "--set") -> dict[str, Any]:
+    """`KEY=VALUE` pairs (the command line's one override syntax), each value read as YAML."""
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{option} takes KEY=VALUE, got {short(repr(pair))}")
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            problem = str(getattr(exc, "problem", None) or "not valid YAML")
+            raise ConfigError(
+                f"{option} {short(repr(pair))}: the value is not valid YAML ({problem})"
+            ) from None
+    return overrides
+
+
+# -- building ----------------------------------------------------------------------------------
+
+
+def build(model: type[M], raw: dict[str, Any], source: str = "config") -> M:
+    """`model` from a mapping; every problem is one ConfigError line naming the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {format_errors(exc)}") from None
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{source}: {short(str(exc))}") from None
+
+
+def load(
+    model: type[M], kind: str, path: str | Path, overrides: dict[str, Any] | None = None
+) -> M:
+    """`model` from a YAML file that may name a `preset:` of `kind` to start from, with
+    dotted `overrides` applied last."""
+    raw = expand_preset(kind, read_yaml(path))
+    return build(model, apply_overrides(raw, overrides or {}), str(path))
+
+
+def from_preset(
+    model: type[M], kind: str, name: str, overrides: dict[str, Any] | None = None
+) -> M:
+    """`model` from a preset of `kind`, with dotted `overrides` applied."""
+    raw = apply_overrides(preset_dict(kind, name), overrides or {})
+    return build(model, raw, f"{kind} preset {name!r}")
+
+
+def format_errors(exc: ValidationError) -> str:
+    """`field.path: reason (got VALUE)` for each problem, joined by '; ' (values cut short;
+    mappings not shown)."""
+    parts = []
+    for e in exc.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "(config)"
+        got = e.get("input")
+        shown = "" if isinstance(got, dict) else f" (got {_shown(got)})"
+        parts.append(f"{loc}: {e['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """A value for an error message, never the whole of a big one."""
+    if isinstance(value, list | tuple) and len(value) > 8:
+        return f"a {type(value).__name__} of {len(value)} items"
+    return short(repr(value), limit)
+
+
+def short(text: str, limit: int = 200) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return f"a {type(value).__name__}"

@@ -1,0 +1,127 @@
+"""The fitness protocol's configuration (SPEC 5). Its defaults are the paper's protocol: the
+`paper` preset is `FitnessConfig()`, and every other preset (`optevo/configs/fitness/`) and
+the elimination's paper sizes are stated relative to it."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from optevo.config import StrictModel
+from optevo.data import NAMES as DATASETS
+from optevo.data import Augment
+from optevo.fitness.spec import Layout
+
+
+class FitnessConfig(StrictModel):
+    """Every threshold, budget and size of the fitness protocol (SPEC 5). Defaults: the paper
+    (CIFAR-10, ConvNet base 48, batch 128, a 7-rate screen of 800 steps, a full run of 8,000
+    steps with W = T/20, early stops at 25% / 40%)."""
+
+    dataset: str = "cifar10"
+    data_root: str | None = None
+    val_size: int | None = Field(None, ge=1)
+    split_seed: int = 0
+    base: int = Field(48, ge=1)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    batch_size: int = Field(128, ge=1)
+    epoch_steps: int = Field(200, ge=1)
+    screen_lrs: tuple[float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+    screen_steps: int = Field(800, ge=1)
+    screen_stop_epoch: int = Field(3, ge=1)
+    screen_min_acc: float = Field(0.25, ge=0.0, le=1.0)
+    threshold_acc: float = Field(0.40, ge=0.0, le=1.0)
+    total_steps: int = Field(8000, ge=1)
+    warmup_fraction: float = Field(0.05, ge=0.0, le=1.0)
+    hold_steps: int = Field(0, ge=0)
+    full_stop_after: int = Field(1000, ge=0)
+    full_min_acc: float = Field(0.40, ge=0.0, le=1.0)
+    augment: bool | None = None
+    device: str = "auto"
+    amp: bool = False
+    channels_last: bool = True
+    cuda_graphs: bool = False
+    """Packed runs on CUDA capture their training step as a CUDA graph and replay it
+    (`TrainSpec.cuda_graphs`); elsewhere the same step runs eagerly."""
+    layout: Layout = "auto"
+    """How a candidate's copies train: `sequential`, `packed` or `auto` (packed on CUDA)."""
+    pack_copies: int = Field(64, ge=1)
+    """`fitness_many`: at most this many model copies (candidates x screen rates) per packed
+    model."""
+    eval_batch_size: int = Field(1000, ge=1)
+    seed: int = 0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, raw: Any) -> Any:
+        """Runs stored before the `layout` field named it `strategy`, its packed value
+        `grouped`: read them as they meant."""
+        if isinstance(raw, dict) and "strategy" in raw:
+            raw = dict(raw)
+            old = raw.pop("strategy")
+            raw.setdefault("layout", "packed" if old == "grouped" else old)
+        return raw
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASETS:
+            raise ValueError(f"unknown data set {v!r}; known: {', '.join(DATASETS)}")
+        return v
+
+    @field_validator("screen_lrs")
+    @classmethod
+    def _positive_lrs(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        if not v or any(not (lr > 0 and math.isfinite(lr)) for lr in v):
+            raise ValueError("screen_lrs must be a non-empty list of positive learning rates")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "auto" and v.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"device must be auto, cpu, cuda[:N] or mps, got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _budgets(self) -> FitnessConfig:
+        if self.screen_steps > self.total_steps:
+            raise ValueError(
+                f"screen_steps ({self.screen_steps}) exceeds total_steps ({self.total_steps})"
+            )
+        if self.warmup_steps + self.hold_steps > self.total_steps:
+            raise ValueError("warm-up plus hold steps exceed total_steps")
+        return self
+
+    @property
+    def warmup_steps(self) -> int:
+        return round(self.warmup_fraction * self.total_steps)
+
+    def augmentation(self) -> Augment:
+        default = Augment.default_for(self.dataset)
+        if self.augment is None:
+            return default
+        return Augment(crop=self.augment, flip=self.augment, cutout=self.augment)
+
+
+PAPER = FitnessConfig()
+"""The paper's fitness protocol (SPEC 5), the `paper` preset."""
+
+
+def preset(name: str, **overrides: Any) -> FitnessConfig:
+    """A named fitness protocol from `optevo/configs/fitness/` ("paper": CIFAR-10, SPEC 5;
+    "quick": Fashion-MNIST, ~15 s per evaluation on a 2-core CPU; "tiny": digits, for tests),
+    with fields replaced by `overrides`."""
+    from optevo.config import build, preset_dict
+
+    return build(FitnessConfig, {**preset_dict("fitness", name), **overrides}, f"preset {name!r}")
+
+
+def load_config(path: str, overrides: dict[str, Any] | None = None) -> FitnessConfig:
+    """A FitnessConfig from a YAML file holding a mapping of fields (an optional `preset`
+    first fills in the rest); errors name the file and the field."""
+    from optevo.config import load
+
+    return load(FitnessConfig, "fitness", path, overrides)

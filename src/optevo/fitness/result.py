@@ -1,0 +1,135 @@
+"""What a training run and a fitness evaluation produce, and their strict-JSON form."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Status = Literal["ok", "failed_screen", "failed_threshold", "diverged", "error"]
+
+STATUSES: tuple[str, ...] = ("ok", "failed_screen", "failed_threshold", "diverged", "error")
+
+
+@dataclass
+class RunResult:
+    """The curves and outcome of one copy. `status`: "ok" (ran to the end), "stopped" (a stop
+    rule fired) or "diverged" (non-finite loss)."""
+
+    lr: float
+    seed: int
+    status: str = "ok"
+    steps: int = 0
+    train_acc: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def final_train_acc(self) -> float:
+        return self.train_acc[-1] if self.train_acc else 0.0
+
+    @property
+    def best_val_acc(self) -> float | None:
+        finite = [a for a in self.val_acc if math.isfinite(a)]
+        return max(finite) if finite else None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lr": self.lr,
+            "seed": self.seed,
+            "status": self.status,
+            "steps": self.steps,
+            "train_acc": self.train_acc,
+            "train_loss": self.train_loss,
+            "val_acc": self.val_acc,
+            "val_loss": self.val_loss,
+            "seconds": self.seconds,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        return cls(
+            lr=float(d["lr"]),
+            seed=int(d["seed"]),
+            status=str(d["status"]),
+            steps=int(d["steps"]),
+            train_acc=[_nan(x) for x in d["train_acc"]],
+            train_loss=[_nan(x) for x in d["train_loss"]],
+            val_acc=[_nan(x) for x in d["val_acc"]],
+            val_loss=[_nan(x) for x in d["val_loss"]],
+            seconds=float(d.get("seconds") or 0.0),
+        )
+
+
+@dataclass
+class FitnessResult:
+    """Outcome of one fitness evaluation.
+
+    `fitness`: best validation accuracy of the full run (None when rejected or errored).
+    `screen`: the final training accuracy at each screened learning rate.
+    `runs`: the curves of every run (screen runs first, the full run last).
+    """
+
+    fitness: float | None
+    status: Status
+    best_lr: float | None = None
+    screen: dict[float, float] = field(default_factory=dict)
+    runs: list[RunResult] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+    error: str | None = None
+
+    @classmethod
+    def failure(cls, message: str) -> FitnessResult:
+        """The result of an evaluation that could not be run (status `error`)."""
+        return cls(None, "error", error=message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fitness": self.fitness,
+            "status": self.status,
+            "best_lr": self.best_lr,
+            "screen": {repr(k): v for k, v in self.screen.items()},
+            "stopped_early": self.stopped_early,
+            "seconds": self.seconds,
+            "error": self.error,
+            "runs": [r.to_dict() for r in self.runs],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitnessResult:
+        """The inverse of `to_dict` (also after a strict-JSON round trip, where non-finite
+        numbers were written as null: they read back as NaN in the curves)."""
+        status = d["status"]
+        if status not in STATUSES:
+            raise ValueError(f"unknown fitness status {status!r}")
+        return cls(
+            fitness=_opt_float(d.get("fitness")),
+            status=status,
+            best_lr=_opt_float(d.get("best_lr")),
+            screen={float(k): _nan(v) for k, v in (d.get("screen") or {}).items()},
+            runs=[RunResult.from_dict(r) for r in d.get("runs") or []],
+            stopped_early=bool(d.get("stopped_early", False)),
+            seconds=float(d.get("seconds") or 0.0),
+            error=d.get("error"),
+        )
+
+    @property
+    def best_screen_acc(self) -> float | None:
+        """The best final training accuracy of the screen (None without a screen)."""
+        finite = [v for v in self.screen.values() if not math.isnan(v)]
+        return max(finite) if finite else None
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
