@@ -136,3 +136,30 @@ def test_runs_stored_before_the_layout_field_still_load() -> None:
         stored_run_config(json.dumps(raw), "old/run.sqlite")
     with pytest.raises(ConfigError, match="not JSON"):
         stored_run_config("{", "old/run.sqlite")
+
+
+def test_bench_configs_are_models_with_the_same_errors() -> None:
+    from optevo.bench import BenchConfig, TaskOptions, named
+    from optevo.bench.tasks import Budget
+
+    budget = Budget(total_steps=300, warmup_steps=20, hold_steps=40, batch_size=8)
+    half = budget.scaled(0.5)
+    assert (half.total_steps, half.warmup_steps, half.hold_steps) == (150, 10, 20)
+    with pytest.raises(ValueError, match="positive and finite"):
+        budget.scaled(float("inf"))
+    with pytest.raises(ConfigError, match="batch_size: Input should be greater than or equal to 1"):
+        build(Budget, {**budget.model_dump(), "batch_size": 0}, "budget")
+    ok = BenchConfig("fashion-convnet", named(["Adam"]), seeds=2)
+    assert ok.seeds == 2 and ok.options == TaskOptions()
+    for fields, needle in (
+        ({"scale": float("inf")}, "bench: scale: Input should be a finite number (got inf)"),
+        ({"seeds": 0}, "bench: seeds: Input should be greater than or equal to 1 (got 0)"),
+        ({"bogus": 1}, "bench: bogus: Extra inputs are not permitted"),
+    ):
+        with pytest.raises(ConfigError) as info:
+            BenchConfig("fashion-convnet", named(["Adam"]), **fields)
+        assert needle in str(info.value), str(info.value)
+    with pytest.raises(ConfigError, match="unknown task 'nope'"):
+        BenchConfig("nope", named(["Adam"]))
+    with pytest.raises(ConfigError, match="optimizers named twice"):
+        BenchConfig("fashion-convnet", named(["Adam", "Adam"]))

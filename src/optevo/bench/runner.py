@@ -13,19 +13,21 @@ run is missing (a finished bench re-renders its tables without touching the data
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from optevo.bench.lrtest import PAPER_GRID, LrTestResult, lr_test, norm_lr
 from optevo.bench.optimizers import OptimizerSpec
 from optevo.bench.store import ResultStore, RunKey, RunRecord
 from optevo.bench.table import Cell, Column, csv_table, markdown_table
 from optevo.bench.tasks import TASKS, Budget, Runner, Task, TaskOptions, get_task
+from optevo.config import ConfigError, format_errors
 
 TABLE_MD = "table.md"
 TABLE_CSV = "table.csv"
@@ -45,28 +47,51 @@ class BenchEvent:
     message: str = ""
 
 
-@dataclass
-class BenchConfig:
-    """One bench invocation on one task."""
+class BenchConfig(BaseModel):
+    """One bench invocation on one task: `BenchConfig(task, optimizers, seeds=3, ...)`.
+    Invalid values raise `ConfigError` naming the field."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
+    )
 
     task: str
-    optimizers: Sequence[OptimizerSpec]
-    seeds: int = 3
-    scale: float = 1.0
+    optimizers: tuple[Any, ...]
+    """`OptimizerSpec`s (checked by type, not rebuilt: they carry genomes)."""
+    seeds: int = Field(3, ge=1)
+    scale: float = Field(1.0, gt=0, allow_inf_nan=False)
     grid: tuple[float, ...] = PAPER_GRID
-    options: TaskOptions = field(default_factory=TaskOptions)
-    lr_seed: int = 0
+    options: TaskOptions = Field(default_factory=TaskOptions)
+    lr_seed: int = Field(0, ge=0)
     command: str | None = None
 
-    def __post_init__(self) -> None:
-        get_task(self.task)
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be at least 1, got {self.seeds}")
-        if not self.optimizers:
+    def __init__(
+        self, task: str, optimizers: Sequence[OptimizerSpec], /, **fields: Any
+    ) -> None:
+        try:
+            super().__init__(task=task, optimizers=tuple(optimizers), **fields)
+        except ValidationError as exc:
+            raise ConfigError(f"bench: {format_errors(exc)}") from None
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        if v not in TASKS:
+            raise ValueError(f"unknown task {v!r}; known: {', '.join(TASKS)}")
+        return v
+
+    @field_validator("optimizers")
+    @classmethod
+    def _distinct(cls, v: tuple[Any, ...]) -> tuple[Any, ...]:
+        wrong = [type(o).__name__ for o in v if not isinstance(o, OptimizerSpec)]
+        if wrong:
+            raise ValueError(f"optimizers must be OptimizerSpec, got {', '.join(wrong)}")
+        if not v:
             raise ValueError("no optimizers to bench")
-        labels = [o.label for o in self.optimizers]
+        labels = [o.label for o in v]
         if len(set(labels)) != len(labels):
             raise ValueError(f"optimizers named twice: {labels}")
+        return v
 
 
 @dataclass
@@ -91,7 +116,7 @@ def run_bench(
     task = get_task(config.task)
     budget = task.budget.scaled(config.scale)
     if config.options.batch_size is not None:
-        budget = dataclasses.replace(budget, batch_size=config.options.batch_size)
+        budget = budget.model_copy(update={"batch_size": config.options.batch_size})
     store = ResultStore(out)
     settings = _settings(task, budget, config)
     previous = store.manifest()["tasks"].get(task.name, {})

@@ -22,45 +22,54 @@ step count (total, warm-up, hold), never the data.
 
 from __future__ import annotations
 
-import dataclasses
+import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import torch
+from pydantic import ConfigDict, Field
 from torch import nn
 
 from optevo.bench import datasets as ds
 from optevo.bench.classify import ImagePipeline, RunOutcome, random_crop_to
 from optevo.bench.optimizers import OptimizerSpec
+from optevo.config import StrictModel
 from optevo.data.augment import Augment
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 
 
-@dataclass(frozen=True)
-class Budget:
-    total_steps: int
-    warmup_steps: int
-    hold_steps: int
-    batch_size: int
+class Budget(StrictModel):
+    """A task's training budget: steps, the one-cycle schedule's warm-up and hold, batch."""
+
+    total_steps: int = Field(ge=1)
+    warmup_steps: int = Field(ge=0)
+    hold_steps: int = Field(ge=0)
+    batch_size: int = Field(ge=1)
 
     def scaled(self, scale: float) -> Budget:
         """Every step count times `scale` (at least one step; warm-up + hold fit inside)."""
-        if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale}")
+        if not (scale > 0 and math.isfinite(scale)):
+            raise ValueError(f"scale must be positive and finite, got {scale}")
         total = max(1, round(self.total_steps * scale))
         warmup = min(round(self.warmup_steps * scale), total)
         hold = min(round(self.hold_steps * scale), total - warmup)
-        return dataclasses.replace(self, total_steps=total, warmup_steps=warmup, hold_steps=hold)
+        return self.model_copy(
+            update={"total_steps": total, "warmup_steps": warmup, "hold_steps": hold}
+        )
 
 
 def _proportional(total: int, batch: int) -> Budget:
-    return Budget(total, round(total / 15), round(2 * total / 15), batch)
+    return Budget(
+        total_steps=total,
+        warmup_steps=round(total / 15),
+        hold_steps=round(2 * total / 15),
+        batch_size=batch,
+    )
 
 
-@dataclass(frozen=True)
-class TaskOptions:
+class TaskOptions(StrictModel):
     """Where a task finds its files and how it runs.
 
     `model` overrides model arguments (tests shrink EfficientNetV2-S with `width_mult` /
@@ -70,13 +79,15 @@ class TaskOptions:
     of reading `root` (an `ImageSet`, or a `TextSet` for PTB: benchmarks, custom data).
     """
 
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
     root: Path | None = None
     checkpoint: Path | None = None
     device: str = "cpu"
-    model: dict[str, Any] = field(default_factory=dict)
-    image_size: int | None = None
-    eval_batch_size: int | None = None
-    batch_size: int | None = None
+    model: dict[str, Any] = Field(default_factory=dict)
+    image_size: int | None = Field(None, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=1)
     data: Any = None
 
 
@@ -252,7 +263,7 @@ def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
     )
 
 
-_SCRATCH = Budget(96_000, 6_400, 12_800, 64)
+_SCRATCH = Budget(total_steps=96_000, warmup_steps=6_400, hold_steps=12_800, batch_size=64)
 
 
 def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], layout: str) -> Task:
@@ -312,7 +323,7 @@ TASKS: dict[str, Task] = {
             "tinyimagenet-resnet9",
             "Tiny",
             "accuracy",
-            Budget(300_000, 6_400, 12_800, 256),
+            Budget(total_steps=300_000, warmup_steps=6_400, hold_steps=12_800, batch_size=256),
             ds.TINY_LAYOUT,
             _build_tiny,
         ),
