@@ -85,7 +85,7 @@ def new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNet
     )
     model = model.to(device)
     if spec.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return model
 
 

@@ -19,12 +19,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.compile import State, Workspace
 from optevo.data import Dataset
 from optevo.fitness.cuda_graphs import GRAPH_WARMUP_STEPS, STEP_VALUE_BUFFERS, graph_backend
 from optevo.fitness.layout import EpochStats, Layout, new_model, validate
 from optevo.fitness.spec import CopySpec, TrainSpec, autocast
 from optevo.models import grouped_from_models
+from optevo.program import State, Workspace
 from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
@@ -63,7 +63,7 @@ class PackedLayout(Layout):
         models = [new_model(data, spec, c.seed, device) for c in self.specs]
         model = grouped_from_models(models).to(device)
         if spec.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         del models
         self.model = model
         self.params = list(model.parameters())
@@ -200,7 +200,8 @@ class PackedLayout(Layout):
     def forward(self, x: Tensor, cache: bool = True) -> Tensor:
         self.model.train()
         with autocast(self.spec, self.device, cache):
-            return self.model(x)
+            logits: Tensor = self.model(x)
+        return logits
 
     def losses(self, logits: Tensor, y: Tensor) -> Tensor:
         k = self.k

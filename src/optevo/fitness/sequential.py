@@ -35,7 +35,8 @@ class SequentialLayout(Layout):
     def forward(self, x: Tensor) -> Tensor:
         self.model.train()
         with autocast(self.spec, self.device):
-            return self.model(x).unsqueeze(0)
+            logits: Tensor = self.model(x)
+        return logits.unsqueeze(0)
 
     def losses(self, logits: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(logits[0].float(), y).reshape(1)
