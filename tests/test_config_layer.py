@@ -71,7 +71,7 @@ def test_one_override_syntax() -> None:
     }
     with pytest.raises(ConfigError, match="--set takes KEY=VALUE, got 'nokey'"):
         parse_assignments(["nokey"])
-    with pytest.raises(ConfigError, match="the value is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"not valid YAML \(line 1, column 3: expected ','"):
         parse_assignments(["a=[1"])
 
 
@@ -163,3 +163,36 @@ def test_bench_configs_are_models_with_the_same_errors() -> None:
         BenchConfig("nope", named(["Adam"]))
     with pytest.raises(ConfigError, match="optimizers named twice"):
         BenchConfig("fashion-convnet", named(["Adam", "Adam"]))
+
+
+BOMB = "".join(
+    f"{name}: &{name} [{', '.join([f'*{prev}'] * 10) if prev else ', '.join(['1'] * 10)}]\n"
+    for prev, name in zip(["", "a", "b", "c", "d", "e", "f", "g"], "abcdefgh", strict=True)
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        (BOMB + "seed: [*h, *h, *h, *h, *h, *h, *h, *h, *h, *h]\n", "more than 100,000 values"),
+        (BOMB + "unknown: *h\n", "more than 100,000 values"),
+        ("x: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ("x: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "nested too deeply"),
+        ("seed: 1\nseed: 2\n", "line 2: the key 'seed' is given twice"),
+        ("strategy:\n  particles: 1\n  particles: 2\n", "the key 'particles' is given twice"),
+    ],
+)
+def test_hostile_yaml_is_one_line_in_well_under_a_second(
+    tmp_path: Path, text: str, needle: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError) as info:
+        load(RunConfig, "search", path)
+    assert time.perf_counter() - t0 < 1.0
+    message = str(info.value)
+    assert needle in message and str(path) in message and "\n" not in message
+    assert len(message) < 300
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        parse_assignments(["seed=" + "[" * 3000 + "]" * 3000])

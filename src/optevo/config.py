@@ -82,12 +82,78 @@ def expand_preset(kind: str, raw: dict[str, Any]) -> dict[str, Any]:
 # -- YAML, merging, overrides ------------------------------------------------------------------
 
 
+MAX_VALUES = 100_000
+"""A configuration holds at most this many values once YAML aliases are expanded (a few
+hundred in practice): an alias bomb is refused before anything copies or prints it."""
+
+MAX_DEPTH = 64
+"""Mappings and lists nest at most this deep."""
+
+
+class _Loader(yaml.SafeLoader):  # type: ignore[misc]  # (no stubs for yaml)
+    """YAML's safe loader, refusing a key given twice in one mapping."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, list | dict):
+                break  # unhashable: the base class reports it
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                raise ConfigError(f"line {line}: the key {short(repr(key), 60)} is given twice")
+            seen.add(key)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        return mapping
+
+
+def safe_load(text: str, source: str) -> Any:
+    """YAML text as plain values: safe tags only, no key twice, at most MAX_VALUES values after
+    aliases are expanded, nested at most MAX_DEPTH deep."""
+    try:
+        value = yaml.load(text, Loader=_Loader)  # a SafeLoader: safe tags only
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML ({_yaml_problem(exc)})") from None
+    check_size(value, source)
+    return value
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """A YAML error on one line: where and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    where = "" if mark is None else f"line {mark.line + 1}, column {mark.column + 1}: "
+    return short(" ".join(f"{where}{problem}".split()), 160)
+
+
+def check_size(value: Any, source: str) -> None:
+    """Refuse a value nested deeper than MAX_DEPTH or holding more than MAX_VALUES values,
+    counting every use of a shared (aliased) part; stops as soon as a limit is passed."""
+    count = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            raise ConfigError(
+                f"{source}: more than {MAX_VALUES:,} values (YAML aliases expanding?); "
+                "a configuration holds a few hundred"
+            )
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"{source}: nested too deeply (more than {MAX_DEPTH} levels)")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((v, depth + 1) for v in item)
+
+
 def parse_yaml(text: str, source: str) -> dict[str, Any]:
     """A mapping from YAML text (an empty document is an empty mapping)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML ({short(str(exc))})") from None
+    raw = safe_load(text, source)
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -150,13 +216,7 @@ def parse_assignments(pairs: list[str], option: str = "--set") -> dict[str, Any]
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{option} takes KEY=VALUE, got {short(repr(pair))}")
-        try:
-            overrides[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = str(getattr(exc, "problem", None) or "not valid YAML")
-            raise ConfigError(
-                f"{option} {short(repr(pair))}: the value is not valid YAML ({problem})"
-            ) from None
+        overrides[key.strip()] = safe_load(value, f"{option} {short(repr(pair), 60)}")
     return overrides
 
 
