@@ -2,9 +2,26 @@
 
 The weight-update equation (a graph), its decay functions and its learning-rate schedule
 evolve together; what is found ships as drop-in PyTorch optimizers (`optevo.optim`).
+
+Importing `optevo` stays light: `SpaceConfig` is loaded on first access.
 """
 
-from optevo.space import DecayGenome, Genome, Node, SpaceConfig
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from optevo.space import DecayGenome, Genome, Node
+
+if TYPE_CHECKING:
+    from optevo.space.config import SpaceConfig
 
 __version__ = "0.1.0"
 __all__ = ["DecayGenome", "Genome", "Node", "SpaceConfig", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SpaceConfig":
+        from optevo.space.config import SpaceConfig
+
+        return SpaceConfig
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

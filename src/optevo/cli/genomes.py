@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from optevo import Genome, library
+from optevo import library
 from optevo.cli.common import (
     app,
     check_output_path,
@@ -22,6 +22,7 @@ from optevo.cli.common import (
 )
 from optevo.integrity import check
 from optevo.jsonio import write_lines
+from optevo.search.candidates import random_genome
 from optevo.space.limits import quote
 
 
@@ -110,7 +111,7 @@ def sample(
         check_output_path(out)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
-    genomes = [Genome.random(rng) for _ in range(count)]
+    genomes = [random_genome(rng) for _ in range(count)]
     seconds = time.perf_counter() - t0
     table = Table(title=f"{count} random valid genomes (seed {seed})")
     for col in ("hash", "momentum", "update u"):

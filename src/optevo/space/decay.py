@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy as sp
 import torch
 
-from optevo.space.config import DEFAULT_SPACE, SpaceConfig
+from optevo.space.constants import default_space
 from optevo.space.graph import GraphMixin, Node, canonical_expr, fold_graph, validate_graph
 from optevo.space.mutation import (
     GRAPH_MUTATIONS,
@@ -23,7 +22,8 @@ from optevo.space.mutation import (
 from optevo.space.ops import DECAY_BINARY, DECAY_UNARY, OPERATIONS, SCHEDULES, schedule_table
 from optevo.space.render import graph_sympy, graph_sympy_parts, graph_text
 
-_T_SYM = sp.Symbol("t", real=True)
+if TYPE_CHECKING:
+    from optevo.space.config import SpaceConfig
 
 
 @dataclass(frozen=True)
@@ -57,9 +57,10 @@ class DecayGenome(GraphMixin):
         """`table(T)[start:stop]`, computed for those steps only (not cached)."""
         return _evaluate(self, T, start, stop)
 
-    def is_valid(self, T: int = DEFAULT_SPACE.decay_check_steps) -> bool:
-        """SPEC 2's check: every value at t = 0..T-1 is finite and within [0, 1]."""
-        values = self.table(T)
+    def is_valid(self, T: int | None = None) -> bool:
+        """SPEC 2's check: every value at t = 0..T-1 is finite and within [0, 1] (T defaults
+        to the default space's `decay_check_steps`)."""
+        values = self.table(default_space().decay_check_steps if T is None else T)
         return bool(np.all(np.isfinite(values)) and values.min() >= 0.0 and values.max() <= 1.0)
 
     # -- forms ----------------------------------------------------------------------------
@@ -79,6 +80,8 @@ class DecayGenome(GraphMixin):
 
     def to_latex(self) -> str:
         """LaTeX of the decay function (a large one names its shared and deep nodes)."""
+        import sympy as sp
+
         expr, definitions = graph_sympy_parts(self.hidden, self.output, _schedule_symbol)
         parts = [sp.latex(expr), *(f"h_{{{i}}} = {sp.latex(v)}" for i, v in definitions)]
         return r",\ ".join(parts)
@@ -92,8 +95,10 @@ class DecayGenome(GraphMixin):
     # -- search ---------------------------------------------------------------------------
 
     @classmethod
-    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> DecayGenome:
-        """A random decay function whose values stay within [0, 1] (redrawn until they do)."""
+    def random(cls, rng: np.random.Generator, config: SpaceConfig | None = None) -> DecayGenome:
+        """A random decay function whose values stay within [0, 1] (redrawn until they do);
+        `config` defaults to the default space."""
+        config = default_space() if config is None else config
         space = _space(config)
         for _ in range(config.max_tries):
             hidden, output = draw_graph(rng, space, None)
@@ -105,13 +110,15 @@ class DecayGenome(GraphMixin):
                 return decay
         raise RuntimeError(f"no valid decay function in {config.max_tries} draws")
 
-    def mutate(self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> DecayGenome:
-        """One of the first three mutations of SPEC 1.5 on a random active node."""
+    def mutate(self, rng: np.random.Generator, config: SpaceConfig | None = None) -> DecayGenome:
+        """One of the first three mutations of SPEC 1.5 on a random active node (`config`
+        defaults to the default space)."""
+        config = default_space() if config is None else config
         space = _space(config)
         names = self.active_names()
         weights = config.mutation_weights[: len(GRAPH_MUTATIONS)]
         if sum(weights) <= 0:  # e.g. "decay-only": the decay graph itself mutates as usual
-            weights = DEFAULT_SPACE.mutation_weights[: len(GRAPH_MUTATIONS)]
+            weights = default_space().mutation_weights[: len(GRAPH_MUTATIONS)]
         for _ in range(config.max_tries):
             name = names[int(rng.integers(len(names)))]
             kind = pick_weighted(rng, GRAPH_MUTATIONS, weights)
@@ -133,7 +140,16 @@ def _space(config: SpaceConfig) -> Any:
 
 
 def _schedule_symbol(ref: str) -> Any:
-    return sp.Function(ref)(_T_SYM)
+    import sympy as sp
+
+    return sp.Function(ref)(_t_symbol())
+
+
+@functools.cache
+def _t_symbol() -> Any:
+    import sympy as sp
+
+    return sp.Symbol("t", real=True)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -154,7 +170,8 @@ def _evaluate(decay: DecayGenome, T: int, start: int, stop: int) -> np.ndarray:
 
     with np.errstate(all="ignore"):
         value = fold_graph(decay.hidden, decay.output, leaves.__getitem__, apply, _undecayed)
-        return value.expand(stop - start).numpy().copy()
+        out: np.ndarray = value.expand(stop - start).numpy().copy()
+        return out
 
 
 def _undecayed(_decay: Any, inner: torch.Tensor) -> torch.Tensor:

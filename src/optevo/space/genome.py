@@ -11,12 +11,11 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import sympy as sp
 
-from optevo.space.config import DEFAULT_SPACE, MOMENTUM_TYPES, MUTATIONS, SpaceConfig
+from optevo.space.constants import MOMENTUM_TYPES, MUTATIONS, default_space
 from optevo.space.decay import DecayGenome
 from optevo.space.graph import (
     GraphError,
@@ -37,6 +36,9 @@ from optevo.space.mutation import (
 )
 from optevo.space.ops import OPERANDS, UPDATE_BINARY, UPDATE_UNARY
 from optevo.space.render import graph_sympy, graph_sympy_parts, graph_text, graph_text_parts
+
+if TYPE_CHECKING:
+    from optevo.space.config import SpaceConfig
 
 SCHEMA = "optevo.genome/1"
 """The JSON schema version written by `Genome.to_json` and required by `Genome.from_json`."""
@@ -154,6 +156,8 @@ class Genome(GraphMixin):
         return {d: f"d{i + 1}(t)" for i, d in enumerate(self.decay_functions())}
 
     def _decay_symbols(self) -> dict[DecayGenome, Any]:
+        import sympy as sp
+
         return {
             d: sp.Function(f"d_{i + 1}", real=True)(sp.Symbol("t", real=True))
             for i, d in enumerate(self.decay_functions())
@@ -169,6 +173,8 @@ class Genome(GraphMixin):
         """The update as LaTeX, with the momentum type and decay functions (via sympy).
 
         A large graph names its shared and deep nodes `h_i` and defines them after `u`."""
+        import sympy as sp
+
         names = {_operand_symbol(n): OPERANDS[n].latex for n in OPERANDS}
         decays = self._decay_symbols()
         expr, definitions = graph_sympy_parts(
@@ -186,17 +192,19 @@ class Genome(GraphMixin):
     # -- proposals (pure structure; accepting a candidate is the search layer's job) ------
 
     @classmethod
-    def propose(
-        cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE
-    ) -> Genome | None:
+    def propose(cls, rng: np.random.Generator, config: SpaceConfig | None = None) -> Genome | None:
         """One random draw of SPEC 1.4, or None when its active graph has a cycle.
 
         Not integrity-checked: `optevo.search.random_genome` redraws until a draw passes.
+        `config` defaults to the default space.
         """
-        space = _space(config)
+        space_config = default_space() if config is None else config
+        space = _space(space_config)
 
         def decayer(r: np.random.Generator) -> DecayGenome | None:
-            return DecayGenome.random(r, config) if r.random() < config.decay_p else None
+            if r.random() < space_config.decay_p:
+                return DecayGenome.random(r, space_config)
+            return None
 
         hidden, output = draw_graph(rng, space, decayer)
         momentum = MOMENTUM_TYPES[int(rng.integers(len(MOMENTUM_TYPES)))]
@@ -206,13 +214,15 @@ class Genome(GraphMixin):
             return None
 
     def propose_mutation(
-        self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE
+        self, rng: np.random.Generator, config: SpaceConfig | None = None
     ) -> Genome | None:
         """One SPEC 1.5 mutation, or None when it does not apply or makes a cycle.
 
         The child has `flipped` cleared; `optevo.search.mutate_genome` redraws until a child
-        passes the integrity check (which sets the flag again) and is new.
+        passes the integrity check (which sets the flag again) and is new. `config` defaults
+        to the default space.
         """
+        config = default_space() if config is None else config
         return self._mutate_once(rng, _space(config), config)
 
     def with_flipped(self, flipped: bool) -> Genome:
@@ -220,21 +230,6 @@ class Genome(GraphMixin):
         if flipped == self.flipped:
             return self
         return Genome(self.hidden, self.output, self.momentum, flipped)
-
-    @classmethod
-    def random(cls, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
-        """A random genome that passes the default integrity check (convenience for
-        `optevo.search.random_genome`, which also takes the sphere configuration)."""
-        from optevo.search.candidates import random_genome  # the layer above, at call time
-
-        return random_genome(rng, config)
-
-    def mutate(self, rng: np.random.Generator, config: SpaceConfig = DEFAULT_SPACE) -> Genome:
-        """A child with one SPEC 1.5 mutation that passes the default integrity check
-        (convenience for `optevo.search.mutate_genome`)."""
-        from optevo.search.candidates import mutate_genome  # the layer above, at call time
-
-        return mutate_genome(self, rng, config)
 
     def _mutate_once(
         self, rng: np.random.Generator, space: GraphSpace, config: SpaceConfig
@@ -292,7 +287,9 @@ def _hash(genome: Genome) -> str:
 
 
 @functools.cache
-def _operand_symbol(name: str) -> sp.Symbol:
+def _operand_symbol(name: str) -> Any:
+    import sympy as sp
+
     return sp.Symbol(name, real=True)
 
 

@@ -19,7 +19,7 @@ from optevo.space.limits import MAX_HIDDEN_NODES, quote
 from optevo.space.ops import OPERATIONS
 
 if TYPE_CHECKING:
-    from optevo.space.genome import DecayGenome
+    from optevo.space.decay import DecayGenome
 
 OUTPUT = "out"
 """Name of the output node in paths and error messages."""
@@ -246,7 +246,7 @@ def canonical_expr(hidden: tuple[Node, ...], output: Node) -> str:
         hidden, output, len, length, lambda d, inner: len(decay_form(d)) + 3 + inner, order
     )
     if size <= CANONICAL_INLINE_LIMIT:
-        return fold_graph(
+        nested: str = fold_graph(
             hidden,
             output,
             lambda ref: ref,
@@ -254,7 +254,8 @@ def canonical_expr(hidden: tuple[Node, ...], output: Node) -> str:
             lambda d, inner: f"[{decay_form(d)}]*{inner}",
             order,
         )
-    digest = fold_graph(
+        return nested
+    digest: str = fold_graph(
         hidden,
         output,
         lambda ref: ref,

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optevo.space.config import SpaceConfig
 from optevo.space.graph import OUTPUT, Node, hidden_ref, parse_hidden
+
+if TYPE_CHECKING:
+    from optevo.space.config import SpaceConfig
+    from optevo.space.decay import DecayGenome
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,7 @@ def mutate_arity(rng: np.random.Generator, space: GraphSpace, node: Node, name: 
     """Unary -> binary (a random second input, on either side) or binary -> unary."""
     if node.arity == 1:
         extra = draw_ref(rng, space, name, exclude=node.inputs)
+        decays: tuple[DecayGenome | None, DecayGenome | None]
         if rng.random() < 0.5:
             inputs, decays = (node.inputs[0], extra), (node.decays[0], None)
         else:

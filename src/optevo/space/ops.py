@@ -8,23 +8,32 @@ read this table; adding an operation means adding one row.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sympy as sp
 import torch
 from torch import Tensor
+
+from optevo.space.symbolic import sp
 
 EPS = 1e-7
 """The search space's epsilon (SPEC notation)."""
 
-_EPS_SYM = sp.Symbol("epsilon")
+
+@functools.cache
+def _eps() -> Any:
+    """The symbol epsilon (built, and sympy imported, when first rendered)."""
+    return sp.Symbol("epsilon")
 
 
+@functools.cache
 def _f(name: str, latex: str | None = None) -> Any:
-    """An undefined sympy function that renders as `latex` (used where sympy has no builtin)."""
+    """An undefined sympy function that renders as `latex` (used where sympy has no builtin).
+
+    Built once per name, when first rendered."""
     tex = latex if latex is not None else r"\operatorname{" + name.replace("_", r"\_") + "}"
     return type(
         name,
@@ -40,13 +49,13 @@ def _call_tex(expr: Any, tex: str, printer: Any, exp: str | None = None) -> str:
     return call if exp is None else rf"{call}^{{{exp}}}"
 
 
-_I1E = _f("i1e", r"\operatorname{i1e}")
-_NORM = _f("norm", r"\operatorname{norm}")
-_CLIP = _f("clip", r"\operatorname{clip}")
-_DROP = {p: _f(f"drop{p}", rf"\operatorname{{drop}}_{{{p}}}") for p in (0.5, 0.3, 0.1)}
-_EMA = _f("ema", r"\operatorname{ema}")
-_DELTA = _f("delta", r"\Delta")
-_RUNMAX = _f("runmax", r"\operatorname{runmax}")
+def _fsym(name: str, latex: str) -> Callable[..., Any]:
+    """The symbolic form `name(args...)`, an undefined sympy function rendered as `latex`."""
+    return lambda *args: _f(name, latex)(*args)
+
+
+def _drop_sym(p: float) -> Callable[[Any], Any]:
+    return _fsym(f"drop{p}", rf"\operatorname{{drop}}_{{{p}}}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -83,11 +92,13 @@ def _norm(x: Tensor, ctx: OpContext) -> Tensor:
     # clip_by_norm(x, 1): x / max(1, ||x||) with the norm of each parameter tensor, which lie
     # side by side along the last dimension (ctx.segments), each row (copy) separately.
     def clip(part: Tensor) -> Tensor:
-        return part / torch.linalg.vector_norm(part, dim=-1, keepdim=True).clamp(min=1.0)
+        clipped: Tensor = part / torch.linalg.vector_norm(part, dim=-1, keepdim=True).clamp(min=1.0)
+        return clipped
 
     if ctx.segments is None or len(ctx.segments) <= 1:
         return clip(x)
-    return torch.cat([clip(p) for p in torch.split(x, ctx.segments, dim=-1)], dim=-1)
+    parts = torch.split(x, ctx.segments, dim=-1)  # type: ignore[arg-type]  # any int sequence
+    return torch.cat([clip(p) for p in parts], dim=-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -147,7 +158,7 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         "log",
         lambda x: torch.log(torch.abs(x) + EPS),
         "ln({A} + eps)",
-        lambda x: sp.log(sp.Abs(x) + _EPS_SYM),
+        lambda x: sp.log(sp.Abs(x) + _eps()),
     ),
     _u(
         "sqrt",
@@ -156,8 +167,8 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         lambda x: sp.sqrt(sp.Abs(x)),
         decay=True,
     ),
-    _u("exp", torch.exp, "exp({a})", sp.exp),
-    _u("abs", torch.abs, "{A}", sp.Abs),
+    _u("exp", torch.exp, "exp({a})", lambda x: sp.exp(x)),
+    _u("abs", torch.abs, "{A}", lambda x: sp.Abs(x)),
     _u("sigmoid", torch.sigmoid, "sigmoid({a})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
     _u(
         "recip1p",
@@ -168,19 +179,19 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         prec=2,
     ),
     _u("softplus", torch.nn.functional.softplus, "softplus({a})", lambda x: sp.log(1 + sp.exp(x))),
-    _u("erf", torch.erf, "erf({a})", sp.erf, decay=True),
-    _u("erfc", torch.erfc, "erfc({a})", sp.erfc, decay=True),
-    _u("asinh", torch.asinh, "asinh({a})", sp.asinh),
-    _u("tanh", torch.tanh, "tanh({a})", sp.tanh, decay=True),
-    _u("atan", torch.atan, "atan({a})", sp.atan, decay=True),
-    _u("recip", lambda x: 1.0 / (x + EPS), "1/({a} + eps)", lambda x: 1 / (x + _EPS_SYM), prec=2),
-    _u("i1e", torch.special.i1e, "i1e({a})", lambda x: _I1E(x), decay=True),
+    _u("erf", torch.erf, "erf({a})", lambda x: sp.erf(x), decay=True),
+    _u("erfc", torch.erfc, "erfc({a})", lambda x: sp.erfc(x), decay=True),
+    _u("asinh", torch.asinh, "asinh({a})", lambda x: sp.asinh(x)),
+    _u("tanh", torch.tanh, "tanh({a})", lambda x: sp.tanh(x), decay=True),
+    _u("atan", torch.atan, "atan({a})", lambda x: sp.atan(x), decay=True),
+    _u("recip", lambda x: 1.0 / (x + EPS), "1/({a} + eps)", lambda x: 1 / (x + _eps()), prec=2),
+    _u("i1e", torch.special.i1e, "i1e({a})", _fsym("i1e", r"\operatorname{i1e}"), decay=True),
     _u("relu", torch.relu, "max({a}, 0)", lambda x: sp.Max(x, 0)),
     _u("min0", lambda x: torch.clamp(x, max=0.0), "min({a}, 0)", lambda x: sp.Min(x, 0)),
-    _u("drop0.5", _drop(0.5), "drop({a}, 0.5)", lambda x: _DROP[0.5](x), needs_ctx=True),
-    _u("drop0.3", _drop(0.3), "drop({a}, 0.3)", lambda x: _DROP[0.3](x), needs_ctx=True),
-    _u("drop0.1", _drop(0.1), "drop({a}, 0.1)", lambda x: _DROP[0.1](x), needs_ctx=True),
-    _u("norm", _norm, "norm({a})", lambda x: _NORM(x), needs_ctx=True),
+    _u("drop0.5", _drop(0.5), "drop({a}, 0.5)", _drop_sym(0.5), needs_ctx=True),
+    _u("drop0.3", _drop(0.3), "drop({a}, 0.3)", _drop_sym(0.3), needs_ctx=True),
+    _u("drop0.1", _drop(0.1), "drop({a}, 0.1)", _drop_sym(0.1), needs_ctx=True),
+    _u("norm", _norm, "norm({a})", _fsym("norm", r"\operatorname{norm}"), needs_ctx=True),
     _u(
         "softsign",
         torch.nn.functional.softsign,
@@ -208,9 +219,9 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         decay=True,
     ),
     # State-holding unary operations (SPEC 1.2); the compiler implements their state.
-    _u("ema", _no_fn, "ema({a})", lambda x: _EMA(x), state="ema"),
-    _u("delta", _no_fn, "delta({a})", lambda x: _DELTA(x), state="delta"),
-    _u("runmax", _no_fn, "runmax({a})", lambda x: _RUNMAX(x), state="runmax"),
+    _u("ema", _no_fn, "ema({a})", _fsym("ema", r"\operatorname{ema}"), state="ema"),
+    _u("delta", _no_fn, "delta({a})", _fsym("delta", r"\Delta"), state="delta"),
+    _u("runmax", _no_fn, "runmax({a})", _fsym("runmax", r"\operatorname{runmax}"), state="runmax"),
 )
 
 _BINARY_ROWS: tuple[Operation, ...] = (
@@ -218,13 +229,27 @@ _BINARY_ROWS: tuple[Operation, ...] = (
     _b("add", torch.add, "{a1} + {b1}", lambda x, y: x + y, decay=True, commutative=True, prec=1),
     _b("sub", torch.sub, "{a1} - {b2}", lambda x, y: x - y, decay=True, prec=1),
     _b("mul", torch.mul, "{a2} * {b2}", lambda x, y: x * y, decay=True, commutative=True, prec=2),
-    _b("max", torch.maximum, "max({a}, {b})", sp.Max, decay=True, commutative=True),
-    _b("min", torch.minimum, "min({a}, {b})", sp.Min, decay=True, commutative=True),
+    _b(
+        "max",
+        torch.maximum,
+        "max({a}, {b})",
+        lambda x, y: sp.Max(x, y),
+        decay=True,
+        commutative=True,
+    ),
+    _b(
+        "min",
+        torch.minimum,
+        "min({a}, {b})",
+        lambda x, y: sp.Min(x, y),
+        decay=True,
+        commutative=True,
+    ),
     _b(
         "div",
         lambda x, y: x / (y + EPS),
         "{a2} / ({b} + eps)",
-        lambda x, y: x / (y + _EPS_SYM),
+        lambda x, y: x / (y + _eps()),
         decay=True,
         prec=2,
     ),
@@ -240,7 +265,7 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         "clip",
         lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
         "clip({a}, ±{B})",
-        lambda x, y: _CLIP(x, -sp.Abs(y), sp.Abs(y)),
+        lambda x, y: _f("clip", r"\operatorname{clip}")(x, -sp.Abs(y), sp.Abs(y)),
     ),
     _b(
         "mix",

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import sympy as sp
-
 from optevo.space.graph import (
     GraphError,
     Node,
@@ -197,6 +195,8 @@ def graph_sympy_parts(
 ) -> tuple[Any, list[tuple[int, Any]]]:
     """The output node as sympy with large graphs in named pieces (as `graph_text_parts`);
     a named node is the symbol `h_<i>`."""
+    import sympy as sp
+
     return graph_parts(
         hidden,
         output,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from optevo.space.config import MOMENTUM_TYPES
+from optevo.space.constants import MOMENTUM_TYPES
 from optevo.space.decay import DecayGenome
 from optevo.space.genome import SCHEMA, Genome
 from optevo.space.graph import Node
