@@ -1,11 +1,12 @@
-# optevo: `make run` sets up and runs the main job; `make test` sets up and runs the tests.
+# optevo: `make run` sets up and runs the main job; `make test` sets up and runs the tests;
+# `make test-fast` runs lint and the quick tier (no slow, subprocess, browser or cuda tests).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup data run test lint bench clean
+.PHONY: setup data run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ lint: setup
 
 test: $(TEST_STAMP) data lint
 	$(BIN)/python -m pytest
+
+test-fast: data lint
+	$(BIN)/python -m pytest -m "not slow and not subprocess and not browser and not cuda"
 
 bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/optimizer_step.py

@@ -17,8 +17,8 @@ import math
 import numpy as np
 import pytest
 
+from helpers.spec_reference import lr_factor_ref, momentum_ref, one_cycle_ref
 from optevo import schedules
-from spec_reference import lr_factor_ref, momentum_ref, one_cycle_ref
 
 EPS = 1e-7
 RTOL = 1e-12

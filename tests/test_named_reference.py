@@ -42,12 +42,12 @@ import pytest
 import torch
 from scipy import special
 
+from helpers.spec_reference import dtanh as _dtanh
+from helpers.spec_reference import lr_factor_ref, one_cycle_ref
+from helpers.spec_reference import momentum_ref as mu_ref
+from helpers.spec_reference import softsign as _softsign
 from optevo import library
 from optevo.optim import NAMES, create
-from spec_reference import dtanh as _dtanh
-from spec_reference import lr_factor_ref, one_cycle_ref
-from spec_reference import momentum_ref as mu_ref
-from spec_reference import softsign as _softsign
 
 EPS = 1e-7
 T = 100

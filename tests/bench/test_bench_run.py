@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from bench_layouts import fashion
 from typer.testing import CliRunner
 
+from helpers.bench_layouts import fashion
 from optevo.bench import BenchConfig, BenchEvent, TaskOptions, named, run_bench
 from optevo.bench.store import ResultStore
 from optevo.cli import app
@@ -35,6 +34,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return fashion(tmp_path_factory.mktemp("fashion"))
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_bench_records_every_run_and_writes_the_tables(data: Path, tmp_path: Path) -> None:
     events: list[BenchEvent] = []
     outcomes = run_bench(config(data, ["Adam", "LR3"]), tmp_path, events.append)
@@ -64,6 +64,7 @@ def test_bench_records_every_run_and_writes_the_tables(data: Path, tmp_path: Pat
     assert manifest["tasks"]["fashion-convnet"]["lr"]["Adam"]["winner"] == adam.lr.winner
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_resumed_bench_skips_finished_runs(data: Path, tmp_path: Path) -> None:
     run_bench(config(data, ["Adam"]), tmp_path)
     runs = tmp_path / "runs.jsonl"
@@ -157,9 +158,7 @@ def test_cli_bench_end_to_end_and_user_errors(data: Path, tmp_path: Path) -> Non
 
 
 def test_bench_the_best_genomes_of_a_search_run(data: Path, tmp_path: Path) -> None:
-    sys.path.insert(0, str(Path(__file__).parents[1] / "search"))
-    from search_helpers import SyntheticExecutor, micro_config
-
+    from helpers.search import SyntheticExecutor, micro_config
     from optevo.bench import from_run
     from optevo.search import start_search
     from optevo.search.api import read_summary

@@ -6,10 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import bench_layouts as layouts
 import pytest
 import torch
 
+import helpers.bench_layouts as layouts
 from optevo.bench import TASKS, BenchConfig, TaskOptions, named, run_bench
 from optevo.bench import datasets as ds
 from optevo.bench.store import ResultStore

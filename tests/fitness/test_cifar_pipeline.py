@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from optevo.fitness import fitness, preset
 
@@ -30,6 +31,7 @@ def write_cifar10(root: Path, n_per_batch: int = 40) -> Path:
     return folder
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_paper_protocol_runs_on_cifar_format_files(tmp_path: Path) -> None:
     folder = write_cifar10(tmp_path)
     config = preset(

@@ -17,6 +17,7 @@ def zero_update() -> Genome:
     return Genome((Node("relu", ("g",)),), Node("min0", ("h0",)))
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_adam_passes_tiny_preset() -> None:
     r = fitness("Adam", preset("tiny"))
     assert r.status == "ok" and not r.stopped_early
@@ -78,6 +79,7 @@ def test_errors_become_status_error() -> None:
     assert r.error
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_named_optimizers_bring_their_learning_rate_factor() -> None:
     opt6 = fitness("Opt6", preset("tiny"))
     same_genome_plain = fitness(library.genome("Opt6"), preset("tiny"))
@@ -86,6 +88,7 @@ def test_named_optimizers_bring_their_learning_rate_factor() -> None:
     assert opt6.runs[-1].train_loss != same_genome_plain.runs[-1].train_loss
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_fitness_is_deterministic_for_a_seed() -> None:
     a = fitness("QHM", preset("tiny"))
     b = fitness("QHM", preset("tiny"))
@@ -94,6 +97,7 @@ def test_fitness_is_deterministic_for_a_seed() -> None:
     assert a.runs[-1].train_loss != c.runs[-1].train_loss
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_result_serialises_to_plain_data() -> None:
     import json
 
@@ -161,11 +165,13 @@ def test_load_config_from_yaml(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_bf16_autocast_option_runs_and_learns() -> None:
     r = fitness("Adam", preset("tiny", amp=True))
     assert r.status == "ok" and r.fitness is not None and r.fitness > 0.8
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_channels_last_off_gives_the_same_protocol() -> None:
     a = fitness("SGD", preset("tiny"))
     b = fitness("SGD", preset("tiny", channels_last=False))

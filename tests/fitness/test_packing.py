@@ -6,29 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers.fitness import packing_config as config
 from optevo import library
-from optevo.data import load
-from optevo.fitness import fitness, fitness_many, preset
+from optevo.fitness import fitness, fitness_many
 from optevo.search.candidates import random_genome
 from optevo.space.genome import Genome
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
-def config(**kw):
-    base = {
-        "base": 4,
-        "total_steps": 60,
-        "screen_steps": 30,
-        "epoch_steps": 10,
-        "screen_stop_epoch": 3,
-        "full_stop_after": 30,
-        "screen_lrs": [1.0, 0.1, 0.01],
-    }
-    return preset("tiny", **{**base, **kw})
 
 
 def candidates() -> list[Genome | str]:
@@ -51,6 +33,7 @@ def candidates() -> list[Genome | str]:
     ]
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_packed_equals_separate_fitness(digits) -> None:
     cands = candidates()
     packed = fitness_many(cands, config(layout="packed"), data=digits)
@@ -74,6 +57,7 @@ def test_packed_equals_separate_fitness(digits) -> None:
     assert packed[0].fitness == packed[3].fitness and packed[0].screen == packed[3].screen
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_chunks_and_sequential_strategy(digits) -> None:
     cands = ["Adam", "SGD", "QHM"]
     small = fitness_many(cands, config(layout="packed", pack_copies=3), data=digits)

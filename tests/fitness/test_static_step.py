@@ -10,11 +10,9 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from test_packing import config as packing_config
-from test_train import spec as train_spec
 
+from helpers.fitness import packing_config, train_spec
 from optevo import library
-from optevo.data import load
 from optevo.fitness import fitness_many
 from optevo.fitness.loop import train_packed
 from optevo.fitness.spec import CopySpec, StopRule, TrainSpec
@@ -103,15 +101,11 @@ def test_bind_static_rejects_a_wrong_vector() -> None:
         sched.delta_static(torch.zeros(2, 5), sched.init_state(torch.zeros(2, 5)), ws)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
 def _spec(**kw) -> TrainSpec:
     return train_spec(**{"stop_rules": (StopRule(30, 0.3),), **kw})
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_packed_run_with_graph_step_equals_the_plain_run(digits) -> None:
     genomes = _genomes()[:4] + _genomes()[-3:]
     copies = [
@@ -226,7 +220,7 @@ def test_a_failed_capture_warns_and_goes_on_eagerly(digits, monkeypatch) -> None
         assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+@pytest.mark.cuda(reason="CUDA graphs need a CUDA device")
 def test_cuda_graph_replay_equals_the_eager_step(digits) -> None:
     """On CUDA: the captured-and-replayed run and the eager run of the same fixed-buffer step
     (same kernels, same order) give the same curves; the graph is really captured."""

@@ -5,28 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+from helpers.fitness import train_spec as spec
 from optevo import library
-from optevo.data import load
 from optevo.fitness.loop import train_copies
-from optevo.fitness.spec import StopRule, TrainSpec
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load("digits")
-
-
-def spec(**kw) -> TrainSpec:
-    base = {
-        "base": 4,
-        "total_steps": 60,
-        "warmup_steps": 3,
-        "batch_size": 32,
-        "epoch_steps": 10,
-        "dropout": 0.2,
-        "eval_batch_size": 400,
-    }
-    return TrainSpec(**{**base, **kw})
+from optevo.fitness.spec import StopRule
 
 
 @pytest.mark.parametrize("name", ["Adam", "Opt10", "A5", "Opt1"])

@@ -328,7 +328,7 @@ def test_not_a_genome_is_a_type_error() -> None:
         EvolvedOptimizer(small_net().parameters(), "Adam", lr=1e-3, total_steps=10)  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none here)")
+@pytest.mark.cuda(reason="compares a CUDA run with the CPU run")
 def test_cuda_matches_cpu() -> None:
     a = small_net()
     b = copy.deepcopy(a).cuda()

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "search"))
-
-from search_helpers import SyntheticExecutor, micro_config
-
+from helpers.search import SyntheticExecutor, micro_config
 from optevo.search.api import start_search
 from optevo.search.elimination import eliminate
 from optevo.search.elimination_config import elimination_protocol

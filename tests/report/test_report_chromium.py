@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,8 +13,12 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
+from helpers.browser import chromium_path
 from optevo.report.page import write_report
 from optevo.report.run_data import collect
+
+# Skipped where Chromium is missing, a failure in CI (tests/conftest.py).
+pytestmark = pytest.mark.browser
 
 WINDOW = (1200, 2400)
 
@@ -38,10 +41,9 @@ window.addEventListener('load', () => {
 
 
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser"):
-        path = shutil.which(name)
-        if path:
-            return path
+    path = chromium_path()
+    if path:
+        return path
     pytest.fail(
         "headless Chromium is needed for this test and was not found: "
         "apt-get install -y chromium (the CI script .ci/run installs it)"

@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from search_helpers import SyntheticExecutor, micro_config
 from typer.testing import CliRunner
 
+from helpers.search import SyntheticExecutor, micro_config
 from optevo.cli import app
 from optevo.report.page import write_report
 from optevo.report.run_data import collect, featured, genealogy, search_evaluation

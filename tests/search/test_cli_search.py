@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from search_helpers import micro_config
 from typer.testing import CliRunner
 
+from helpers.search import micro_config
 from optevo.cli import app
 from optevo.search.store import RunStore
 from optevo.space.genome import Genome

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from search_helpers import SyntheticExecutor, micro_config, synthetic_result
 from typer.testing import CliRunner
 
+from helpers.search import SyntheticExecutor, micro_config, synthetic_result
 from optevo.cli import app
 from optevo.fitness import preset
 from optevo.search.api import start_search
@@ -285,6 +285,8 @@ def test_an_interrupted_elimination_resumes_to_the_same_end(
     assert idle.trials == []
 
 
+@pytest.mark.slow  # real training, over 3 s
+@pytest.mark.subprocess
 def test_killed_cli_elimination_resumes_with_real_training(real_run: Path, tmp_path: Path) -> None:
     run_dir = copy_run(real_run, tmp_path / "run")
     reference = copy_run(run_dir, tmp_path / "ref")
@@ -373,6 +375,8 @@ def test_cli_refusals_are_one_line(synthetic_run: Path, tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # starts a Ray cluster
+@pytest.mark.subprocess
 def test_serial_process_pool_and_ray_eliminate_alike(real_run: Path, tmp_path: Path) -> None:
     cfg = micro_config()
     base = real_run

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from search_helpers import SyntheticExecutor, dying_worker_main, micro_config
 
+from helpers.search import SyntheticExecutor, dying_worker_main, micro_config
 from optevo.search.api import resume_search, start_search
 from optevo.search.config import RunConfig
 from optevo.search.executors import ProcessExecutor, SerialExecutor, make_executor
@@ -93,6 +93,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_reference_run_is_plausible(reference: Path) -> None:
     with RunStore.open(reference, lock=False) as store:
         evs = store.evaluations()
@@ -104,6 +105,8 @@ def test_reference_run_is_plausible(reference: Path) -> None:
     assert adam.fitness_std is not None
 
 
+@pytest.mark.slow  # starts a Ray cluster
+@pytest.mark.subprocess
 def test_process_pool_and_ray_match_the_serial_run(reference: Path, tmp_path: Path) -> None:
     cfg = micro_config(executor={"kind": "process", "workers": 2, "threads": 1})
     start_search(cfg, tmp_path / "proc")
@@ -135,6 +138,8 @@ class CountingExecutor(SerialExecutor):
         super().run(trials, on_done)
 
 
+@pytest.mark.slow  # real training, over 3 s
+@pytest.mark.subprocess
 @pytest.mark.parametrize("kill_after", [1, 6, 13])
 def test_resume_after_sigkill_equals_the_uninterrupted_run(
     reference: Path, tmp_path: Path, kill_after: int
@@ -162,6 +167,8 @@ def test_resume_after_sigkill_equals_the_uninterrupted_run(
     assert len(executor.keys) + len(trials_before) == total_trials
 
 
+@pytest.mark.slow  # real training, over 3 s
+@pytest.mark.subprocess
 def test_interrupt_stops_cleanly_and_resume_finishes(reference: Path, tmp_path: Path) -> None:
     cfg = micro_config()
     proc, run_dir = start_cli_search(cfg, tmp_path, 4, capture=True)
@@ -175,6 +182,7 @@ def test_interrupt_stops_cleanly_and_resume_finishes(reference: Path, tmp_path: 
     assert rows(run_dir) == rows(reference)
 
 
+@pytest.mark.slow  # real training, over 3 s
 def test_an_error_inside_training_is_stored_and_the_run_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -203,6 +211,8 @@ def test_an_error_inside_training_is_stored_and_the_run_finishes(
         assert store.get("final/Adam").status == "ok"
 
 
+@pytest.mark.slow  # real training, over 3 s
+@pytest.mark.subprocess
 def test_a_dead_worker_costs_only_its_trial(tmp_path: Path) -> None:
     cfg = micro_config(executor={"kind": "process", "workers": 2, "threads": 1})
     executor = ProcessExecutor(cfg.model_dump_json(), 2, 1, target=dying_worker_main)
@@ -229,6 +239,8 @@ def _alive(pid: int) -> bool:
     return "\nState:\tZ" not in state
 
 
+@pytest.mark.slow  # real training, over 3 s
+@pytest.mark.subprocess
 def test_killing_a_process_pool_run_kills_its_workers_and_resume_finishes(
     reference: Path, tmp_path: Path
 ) -> None:
@@ -257,7 +269,13 @@ def _keyed(run_dir: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize(
     "executor",
-    [{"kind": "gpu"}, {"kind": "process", "workers": 2, "threads": 1, "pack": 3}],
+    [
+        pytest.param({"kind": "gpu"}, marks=pytest.mark.slow),  # real training, over 3 s
+        pytest.param(
+            {"kind": "process", "workers": 2, "threads": 1, "pack": 3},
+            marks=[pytest.mark.slow, pytest.mark.subprocess],
+        ),
+    ],
 )
 def test_packed_executors_agree_with_serial_up_to_float_differences(
     tmp_path: Path, executor: dict

@@ -23,6 +23,7 @@ def new_store(path: Path) -> RunStore:
     return RunStore.create(path, cfg.to_yaml(), cfg.model_dump_json())
 
 
+@pytest.mark.subprocess
 def test_a_run_directory_is_locked_while_in_use(tmp_path: Path) -> None:
     store = new_store(tmp_path / "run")
     with pytest.raises(StoreError, match=r"in use by pid \d+"):
@@ -41,6 +42,7 @@ def test_a_run_directory_is_locked_while_in_use(tmp_path: Path) -> None:
     RunStore.open(tmp_path / "run").close()  # free again
 
 
+@pytest.mark.subprocess
 def test_lock_is_released_when_the_holder_is_killed(tmp_path: Path) -> None:
     new_store(tmp_path / "run").close()
     code = (

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from search_helpers import SyntheticExecutor, micro_config, synthetic_score
-
+from helpers.search import SyntheticExecutor, micro_config, synthetic_score
 from optevo import library
 from optevo.search.api import start_search, summarize
 from optevo.search.duplicates import Identity, SeenSet

@@ -138,6 +138,7 @@ def test_random_is_deterministic_for_a_seed() -> None:
     assert random_genome(np.random.default_rng(6)) != a[0]
 
 
+@pytest.mark.slow  # 1,000 genomes, over 3 s
 def test_1000_random_genomes_round_trip_and_pass_the_integrity_check() -> None:
     rng = np.random.default_rng(0)
     momenta, decays = set(), 0
