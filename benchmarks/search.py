@@ -57,7 +57,7 @@ close = time.perf_counter() - t_close
 with RunStore.open(run_dir, lock=False) as store:
     evs = store.evaluations()
     trial_seconds = sum(
-        t.get("seconds") or 0.0 for e in evs if e.duplicate_of is None
+        t.result.seconds for e in evs if e.duplicate_of is None
         for t in store.trials(e.key).values()
     )
     trained = sum(e.duplicate_of is None for e in evs)

@@ -5,14 +5,17 @@ against numbers computed here)."""
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import time
 from typing import Any
 
 from optevo.config import build
-from optevo.fitness import FitnessResult
+from optevo.fitness import FitnessResult, RunResult
 from optevo.search.config import RunConfig
-from optevo.search.records import Trial
+from optevo.search.executors import OnDone
+from optevo.search.executors.process import serve
+from optevo.search.records import Trial, TrialResult, results_to_json, trials_from_json
 from optevo.space.genome import Genome
 
 MICRO_FITNESS: dict[str, Any] = {
@@ -81,13 +84,13 @@ class SyntheticExecutor:
         self.batches: list[int] = []
         self.fail_below = fail_below
 
-    def run(self, trials: list[Trial], on_done: Any) -> None:
+    def run(self, trials: list[Trial], on_done: OnDone) -> None:
         self.batches.append(len(trials))
         for trial in trials:
             self.trials.append(trial)
             genome = Genome.from_json(trial.genome_json)
             result = synthetic_result(genome, trial.seed, self.fail_below)
-            on_done(trial, {**result, "host": "synthetic"})
+            on_done(trial, TrialResult.from_dict({**result, "host": "synthetic"}))
 
     def close(self) -> None:
         pass
@@ -96,23 +99,31 @@ class SyntheticExecutor:
 def dying_worker_main(conn: Any, config_json: str, threads: int) -> None:
     """A process-pool worker that dies (SIGKILL-like exit) on trials of particle 1 and
     evaluates the rest synthetically: the pool must survive it."""
-    import json
 
-    from optevo import jsonio
-
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
+    def answer(message: str) -> str:
         results = []
-        for d in json.loads(message):
-            trial = Trial.from_dict(d)
+        for trial in trials_from_json(message):
             if trial.key.startswith("p001/t01"):
                 time.sleep(0.05)
                 os._exit(9)
             result = synthetic_result(Genome.from_json(trial.genome_json), trial.seed)
-            results.append({**result, "host": "proc"})
-        conn.send(jsonio.dumps(results))
+            results.append(TrialResult.from_dict({**result, "host": "proc"}))
+        return results_to_json(results)
+
+    serve(conn, answer)
+
+
+def diverged_result() -> FitnessResult:
+    """A result with non-finite numbers in its screen and curves (strict JSON writes null)."""
+    curve = RunResult(
+        lr=0.1,
+        seed=3,
+        status="diverged",
+        steps=20,
+        train_acc=[0.5, math.nan],
+        train_loss=[1.0, math.inf],
+        val_acc=[0.4],
+        val_loss=[math.nan],
+        seconds=0.25,
+    )
+    return FitnessResult(0.4, "diverged", 0.1, {0.1: 0.5, 1.0: math.nan}, [curve], seconds=1.5)

@@ -31,7 +31,13 @@ from optevo.search.elimination import (
 )
 from optevo.search.elimination_config import EliminationConfig, elimination_protocol
 from optevo.search.executors import make_executor
-from optevo.search.records import Request, Trial, elimination_round, elimination_stage
+from optevo.search.records import (
+    Request,
+    Trial,
+    TrialResult,
+    elimination_round,
+    elimination_stage,
+)
 from optevo.search.runner import derive_seed
 from optevo.search.store import RunStore, StoreError
 from optevo.space.genome import Genome
@@ -234,7 +240,7 @@ class InterruptingExecutor(SyntheticExecutor):
         self.limit = limit
 
     def run(self, trials: list[Trial], on_done: Any) -> None:
-        def counted(trial: Trial, result: dict[str, Any]) -> None:
+        def counted(trial: Trial, result: TrialResult) -> None:
             if len(self.trials) > self.limit:
                 raise KeyboardInterrupt
             on_done(trial, result)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.search import diverged_result
 from optevo import library
-from optevo.fitness import FitnessResult, RunResult
 from optevo.search.config import run_preset
 from optevo.search.duplicates import Identity
-from optevo.search.records import Evaluation, Request
+from optevo.search.records import Evaluation, Request, TrialResult
 from optevo.search.store import RunStore, StoreError
 
 
@@ -78,18 +78,7 @@ def test_refuses_existing_runs_missing_dirs_and_foreign_files(tmp_path: Path) ->
 def test_evaluations_and_trials_read_back_with_strict_json(tmp_path: Path) -> None:
     store = new_store(tmp_path / "run")
     genome = library.genome("Opt6")
-    curve = RunResult(
-        lr=0.1,
-        seed=3,
-        status="diverged",
-        steps=20,
-        train_acc=[0.5, math.nan],
-        train_loss=[1.0, math.inf],
-        val_acc=[0.4],
-        val_loss=[math.nan],
-    )
-    result = FitnessResult(0.4, "diverged", 0.1, {0.1: 0.5, 1.0: math.nan}, [curve])
-    store.put_trial("p000/t00", 0, 3, result.to_dict(), "hostA")
+    store.put_trial("p000/t00", 0, 3, TrialResult(diverged_result(), "hostA"))
     raw = (
         sqlite3.connect(tmp_path / "run" / "run.sqlite")
         .execute("SELECT result FROM trials")

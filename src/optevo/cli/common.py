@@ -99,6 +99,22 @@ def genome_from_run(run_dir: Path, genome_hash: str) -> Genome:
         fail(str(exc))
 
 
+def executor_overrides(
+    kind: str | None, workers: int | None, address: str | None, threads: int | None
+) -> dict[str, object]:
+    """The executor fields the command line's options set (the one statement of the rule
+    that `--workers` > 1 without `--executor` means the process pool)."""
+    out: dict[str, object] = {}
+    if kind is not None:
+        out["kind"] = kind
+    elif workers is not None and workers > 1:
+        out["kind"] = "process"
+    for key, value in (("workers", workers), ("address", address), ("threads", threads)):
+        if value is not None:
+            out[key] = value
+    return out
+
+
 def executor_options(
     stored: ExecutorConfig,
     kind: str | None,
@@ -106,19 +122,9 @@ def executor_options(
     address: str | None,
     threads: int | None,
 ) -> ExecutorConfig:
-    """`stored` with the executor options of the command line applied (`--workers` > 1
-    alone implies the process pool)."""
-    from optevo.search.config import ConfigError, ExecutorConfig
+    """`stored` with the executor options of the command line applied (`executor_overrides`)."""
+    from optevo.config import build
+    from optevo.search.config import ExecutorConfig
 
-    raw = stored.model_dump()
-    if kind is not None:
-        raw["kind"] = kind
-    elif workers is not None and workers > 1:
-        raw["kind"] = "process"
-    for key, value in (("workers", workers), ("address", address), ("threads", threads)):
-        if value is not None:
-            raw[key] = value
-    try:
-        return ExecutorConfig(**raw)
-    except ValueError as exc:
-        raise ConfigError(f"executor: {exc}") from None
+    raw = {**stored.model_dump(), **executor_overrides(kind, workers, address, threads)}
+    return build(ExecutorConfig, raw, "executor")

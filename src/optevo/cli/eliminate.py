@@ -40,7 +40,7 @@ from optevo.search.elimination_config import (
     EliminationConfig,
     elimination_protocol,
 )
-from optevo.search.executors import SerialExecutor
+from optevo.search.executors import Executor, make_executor
 from optevo.search.runner import Event
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
@@ -94,7 +94,7 @@ def eliminate_command(
     after a crash or Ctrl-C."""
     try:
         with RunStore.open(run_dir, lock=False) as store:
-            run_config = RunConfig.model_validate_json(store.config_json)
+            run_config = store.run_config()
             check_search(store, run_config)
             available = len(search_candidates(store))
         elim = _protocol(run_config, protocol, tops, bases, steps, seeds)
@@ -118,10 +118,14 @@ def eliminate_command(
         f"{available} distinct genomes with a fitness in the search; "
         f"executor: {ex.kind}" + (f" x {ex.workers}" if ex.kind != "serial" else "")
     )
-    worker = _checked_worker(run_config, shown, ex)
-    serial = SerialExecutor(worker, ex.threads) if ex.kind == "serial" else None
-    del worker  # pool and Ray workers load their own copy
-    result = _run_with_progress(run_dir, elim, ex, serial, shown, available)
+    config = run_config.model_copy(update={"elimination": shown, "executor": ex})
+    worker = _checked_worker(config, shown)
+    evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
+    del worker
+    try:
+        result = _run_with_progress(run_dir, elim, ex, evaluator, shown, available)
+    finally:
+        evaluator.close()
     print_elimination(result)
 
 
@@ -152,10 +156,9 @@ def _protocol(
         raise ConfigError(str(exc)) from None
 
 
-def _checked_worker(run_config: RunConfig, elim: EliminationConfig, ex: ExecutorConfig) -> Worker:
+def _checked_worker(config: RunConfig, elim: EliminationConfig) -> Worker:
     """An in-process worker with every round's data set loaded (a missing data set is one
     clear line, not an error per genome)."""
-    config = run_config.model_copy(update={"elimination": elim, "executor": ex})
     worker = Worker(config)
     for i, rnd in enumerate(elim.rounds, 1):
         try:
@@ -169,7 +172,7 @@ def _run_with_progress(
     run_dir: Path,
     elim: EliminationConfig | None,
     ex: ExecutorConfig,
-    serial: SerialExecutor | None,
+    executor: Executor,
     shown: EliminationConfig,
     available: int,
 ) -> EliminationResult:
@@ -194,7 +197,7 @@ def _run_with_progress(
             progress.update(task, advance=1, description=f"{ev.request.stage} {ev.key}")
 
         try:
-            return eliminate(run_dir, elim, on_event, serial, ex)
+            return eliminate(run_dir, elim, on_event, executor, ex)
         except (ConfigError, StoreError) as exc:
             progress.stop()
             fail(str(exc))
@@ -205,9 +208,6 @@ def _run_with_progress(
                 f"{run_dir}; continue with: optevo eliminate {run_dir}"
             )
             raise typer.Exit(130) from None
-        finally:
-            if serial is not None:
-                serial.close()
     raise AssertionError("unreachable")
 
 

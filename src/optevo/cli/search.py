@@ -27,6 +27,7 @@ from optevo.cli.common import (
     app,
     console,
     executor_options,
+    executor_overrides,
     fail,
     parse_overrides,
 )
@@ -45,7 +46,7 @@ from optevo.search.config import (
     run_preset,
     run_preset_names,
 )
-from optevo.search.executors import SerialExecutor
+from optevo.search.executors import Executor, make_executor
 from optevo.search.inspect import find_genome
 from optevo.search.runner import Event, timestamp
 from optevo.search.store import RunStore, StoreError
@@ -86,17 +87,6 @@ def search(
     overrides = parse_overrides(set_ or [])
     if seed is not None:
         overrides["seed"] = seed
-    executor_overrides: dict[str, object] = {}
-    if executor is not None:
-        executor_overrides["executor.kind"] = executor
-    elif workers is not None and workers > 1:
-        executor_overrides["executor.kind"] = "process"
-    if workers is not None:
-        executor_overrides["executor.workers"] = workers
-    if address is not None:
-        executor_overrides["executor.address"] = address
-    if threads is not None:
-        executor_overrides["executor.threads"] = threads
     try:
         if resume is not None:
             if preset_name or config or overrides or run_dir:
@@ -106,7 +96,9 @@ def search(
             cfg = _stored_config(resume, executor, workers, address, threads)
             target = resume
         else:
-            cfg = _new_config(preset_name, config, {**overrides, **executor_overrides})
+            chosen = executor_overrides(executor, workers, address, threads)
+            executor_fields = {f"executor.{k}": v for k, v in chosen.items()}
+            cfg = _new_config(preset_name, config, {**overrides, **executor_fields})
             target = run_dir or Path("runs") / f"{cfg.name}-{timestamp()}"
         worker = _check_data(cfg)
     except (ConfigError, StoreError) as exc:
@@ -118,12 +110,12 @@ def search(
         f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
         + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
     )
-    executor = None
-    if cfg.executor.kind == "serial":
-        executor = SerialExecutor(worker, cfg.executor.threads)
-    else:
-        del worker  # the workers load their own copy
-    summary = _run_with_progress(cfg, target, resume is not None, executor)
+    evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
+    del worker
+    try:
+        summary = _run_with_progress(cfg, target, resume is not None, evaluator)
+    finally:
+        evaluator.close()
     print_summary(summary)
 
 
@@ -145,7 +137,7 @@ def _stored_config(
     threads: int | None,
 ) -> RunConfig:
     with RunStore.open(run_dir, lock=False) as store:
-        cfg = RunConfig.model_validate_json(store.config_json)
+        cfg = store.run_config()
     ex = executor_options(cfg.executor, kind, workers, address, threads)
     return cfg.model_copy(update={"executor": ex})
 
@@ -163,7 +155,7 @@ def _check_data(cfg: RunConfig) -> Worker:
 
 
 def _run_with_progress(
-    cfg: RunConfig, target: Path, resuming: bool, executor: SerialExecutor | None
+    cfg: RunConfig, target: Path, resuming: bool, executor: Executor
 ) -> RunSummary:
     planned = planned_evaluations(cfg)
     best: list[float] = []

@@ -32,7 +32,7 @@ from optevo.search.config import (
     run_preset_names,
 )
 from optevo.search.duplicates import Identity, SeenSet, behaviour_hash
-from optevo.search.records import Evaluation, Request, Trial
+from optevo.search.records import Evaluation, Request, Trial, TrialResult
 from optevo.search.store import RunStore, StoreError
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "Standing",
     "StoreError",
     "Trial",
+    "TrialResult",
     "behaviour_hash",
     "draw_child",
     "draw_random",

@@ -80,7 +80,7 @@ def resume_search(
     executor section in `config` may replace the stored one, nothing else may change)."""
     store = RunStore.open(run_dir)
     with store:
-        stored = RunConfig.model_validate_json(store.config_json)
+        stored = store.run_config()
         if config is not None:
             if config.model_copy(update={"executor": stored.executor}) != stored:
                 raise StoreError(
@@ -93,7 +93,7 @@ def resume_search(
 
 def load_config(run_dir: str | Path) -> RunConfig:
     with RunStore.open(run_dir, lock=False) as store:
-        return RunConfig.model_validate_json(store.config_json)
+        return store.run_config()
 
 
 def _execute(
@@ -171,7 +171,7 @@ def leaderboard(evaluations: list[Evaluation]) -> list[Standing]:
 
 def summarize(store: RunStore, config: RunConfig | None = None) -> RunSummary:
     if config is None:
-        config = RunConfig.model_validate_json(store.config_json)
+        config = store.run_config()
     evaluations = store.evaluations()
     search = [e for e in evaluations if e.request.stage in ("init", "search")]
     counts = {

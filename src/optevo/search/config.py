@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from optevo.config import (
     ConfigError,
+    M,
     StrictModel,
     build,
     expand_preset,
@@ -39,6 +40,7 @@ __all__ = [
     "load_run_config",
     "run_preset",
     "run_preset_names",
+    "stored_config",
     "stored_run_config",
 ]
 
@@ -113,6 +115,10 @@ StrategyConfig = Annotated[
 ]
 
 
+ExecutorKind = Literal["serial", "process", "ray", "gpu"]
+"""The executors (`optevo.search.executors.EXECUTORS`, by the same names)."""
+
+
 class ExecutorConfig(StrictModel):
     """Where evaluations run. `serial`: in this process. `process`: a local pool of `workers`
     processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray actors
@@ -121,7 +127,7 @@ class ExecutorConfig(StrictModel):
     `pack` > 1 hands a worker that many trials at once, packed the same way (for Ray actors
     with GPUs)."""
 
-    kind: Literal["serial", "process", "ray", "gpu"] = "serial"
+    kind: ExecutorKind = "serial"
     workers: int = Field(1, ge=1, le=4096)
     threads: int | None = Field(None, ge=1)
     address: str | None = None
@@ -232,7 +238,8 @@ class RunConfig(StrictModel):
         return self.fitness
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        text: str = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        return text
 
 
 # ----------------------------------------------------------------------------------------------
@@ -257,12 +264,18 @@ def load_run_config(path: str | Path, overrides: dict[str, Any] | None = None) -
 
 def stored_run_config(config_json: str, source: str) -> RunConfig:
     """The configuration a run stored when it was created (its JSON)."""
+    return stored_config(RunConfig, config_json, source)
+
+
+def stored_config(model: type[M], text: str, source: str) -> M:
+    """A configuration a run stored (its JSON), as `model`; every problem is one ConfigError
+    line naming `source`."""
     import json
 
     try:
-        raw = json.loads(config_json)
+        raw = json.loads(text)
     except ValueError as exc:
         raise ConfigError(f"{source}: the stored configuration is not JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: the stored configuration is not a mapping")
-    return build(RunConfig, raw, f"{source}: stored configuration")
+    return build(model, raw, f"{source}: stored configuration")

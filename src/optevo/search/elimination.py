@@ -22,12 +22,12 @@ from pathlib import Path
 
 from optevo.fitness import FitnessConfig
 from optevo.search.api import leaderboard
-from optevo.search.config import ExecutorConfig, RunConfig
+from optevo.search.config import ExecutorConfig, RunConfig, stored_config
 from optevo.search.elimination_config import EliminationConfig, elimination_protocol
 from optevo.search.executors import Executor, make_executor
 from optevo.search.records import Evaluation, Request, elimination_stage
 from optevo.search.runner import Event, SearchRun
-from optevo.search.store import RunStore, StoreError
+from optevo.search.store import DB_NAME, RunStore, StoreError
 
 META_CONFIG = "elimination_json"
 META_STARTED = "elimination_started"
@@ -124,7 +124,7 @@ def eliminate(
     given (tests)."""
     store = RunStore.open(run_dir)
     with store:
-        run_config = RunConfig.model_validate_json(store.config_json)
+        run_config = store.run_config()
         check_search(store, run_config)
         elim = _protocol(store, run_config, config)
         if store.get_meta(META_CONFIG) is None:
@@ -156,10 +156,9 @@ def read_elimination(run_dir: str | Path) -> EliminationResult | None:
 
 
 def stored_elimination(store: RunStore) -> EliminationResult | None:
-    raw = store.get_meta(META_CONFIG)
-    if raw is None:
+    elim = stored_protocol(store)
+    if elim is None:
         return None
-    elim = EliminationConfig.model_validate_json(raw)
     rounds = _rounds(store, elim, None)
     finished = (
         store.get_meta(META_FINISHED) is not None
@@ -167,6 +166,15 @@ def stored_elimination(store: RunStore) -> EliminationResult | None:
         and all(r.finished for r in rounds)
     )
     return EliminationResult(store.run_dir, elim, rounds, finished)
+
+
+def stored_protocol(store: RunStore) -> EliminationConfig | None:
+    """The elimination protocol stored in the run (None when none was started); a
+    ConfigError naming the database file when it cannot be read."""
+    raw = store.get_meta(META_CONFIG)
+    if raw is None:
+        return None
+    return stored_config(EliminationConfig, raw, f"{store.run_dir / DB_NAME} (elimination)")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -191,8 +199,7 @@ def check_search(store: RunStore, config: RunConfig) -> None:
 def _protocol(
     store: RunStore, run_config: RunConfig, asked: EliminationConfig | None
 ) -> EliminationConfig:
-    raw = store.get_meta(META_CONFIG)
-    stored = None if raw is None else EliminationConfig.model_validate_json(raw)
+    stored = stored_protocol(store)
     wanted = asked or run_config.elimination
     if stored is not None:
         if wanted is not None and wanted != stored:

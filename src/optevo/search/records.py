@@ -1,13 +1,21 @@
 """What a strategy asks for (`Request`), what the executors run (`Trial`: one candidate, one
-training seed) and what comes back (`Evaluation`: a candidate's fitness over its seeds)."""
+training seed), what a worker returns for a trial (`TrialResult`) and what comes back to the
+strategy (`Evaluation`: a candidate's fitness over its seeds).
+
+Trials and trial results cross process boundaries (the process pool's pipes, Ray) as strict
+JSON: `trials_to_json`/`trials_from_json`, `results_to_json`/`results_from_json`."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from optevo import jsonio
+from optevo.fitness.result import FitnessResult
 from optevo.space.genome import Genome
 
 STAGES: tuple[str, ...] = ("init", "search", "final")
@@ -113,7 +121,6 @@ class Evaluation:
     error: str | None = None
     duplicate_of: str | None = None
     seq: int = 0
-    trials: tuple[dict[str, Any], ...] = field(default=(), repr=False)
 
     @property
     def fitness_text(self) -> str:
@@ -140,10 +147,62 @@ class Evaluation:
         return (fit, screen)
 
 
-def aggregate(trials: list[dict[str, Any]]) -> dict[str, Any]:
-    """Combine per-seed `FitnessResult.to_dict()` records into an evaluation's outcome."""
-    statuses = [t["status"] for t in trials]
-    values = [t.get("fitness") for t in trials]
+@dataclass(frozen=True)
+class TrialResult:
+    """What a worker returns for one trial: the fitness protocol's result and the host that
+    ran it. Its JSON form is the result's `FitnessResult.to_dict()` plus `host`."""
+
+    result: FitnessResult
+    host: str = ""
+
+    @classmethod
+    def failure(cls, message: str, host: str = "") -> TrialResult:
+        """A trial that could not be evaluated (status `error`)."""
+        return cls(FitnessResult.failure(message), host)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.result.to_dict(), "host": self.host}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrialResult:
+        rest = dict(d)
+        host = rest.pop("host", None)
+        return cls(FitnessResult.from_dict(rest), "" if host is None else str(host))
+
+    def to_json(self) -> str:
+        return jsonio.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> TrialResult:
+        return cls.from_dict(json.loads(text))
+
+
+def trials_to_json(trials: Sequence[Trial]) -> str:
+    return jsonio.dumps([t.to_dict() for t in trials])
+
+
+def trials_from_json(text: str | bytes) -> list[Trial]:
+    return [Trial.from_dict(d) for d in json.loads(text)]
+
+
+def results_to_json(results: Sequence[TrialResult]) -> str:
+    return jsonio.dumps([r.to_dict() for r in results])
+
+
+def results_from_json(text: str | bytes) -> list[TrialResult]:
+    return [TrialResult.from_dict(d) for d in json.loads(text)]
+
+
+def aggregate(
+    request: Request,
+    canonical_hash: str,
+    behaviour_hash: str,
+    trials: Sequence[TrialResult],
+) -> Evaluation:
+    """The evaluation of `request` from the results of its seeds (in seed order)."""
+    results = [t.result for t in trials]
+    statuses = [r.status for r in results]
+    values = [r.fitness for r in results]
     status = statuses[0] if len(set(statuses)) == 1 else "mixed"
     have = [v for v in values if v is not None]
     if have:
@@ -152,16 +211,20 @@ def aggregate(trials: list[dict[str, Any]]) -> dict[str, Any]:
         std = statistics.stdev(filled) if len(filled) > 1 else None
     else:
         fitness, std = None, None
-    lrs = [t.get("best_lr") for t in trials if t.get("best_lr") is not None]
-    screens = [max(v for v in t["screen"].values() if v is not None) for t in trials if t["screen"]]
-    errors = [t["error"] for t in trials if t.get("error")]
-    return {
-        "status": status,
-        "fitness": fitness,
-        "fitness_std": std,
-        "fitness_values": tuple(values),
-        "best_lr": statistics.median(lrs) if lrs else None,
-        "screen_acc": statistics.fmean(screens) if screens else None,
-        "seconds": sum(float(t.get("seconds") or 0.0) for t in trials),
-        "error": errors[0] if errors else None,
-    }
+    lrs = [r.best_lr for r in results if r.best_lr is not None]
+    screens = [s for s in (r.best_screen_acc for r in results) if s is not None]
+    errors = [r.error for r in results if r.error]
+    return Evaluation(
+        request=request,
+        canonical_hash=canonical_hash,
+        behaviour_hash=behaviour_hash,
+        status=status,
+        fitness=fitness,
+        fitness_std=std,
+        fitness_values=tuple(values),
+        best_lr=statistics.median(lrs) if lrs else None,
+        screen_acc=statistics.fmean(screens) if screens else None,
+        seconds=sum(r.seconds for r in results),
+        host=",".join(sorted({t.host for t in trials} - {""})),
+        error=errors[0] if errors else None,
+    )

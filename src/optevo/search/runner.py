@@ -23,7 +23,14 @@ from optevo.search.candidates import Drawn, draw_child, draw_random
 from optevo.search.config import RunConfig
 from optevo.search.duplicates import Identity
 from optevo.search.executors import Executor
-from optevo.search.records import Evaluation, Request, Trial, aggregate, elimination_round
+from optevo.search.records import (
+    Evaluation,
+    Request,
+    Trial,
+    TrialResult,
+    aggregate,
+    elimination_round,
+)
 from optevo.search.store import RunStore
 from optevo.space.config import SpaceConfig
 from optevo.space.genome import Genome
@@ -134,7 +141,7 @@ class SearchRun:
             to_train.append(i)
 
         trials: list[Trial] = []
-        partial: dict[str, dict[int, dict]] = {}
+        partial: dict[str, dict[int, TrialResult]] = {}
         index_of = {requests[i].key: i for i in to_train}
         for i in to_train:
             req = requests[i]
@@ -149,11 +156,10 @@ class SearchRun:
                 out[i] = self._finish(req, identities[i], done, len(seeds))
                 self._resolve(out[i], followers.get(i, []), requests, identities, out)
 
-        def on_done(trial: Trial, result: dict) -> None:
-            host = str(result.pop("host", ""))
-            self.store.put_trial(trial.key, trial.seed_index, trial.seed, result, host)
+        def on_done(trial: Trial, result: TrialResult) -> None:
+            self.store.put_trial(trial.key, trial.seed_index, trial.seed, result)
             done = partial[trial.key]
-            done[trial.seed_index] = {**result, "host": host}
+            done[trial.seed_index] = result
             i = index_of[trial.key]
             n = len(self.training_seeds(trial.stage))
             if len(done) == n:
@@ -167,17 +173,11 @@ class SearchRun:
             raise RuntimeError(f"the executor returned no result for {missing[:3]}")
         return [out[i] for i in range(len(requests))]
 
-    def _finish(self, req: Request, ident: Identity, done: dict[int, dict], n: int) -> Evaluation:
-        trials = [done[s] for s in range(n)]
-        agg = aggregate(trials)
-        hosts = sorted({str(t.get("host", "")) for t in trials} - {""})
-        ev = Evaluation(
-            request=req,
-            canonical_hash=ident.canonical,
-            behaviour_hash=ident.behaviour,
-            host=",".join(hosts),
-            **agg,
-        )
+    def _finish(
+        self, req: Request, ident: Identity, done: dict[int, TrialResult], n: int
+    ) -> Evaluation:
+        results = [done[s] for s in range(n)]
+        ev = aggregate(req, ident.canonical, ident.behaviour, results)
         ev = self.store.put_evaluation(ev)
         self._emit(ev, "trained")
         return ev

@@ -15,24 +15,99 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from optevo import jsonio
 from optevo.fitness import FitnessResult
-from optevo.search.records import Evaluation, Request
+from optevo.search.config import RunConfig, stored_run_config
+from optevo.search.records import Evaluation, Request, TrialResult
 from optevo.space.genome import Genome
 
 DB_NAME = "run.sqlite"
 LOCK_NAME = "lock"
 SCHEMA_VERSION = "optevo.run/1"
 
-_SCHEMA = """
+
+def _same(x: Any) -> Any:
+    return x
+
+
+def _real(x: float | None) -> float | None:
+    return x if x is not None and math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of the evaluations table: its SQL declaration, the attribute it stores (of the
+    evaluation's `request`, of the `evaluation`, or none: `written` only, e.g. the time), and
+    how a value is written (`encode`) and read back (`decode`)."""
+
+    name: str
+    sql: str
+    of: Literal["request", "evaluation", "written"]
+    encode: Callable[[Any], Any] = _same
+    decode: Callable[[Any], Any] = _same
+
+    def value(self, ev: Evaluation) -> Any:
+        if self.of == "written":
+            return self.encode(None)
+        return self.encode(getattr(ev.request if self.of == "request" else ev, self.name))
+
+
+EVALUATION_COLUMNS: tuple[Column, ...] = (
+    Column("key", "TEXT PRIMARY KEY", "request"),
+    Column("seq", "INTEGER NOT NULL UNIQUE", "evaluation"),
+    Column("stage", "TEXT NOT NULL", "request"),
+    Column("particle", "INTEGER", "request"),
+    Column("time_step", "INTEGER", "request"),
+    Column("child", "INTEGER", "request"),
+    Column("attempt", "INTEGER", "request"),
+    Column("name", "TEXT", "request"),
+    Column("schedule", "TEXT NOT NULL", "request"),
+    Column("genome", "TEXT NOT NULL", "request", lambda g: g.to_json(), Genome.from_json),
+    Column("canonical_hash", "TEXT NOT NULL", "evaluation"),
+    Column("behaviour_hash", "TEXT NOT NULL", "evaluation"),
+    Column("parent_hash", "TEXT", "request"),
+    Column("status", "TEXT NOT NULL", "evaluation"),
+    Column("fitness", "REAL", "evaluation", _real),
+    Column("fitness_std", "REAL", "evaluation", _real),
+    Column(
+        "fitness_values",
+        "TEXT NOT NULL",
+        "evaluation",
+        lambda v: jsonio.dumps(list(v)),
+        lambda text: tuple(json.loads(text)),
+    ),
+    Column("best_lr", "REAL", "evaluation", _real),
+    Column("screen_acc", "REAL", "evaluation", _real),
+    Column("seconds", "REAL", "evaluation", decode=lambda x: x or 0.0),
+    Column("host", "TEXT", "evaluation", decode=lambda x: x or ""),
+    Column("error", "TEXT", "evaluation"),
+    Column("duplicate_of", "TEXT", "evaluation"),
+    Column("proposals", "INTEGER", "request", decode=lambda x: x or 1),
+    Column("integrity_rejections", "INTEGER", "request", decode=lambda x: x or 0),
+    Column("duplicate_rejections", "INTEGER", "request", decode=lambda x: x or 0),
+    Column("created", "REAL", "written", lambda _: time.time()),
+)
+"""The evaluations table, column by column, in its on-disk order (the only place it is
+written down: CREATE, INSERT, SELECT and reading a row back are made from it)."""
+
+_READ = tuple(c for c in EVALUATION_COLUMNS if c.of != "written")
+_COLS = ", ".join(c.name for c in _READ)
+_INSERT = (
+    f"INSERT INTO evaluations ({', '.join(c.name for c in EVALUATION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVALUATION_COLUMNS)})"
+)
+
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trials (
     key TEXT NOT NULL, seed_index INTEGER NOT NULL, seed INTEGER NOT NULL,
@@ -40,13 +115,7 @@ CREATE TABLE IF NOT EXISTS trials (
     PRIMARY KEY (key, seed_index)
 );
 CREATE TABLE IF NOT EXISTS evaluations (
-    key TEXT PRIMARY KEY, seq INTEGER NOT NULL UNIQUE, stage TEXT NOT NULL,
-    particle INTEGER, time_step INTEGER, child INTEGER, attempt INTEGER, name TEXT,
-    schedule TEXT NOT NULL, genome TEXT NOT NULL, canonical_hash TEXT NOT NULL,
-    behaviour_hash TEXT NOT NULL, parent_hash TEXT, status TEXT NOT NULL, fitness REAL,
-    fitness_std REAL, fitness_values TEXT NOT NULL, best_lr REAL, screen_acc REAL,
-    seconds REAL, host TEXT, error TEXT, duplicate_of TEXT, proposals INTEGER,
-    integrity_rejections INTEGER, duplicate_rejections INTEGER, created REAL
+    {", ".join(f"{c.name} {c.sql}" for c in EVALUATION_COLUMNS)}
 );
 CREATE INDEX IF NOT EXISTS eval_canonical ON evaluations (stage, canonical_hash);
 CREATE INDEX IF NOT EXISTS eval_behaviour ON evaluations (stage, behaviour_hash);
@@ -149,11 +218,15 @@ class RunStore:
             raise StoreError(f"{self.run_dir}: the run's configuration is missing")
         return value
 
+    def run_config(self) -> RunConfig:
+        """The configuration the run was created with (a ConfigError naming the database
+        file when it cannot be read)."""
+        return stored_run_config(self.config_json, source=str(self.run_dir / DB_NAME))
+
     # -- trials -----------------------------------------------------------------------------
 
-    def put_trial(
-        self, key: str, seed_index: int, seed: int, result: dict[str, Any], host: str
-    ) -> None:
+    def put_trial(self, key: str, seed_index: int, seed: int, result: TrialResult) -> None:
+        """Store one trial's result (the `result` column: `FitnessResult.to_dict()`)."""
         with self._tx() as c:
             c.execute(
                 "INSERT OR REPLACE INTO trials VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -161,9 +234,9 @@ class RunStore:
                     key,
                     seed_index,
                     seed,
-                    jsonio.dumps(result),
-                    result.get("seconds"),
-                    host,
+                    jsonio.dumps(result.result.to_dict()),
+                    result.result.seconds,
+                    result.host,
                     time.time(),
                 ),
             )
@@ -171,60 +244,29 @@ class RunStore:
     def fitness_results(self, key: str) -> list[FitnessResult]:
         """The stored per-seed results of an evaluation, in seed order."""
         trials = self.trials(key)
-        return [FitnessResult.from_dict(trials[i]) for i in sorted(trials)]
+        return [trials[i].result for i in sorted(trials)]
 
     def trial_keys(self) -> set[tuple[str, int]]:
         """(key, seed index) of every stored trial, finished evaluations or not."""
         rows = self._conn.execute("SELECT key, seed_index FROM trials").fetchall()
         return {(k, int(i)) for k, i in rows}
 
-    def trials(self, key: str) -> dict[int, dict[str, Any]]:
+    def trials(self, key: str) -> dict[int, TrialResult]:
+        """The stored trials of an evaluation, by seed index."""
         rows = self._conn.execute(
             "SELECT seed_index, result, host FROM trials WHERE key = ?", (key,)
         ).fetchall()
-        return {i: {**json.loads(r), "host": h} for i, r, h in rows}
+        return {i: TrialResult(FitnessResult.from_dict(json.loads(r)), h or "") for i, r, h in rows}
 
     # -- evaluations ------------------------------------------------------------------------
 
     def put_evaluation(self, ev: Evaluation) -> Evaluation:
         """Store a finished evaluation; returns it with its sequence number."""
-        r = ev.request
         with self._tx() as c:
             seq = c.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM evaluations").fetchone()[0]
-            c.execute(
-                "INSERT INTO evaluations VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    r.key,
-                    seq,
-                    r.stage,
-                    r.particle,
-                    r.time_step,
-                    r.child,
-                    r.attempt,
-                    r.name,
-                    r.schedule,
-                    r.genome.to_json(),
-                    ev.canonical_hash,
-                    ev.behaviour_hash,
-                    r.parent_hash,
-                    ev.status,
-                    _real(ev.fitness),
-                    _real(ev.fitness_std),
-                    jsonio.dumps(list(ev.fitness_values)),
-                    _real(ev.best_lr),
-                    _real(ev.screen_acc),
-                    ev.seconds,
-                    ev.host,
-                    ev.error,
-                    ev.duplicate_of,
-                    r.proposals,
-                    r.integrity_rejections,
-                    r.duplicate_rejections,
-                    time.time(),
-                ),
-            )
-        return _with_seq(ev, seq)
+            ev = replace(ev, seq=seq)
+            c.execute(_INSERT, [col.value(ev) for col in EVALUATION_COLUMNS])
+        return ev
 
     def get(self, key: str) -> Evaluation | None:
         row = self._conn.execute(
@@ -294,86 +336,12 @@ class RunStore:
             raise StoreError(f"cannot write the run database in {self.run_dir}: {exc}") from None
 
 
-_COLS = (
-    "key, seq, stage, particle, time_step, child, attempt, name, schedule, genome, "
-    "canonical_hash, behaviour_hash, parent_hash, status, fitness, fitness_std, fitness_values, "
-    "best_lr, screen_acc, seconds, host, error, duplicate_of, proposals, integrity_rejections, "
-    "duplicate_rejections"
-)
-
-
 def _evaluation(row: tuple[Any, ...]) -> Evaluation:
-    (
-        key,
-        seq,
-        stage,
-        particle,
-        time_step,
-        child,
-        attempt,
-        name,
-        schedule,
-        genome,
-        canonical,
-        behaviour,
-        parent,
-        status,
-        fitness,
-        fitness_std,
-        values,
-        best_lr,
-        screen_acc,
-        seconds,
-        host,
-        error,
-        duplicate_of,
-        proposals,
-        integrity_rejections,
-        duplicate_rejections,
-    ) = row
-    request = Request(
-        key=key,
-        genome=Genome.from_json(genome),
-        stage=stage,
-        particle=particle,
-        time_step=time_step,
-        child=child,
-        attempt=attempt,
-        parent_hash=parent,
-        name=name,
-        schedule=schedule,
-        proposals=proposals or 1,
-        integrity_rejections=integrity_rejections or 0,
-        duplicate_rejections=duplicate_rejections or 0,
-    )
-    return Evaluation(
-        request=request,
-        canonical_hash=canonical,
-        behaviour_hash=behaviour,
-        status=status,
-        fitness=fitness,
-        fitness_std=fitness_std,
-        fitness_values=tuple(json.loads(values)),
-        best_lr=best_lr,
-        screen_acc=screen_acc,
-        seconds=seconds or 0.0,
-        host=host or "",
-        error=error,
-        duplicate_of=duplicate_of,
-        seq=seq,
-    )
-
-
-def _with_seq(ev: Evaluation, seq: int) -> Evaluation:
-    from dataclasses import replace
-
-    return replace(ev, seq=seq)
-
-
-def _real(x: float | None) -> float | None:
-    import math
-
-    return x if x is not None and math.isfinite(x) else None
+    """An evaluation from a row of `SELECT {_COLS}`."""
+    fields: dict[str, dict[str, Any]] = {"request": {}, "evaluation": {}}
+    for col, value in zip(_READ, row, strict=True):
+        fields[col.of][col.name] = col.decode(value)
+    return Evaluation(request=Request(**fields["request"]), **fields["evaluation"])
 
 
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

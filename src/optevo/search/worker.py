@@ -1,18 +1,22 @@
 """A worker evaluates trials of one run. Every executor (in-process, process pool, Ray) runs
 the same `Worker`: it is built from the run's configuration, loads each data set it needs
 once and keeps it (an instance attribute, not a process-global cache), and turns a `Trial`
-into a `FitnessResult` record. Nothing here depends on where it runs."""
+into a `TrialResult`. Nothing here depends on where it runs.
+
+A failure inside an evaluation becomes an `error` result in one place only:
+`optevo.fitness.guarded` (Ctrl-C and SystemExit stop the worker, anything else, MemoryError
+included, is the trial's error)."""
 
 from __future__ import annotations
 
+import functools
 import socket
-import traceback
 from typing import Any
 
 from optevo.data import Dataset, load
-from optevo.fitness import FitnessConfig, FitnessResult, fitness, fitness_many
-from optevo.search.config import RunConfig
-from optevo.search.records import Trial
+from optevo.fitness import FitnessConfig, FitnessResult, fitness, fitness_many, guarded
+from optevo.search.config import RunConfig, stored_run_config
+from optevo.search.records import Trial, TrialResult
 from optevo.space.genome import Genome
 
 
@@ -29,7 +33,8 @@ class Worker:
 
     @classmethod
     def from_json(cls, config_json: str) -> Worker:
-        return cls(RunConfig.model_validate_json(config_json))
+        """A worker of the run configuration an executor sent (its JSON)."""
+        return cls(stored_run_config(config_json, source="the worker's run configuration"))
 
     def data(self, cfg: FitnessConfig) -> Dataset:
         key = (cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
@@ -37,49 +42,45 @@ class Worker:
             self._data[key] = load(cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         return self._data[key]
 
-    def run_many(self, trials: list[Trial]) -> list[dict[str, Any]]:
+    def run_many(self, trials: list[Trial]) -> list[TrialResult]:
         """Several trials at once: those of one stage and seed are packed into batched models
-        (`fitness_many`); results in the order of `trials`."""
+        (`fitness_many`); results in the order of `trials`. A group whose packed evaluation
+        fails is evaluated one trial at a time, so each trial gets its own error."""
         if len(trials) == 1:
             return [self.run(trials[0])]
-        out: list[dict[str, Any] | None] = [None] * len(trials)
+        out: dict[int, TrialResult] = {}
         groups: dict[tuple[str, int], list[int]] = {}
         for i, t in enumerate(trials):
             groups.setdefault((t.stage, t.seed), []).append(i)
         for (stage, seed), members in groups.items():
-            try:
-                cfg = self.stage_configs[stage].model_copy(
-                    update={"seed": seed, "layout": "packed"}
-                )
-                genomes = [Genome.from_json(trials[i].genome_json) for i in members]
-                schedules = [trials[i].schedule for i in members]
-                results = [
-                    r.to_dict() for r in fitness_many(genomes, cfg, schedules, self.data(cfg))
-                ]
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except BaseException:  # one trial at a time: each gets its own error
-                results = [self.run(trials[i]) for i in members]
-            for i, r in zip(members, results, strict=True):
-                r["host"] = self.host
-                out[i] = r
-        return [r for r in out if r is not None]
+            pack = functools.partial(self._packed, stage, seed, members, trials)
+            packed = guarded(pack, _no_results)
+            if packed is None:
+                singles = [self.run(trials[i]) for i in members]
+            else:
+                singles = [TrialResult(r, self.host) for r in packed]
+            out.update(zip(members, singles, strict=True))
+        return [out[i] for i in range(len(trials))]
 
-    def run(self, trial: Trial) -> dict[str, Any]:
-        """The trial's FitnessResult as a dict; any failure is an `error` record."""
-        try:
+    def _packed(
+        self, stage: str, seed: int, members: list[int], trials: list[Trial]
+    ) -> list[FitnessResult] | None:
+        cfg = self.stage_configs[stage].model_copy(update={"seed": seed, "layout": "packed"})
+        genomes = [Genome.from_json(trials[i].genome_json) for i in members]
+        schedules = [trials[i].schedule for i in members]
+        return fitness_many(genomes, cfg, schedules, self.data(cfg))
+
+    def run(self, trial: Trial) -> TrialResult:
+        """The trial's result; any failure is an `error` result."""
+
+        def evaluate() -> FitnessResult:
             cfg = self.stage_configs[trial.stage].model_copy(update={"seed": trial.seed})
             genome = Genome.from_json(trial.genome_json)
-            result = fitness(genome, cfg, schedule=trial.schedule, data=self.data(cfg))
-            out = result.to_dict()
-        except (KeyboardInterrupt, SystemExit):
-            raise
-        except BaseException as exc:
-            out = error_result(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
-        out["host"] = self.host
-        return out
+            return fitness(genome, cfg, schedule=trial.schedule, data=self.data(cfg))
+
+        return TrialResult(guarded(evaluate, FitnessResult.failure), self.host)
 
 
-def error_result(message: str) -> dict[str, Any]:
-    """The record of a trial that could not be evaluated (status `error`)."""
-    return FitnessResult(None, "error", error=message).to_dict()
+def _no_results(message: str) -> list[FitnessResult] | None:
+    """A packed group that failed: its trials are run one at a time instead."""
+    return None
