@@ -28,6 +28,7 @@ run: setup data
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/mypy
 
 test: $(TEST_STAMP) data lint
 	$(BIN)/python -m pytest
@@ -41,4 +42,4 @@ bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/report.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

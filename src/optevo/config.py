@@ -258,7 +258,8 @@ def format_errors(exc: ValidationError) -> str:
         loc = ".".join(str(p) for p in e["loc"]) or "(config)"
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {_shown(got)})"
-        parts.append(f"{loc}: {e['msg']}{shown}")
+        reason = e["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {reason}{shown}")
     return "; ".join(parts)
 
 

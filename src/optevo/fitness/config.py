@@ -110,7 +110,7 @@ PAPER = FitnessConfig()
 """The paper's fitness protocol (SPEC 5), the `paper` preset."""
 
 
-def preset(name: str, **overrides: Any) -> FitnessConfig:
+def preset(name: str, /, **overrides: Any) -> FitnessConfig:
     """A named fitness protocol from `optevo/configs/fitness/` ("paper": CIFAR-10, SPEC 5;
     "quick": Fashion-MNIST, ~15 s per evaluation on a 2-core CPU; "tiny": digits, for tests),
     with fields replaced by `overrides`."""

@@ -24,12 +24,15 @@ from optevo.config import (
     from_preset,
     load,
     preset_names,
+    short,
 )
 from optevo.fitness.config import FitnessConfig
 from optevo.integrity import SphereConfig
 from optevo.search.elimination_config import EliminationConfig
 from optevo.search.records import STAGES, elimination_round, elimination_stage
-from optevo.space.config import MUTATIONS, SpaceConfig
+from optevo.space.config import SpaceConfig
+from optevo.space.constants import MUTATIONS
+from optevo.space.genome import Genome
 
 __all__ = [
     "ConfigError",
@@ -47,13 +50,49 @@ __all__ = [
 MutationScope = Literal["all", "decay-only"]
 
 
+def read_seed_genome(spec: str) -> Genome:
+    """A named optimizer ("Adam") or a genome JSON file; ValueError naming the problem."""
+    from optevo import library
+    from optevo.space.limits import MAX_GENOME_BYTES
+
+    if spec in library.names():
+        return library.genome(spec)
+    path = Path(spec)
+    shown = short(repr(spec), 80)
+    if not spec or not path.exists():
+        raise ValueError(
+            f"seed genome {shown} is neither a named optimizer (optevo list) nor a file"
+        )
+    if not path.is_file():
+        raise ValueError(f"seed genome {shown} is not a regular file")
+    size = path.stat().st_size
+    if size > MAX_GENOME_BYTES:
+        raise ValueError(
+            f"seed genome {shown}: {size:,} bytes, over the genome limit of {MAX_GENOME_BYTES:,}"
+        )
+    try:
+        return Genome.from_json(path.read_bytes())
+    except OSError as exc:
+        raise ValueError(f"seed genome {shown}: cannot read it ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ValueError(f"seed genome {shown}: {short(str(exc), 160)}") from None
+
+
 class _Strategy(StrictModel):
     seeds_per_candidate: int = Field(1, ge=1, le=100)
     """Fitness of a candidate = the mean over this many training seeds (SPEC 6 refinement)."""
     mutation_scope: MutationScope = "all"
     """`decay-only`: children change only decay functions (SPEC 6, Adam schedules)."""
     seed_genomes: tuple[str, ...] = ()
-    """Named optimizers or genome JSON files the search starts from, instead of random ones."""
+    """Named optimizers or genome JSON files the search starts from, instead of random ones
+    (each read and checked with the configuration, before anything is written)."""
+
+    @field_validator("seed_genomes")
+    @classmethod
+    def _readable(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for spec in v:
+            read_seed_genome(spec)
+        return v
 
 
 class ParticleStrategy(_Strategy):
@@ -252,7 +291,7 @@ def run_preset_names() -> tuple[str, ...]:
     return preset_names("search")
 
 
-def run_preset(name: str, **overrides: Any) -> RunConfig:
+def run_preset(name: str, /, **overrides: Any) -> RunConfig:
     """A whole-run preset, with dotted overrides (`{"strategy.particles": 2}`)."""
     return from_preset(RunConfig, "search", name, overrides)
 

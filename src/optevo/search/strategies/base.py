@@ -3,30 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
-from optevo import library
+from optevo.search.config import read_seed_genome
 from optevo.search.records import Evaluation
 from optevo.space.genome import Genome
 
 
 def seed_genomes(specs: Sequence[str]) -> list[Genome]:
     """Named optimizers ("Adam") or genome JSON files the search starts from."""
-    out = []
-    for spec in specs:
-        if spec in library.names():
-            out.append(library.genome(spec))
-            continue
-        path = Path(spec)
-        if not path.is_file():
-            raise ValueError(
-                f"seed genome {spec!r} is neither a named optimizer (optevo list) nor a file"
-            )
-        try:
-            out.append(Genome.from_json(path.read_bytes()))
-        except ValueError as exc:
-            raise ValueError(f"seed genome {path}: {exc}") from None
-    return out
+    return [read_seed_genome(spec) for spec in specs]
 
 
 def best(evaluations: Sequence[Evaluation]) -> Evaluation:
