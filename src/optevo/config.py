@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -221,6 +222,15 @@ def parse_assignments(pairs: list[str], option: str = "--set") -> dict[str, Any]
 
 
 # -- building ----------------------------------------------------------------------------------
+
+
+def known(value: str, names: Iterable[str], what: str) -> str:
+    """`value` when it is one of `names`, else ValueError: "unknown WHAT 'x'; known: a, b"
+    (for field validators)."""
+    names = tuple(names)
+    if value not in names:
+        raise ValueError(f"unknown {what} {short(repr(value), 60)}; known: {', '.join(names)}")
+    return value
 
 
 def build(model: type[M], raw: dict[str, Any], source: str = "config") -> M:

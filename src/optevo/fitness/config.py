@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from optevo.config import StrictModel
+from optevo.config import StrictModel, known
 from optevo.data import NAMES as DATASETS
 from optevo.data import Augment
 from optevo.fitness.spec import Layout
@@ -67,9 +67,7 @@ class FitnessConfig(StrictModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, v: str) -> str:
-        if v not in DATASETS:
-            raise ValueError(f"unknown data set {v!r}; known: {', '.join(DATASETS)}")
-        return v
+        return known(v, DATASETS, "data set")
 
     @field_validator("screen_lrs")
     @classmethod
