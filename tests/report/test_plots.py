@@ -186,6 +186,7 @@ def test_plot_commands(tmp_path: Path, eliminated_run: Path) -> None:
     assert result.exit_code == 0, result.output
     assert resolve(ev.canonical_hash[:8], eliminated_run).genome == ev.genome
 
+    out = tmp_path / "not-written.png"  # a new file: an existing one would need --force
     cases = [
         (["plot", "schedule", "Opt6", "-o", str(tmp_path / "x.pdf")], ".png or .svg"),
         (["plot", "schedule", "Opt66", "-o", str(out)], "not a named optimizer"),
@@ -205,5 +206,6 @@ def test_plot_commands(tmp_path: Path, eliminated_run: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert message in " ".join(result.output.split()), (args, result.output)
+    assert not out.exists()
     with pytest.raises(SubjectError, match="hash"):
         resolve("zz")

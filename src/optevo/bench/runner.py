@@ -31,6 +31,8 @@ from optevo.config import ConfigError, format_errors
 
 TABLE_MD = "table.md"
 TABLE_CSV = "table.csv"
+MAX_TOTAL_STEPS = 10**9
+"""The longest run a bench trains (a --scale past it is refused: it would not finish)."""
 
 
 @dataclass(frozen=True)
@@ -115,9 +117,15 @@ def run_bench(
     """Bench every optimizer of `config` on its task; results accumulate in `out`."""
     task = get_task(config.task)
     budget = task.budget.scaled(config.scale)
+    if budget.total_steps > MAX_TOTAL_STEPS:
+        raise ValueError(
+            f"scale {config.scale:g} makes every run {budget.total_steps:.3g} steps long, more "
+            f"than the limit of {MAX_TOTAL_STEPS:,}"
+        )
     if config.options.batch_size is not None:
         budget = budget.model_copy(update={"batch_size": config.options.batch_size})
     store = ResultStore(out)
+    store.check_tables()
     settings = _settings(task, budget, config)
     previous = store.manifest()["tasks"].get(task.name, {})
     for what, default in (("batch_size", None), ("model", {})):
@@ -128,7 +136,8 @@ def run_bench(
             )
     if _same_protocol(previous, settings):
         settings["lr"] = {k: v for k, v in previous.get("lr", {}).items() if k in settings["order"]}
-    store.set_task(task.name, settings)
+    # Nothing is written before the task is built (its data and model checked): a bench that
+    # cannot start leaves its folder as it was.
     emit = on_event or (lambda event: None)
     runner: Runner | None = None
 
@@ -151,6 +160,7 @@ def run_bench(
             return found
         if runner is None:
             runner = task.build(config.options, budget)
+            store.set_task(task.name, settings)
         emit(BenchEvent("start", spec.label, phase, key.lr, seed))
         outcome = runner.run(
             spec,
@@ -320,6 +330,7 @@ def write_tables(store: ResultStore) -> tuple[Path, Path]:
             + (f"; command: `{s['command']}`" if s.get("command") else "")
         )
     lines += ["", markdown_table(cells, rows, columns)]
+    store.out.mkdir(parents=True, exist_ok=True)
     md = store.out / TABLE_MD
     md.write_text("\n".join(lines))
     csv_path = store.out / TABLE_CSV

@@ -22,6 +22,18 @@ from optevo.bench.lrtest import norm_lr
 RUNS_FILE = "runs.jsonl"
 MANIFEST_FILE = "bench.json"
 SCHEMA = "optevo.bench/1"
+TABLE_SETTINGS = (
+    "scale",
+    "total_steps",
+    "warmup_steps",
+    "hold_steps",
+    "batch_size",
+    "seeds",
+    "lr_seed",
+    "order",
+    "optimizers",
+)
+"""The keys of a task's settings in the manifest that the tables are built from."""
 
 
 @dataclass(frozen=True)
@@ -94,11 +106,15 @@ class RunRecord:
 
 
 class ResultStore:
-    """The runs of one bench output folder (created if missing)."""
+    """The runs of one bench output folder (created when the first thing is written)."""
 
     def __init__(self, out: str | os.PathLike[str]) -> None:
         self.out = Path(out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.out.exists() and not self.out.is_dir():
+            raise ValueError(f"{self.out} exists and is not a folder")
+        for name in (RUNS_FILE, MANIFEST_FILE):
+            if (self.out / name).exists() and not (self.out / name).is_file():
+                raise ValueError(f"{self.out / name} is not a file")
         self.path = self.out / RUNS_FILE
         self._records: dict[tuple[Any, ...], RunRecord] = {}
         if self.path.exists():
@@ -124,6 +140,7 @@ class ResultStore:
 
     def add(self, record: RunRecord) -> None:
         line = record.to_json() + "\n"
+        self.out.mkdir(parents=True, exist_ok=True)
         if self.path.exists() and self.path.stat().st_size:
             with self.path.open("rb") as f:
                 f.seek(-1, os.SEEK_END)
@@ -144,14 +161,41 @@ class ResultStore:
         path = self.out / MANIFEST_FILE
         if not path.exists():
             return {"schema": SCHEMA, "tasks": {}}
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not valid JSON (not UTF-8 text)") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a bench manifest (a JSON object)")
         if data.get("schema") != SCHEMA:
-            raise ValueError(f"{path}: unknown schema {data.get('schema')!r}")
+            raise ValueError(f"{path}: unknown schema {str(data.get('schema'))[:80]!r}")
+        tasks = data.get("tasks")
+        if not isinstance(tasks, dict):
+            raise ValueError(f"{path}: 'tasks' is not a JSON object")
+        for name, settings in tasks.items():
+            where = f"{path}: task {str(name)[:80]!r}"
+            if not isinstance(settings, dict):
+                raise ValueError(f"{where}: its settings are not a JSON object")
+            for key, kind in (("order", list), ("optimizers", dict), ("lr", dict)):
+                if key in settings and not isinstance(settings[key], kind):
+                    raise ValueError(f"{where}: {key} is not a JSON {kind.__name__}")
         return data
+
+    def check_tables(self) -> None:
+        """Raise ValueError unless every task of the manifest has the settings the tables are
+        built from (checked before a bench starts, not after it trained)."""
+        for name, settings in self.manifest()["tasks"].items():
+            missing = [k for k in TABLE_SETTINGS if k not in settings]
+            if missing:
+                path = self.out / MANIFEST_FILE
+                raise ValueError(f"{path}: task {str(name)[:80]!r}: no {', '.join(missing)}")
 
     def set_task(self, task: str, settings: dict[str, Any]) -> None:
         data = self.manifest()
         data["tasks"][task] = settings
+        self.out.mkdir(parents=True, exist_ok=True)
         path = self.out / MANIFEST_FILE
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")

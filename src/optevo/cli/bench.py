@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import shlex
 import sys
 import time
@@ -12,6 +14,8 @@ import typer
 
 from optevo.cli.common import app, console, fail
 
+DEVICE_KINDS = ("cpu", "cuda", "mps")
+
 
 def _parse_grid(text: str | None) -> tuple[float, ...] | None:
     if text is None:
@@ -20,9 +24,59 @@ def _parse_grid(text: str | None) -> tuple[float, ...] | None:
         grid = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         fail(f"--lr-grid takes comma-separated numbers, got {text!r}")
-    if not grid or any(not x > 0 for x in grid):
-        fail(f"--lr-grid needs positive learning rates, got {text!r}")
+    if not grid or any(not (x > 0 and math.isfinite(x)) for x in grid):
+        fail(f"--lr-grid needs positive finite learning rates, got {text!r}")
     return grid
+
+
+def _check_scale(scale: float, task_steps: int, limit: int) -> None:
+    if not math.isfinite(scale):
+        fail(f"--scale must be finite, got {scale}")
+    if not scale > 0:
+        fail(f"--scale must be above 0, got {scale:g}")
+    if task_steps * scale > limit:
+        fail(
+            f"--scale {scale:g} makes every run {task_steps * scale:.3g} steps long, more "
+            f"than the limit of {limit:,}"
+        )
+
+
+def _check_out(out: Path) -> None:
+    """A bench's --out is a folder: an existing one is resumed; anything else that exists
+    there is refused, and so is a folder that could not be created."""
+    if out.exists() and not out.is_dir():
+        fail(f"{out} exists and is not a folder (bench --out is the results folder)")
+    ancestor = out
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        fail(f"cannot create the folder {out}: {ancestor} is not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        fail(f"cannot write {out}: {ancestor} is not writable")
+
+
+def _check_device(device: str) -> str:
+    """The device to train on (`auto` resolved); one that is unknown or not here is `fail`."""
+    from optevo.fitness import check_device
+    from optevo.fitness.spec import resolve_device
+
+    device = resolve_device(device)
+    if device.partition(":")[0] not in DEVICE_KINDS:
+        fail(f"--device {device!r}: use cpu, cuda, cuda:N, mps or auto")
+    try:
+        check_device(device)
+    except ValueError as exc:
+        message = str(exc)
+        fail("--" + message if message.startswith("device ") else f"--device: {message}")
+    return device
+
+
+def _check_files(root: Path | None, checkpoint: Path | None) -> None:
+    if root is not None and not root.exists():
+        fail(f"--root {root} does not exist")
+    if checkpoint is not None and not checkpoint.is_file():
+        what = "is a folder" if checkpoint.is_dir() else "does not exist"
+        fail(f"--checkpoint {checkpoint} {what}; it must be a state-dict file")
 
 
 @app.command()
@@ -40,7 +94,11 @@ def bench(
         float, typer.Option(help="multiply every step budget (e.g. 0.01 on a small CPU)")
     ] = 1.0,
     out: Annotated[
-        Path, typer.Option(help="results folder (runs.jsonl, bench.json, table.md/.csv)")
+        Path,
+        typer.Option(
+            help="results folder (runs.jsonl, bench.json, table.md/.csv); an existing one "
+            "is resumed"
+        ),
     ] = Path("runs/bench"),
     root: Annotated[Path | None, typer.Option(help="the data set's folder or archive")] = None,
     checkpoint: Annotated[
@@ -50,7 +108,7 @@ def bench(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="override the task's batch size")
     ] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto")] = "auto",
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N, mps or auto")] = "auto",
     threads: Annotated[
         int | None, typer.Option(min=1, help="torch CPU threads (default: torch's choice)")
     ] = None,
@@ -67,7 +125,7 @@ def bench(
 
     from optevo.bench import TASKS, BenchConfig, BenchEvent, TaskOptions, from_run, named
     from optevo.bench.lrtest import PAPER_GRID
-    from optevo.bench.runner import TABLE_CSV, TABLE_MD
+    from optevo.bench.runner import MAX_TOTAL_STEPS, TABLE_CSV, TABLE_MD
     from optevo.search.store import StoreError
 
     if list_tasks:
@@ -79,27 +137,36 @@ def bench(
                 highlight=False,
             )
         return
+    # Every check before anything is written or loaded: a refused bench leaves no trace.
     if not task:
         fail("--task is required (see --list-tasks)")
     if task not in TASKS:
         fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     if (optimizers is None) == (run is None):
         fail("give either --optimizers NAME,NAME,... or --run RUNDIR [--top K]")
-    if not scale > 0:
-        fail(f"--scale must be positive, got {scale}")
+    _check_scale(scale, TASKS[task].budget.total_steps, MAX_TOTAL_STEPS)
     grid = _parse_grid(lr_grid) or PAPER_GRID
+    _check_out(out)
+    device = _check_device(device)
+    _check_files(root, checkpoint)
     try:
         if optimizers is not None:
             names = [n.strip() for n in optimizers.split(",") if n.strip()]
+            if not names:
+                fail(f"--optimizers names no optimizer: {optimizers!r}")
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                fail(f"--optimizers names {', '.join(twice)} more than once")
             specs = named(names)
         else:
             assert run is not None
             specs = from_run(run, top)
     except (KeyError, ValueError, StoreError) as error:
         fail(str(error).strip("'\""))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
     if threads is not None:
+        cpus = os.cpu_count() or 1
+        if threads > cpus:
+            fail(f"--threads {threads}: more than the {cpus} CPUs of this machine")
         torch.set_num_threads(threads)
     command = "optevo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
@@ -139,5 +206,7 @@ def bench(
         run_bench(config, out, show)
     except (FileNotFoundError, ValueError) as error:
         fail(str(error))
+    except OSError as error:
+        fail(f"{error.filename or out}: {error.strerror or error}", code=1)
     console.print((out / TABLE_MD).read_text(), highlight=False, markup=False, soft_wrap=True)
     console.print(f"wrote {out / TABLE_MD} and {out / TABLE_CSV}")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from optevo.cli.common import app, console, fail
+from optevo.cli.plot import check_steps
 from optevo.report.page import ScheduleSpan, write_report
 from optevo.report.schedules import PAPER_HOLD, PAPER_STEPS, PAPER_WARMUP
 from optevo.search.store import StoreError
@@ -23,7 +24,8 @@ def report(
     top: Annotated[int, typer.Option(min=0, help="genomes drawn in detail")] = 3,
     rows: Annotated[int, typer.Option(min=1, help="leaderboard rows")] = 20,
     steps: Annotated[
-        int, typer.Option(min=2, help="run length of the schedule and decay figures")
+        int,
+        typer.Option(min=2, help="run length of the schedule and decay figures (up to 10^15)"),
     ] = PAPER_STEPS,
     warmup: Annotated[int, typer.Option(min=0, help="warm-up steps of those figures")] = (
         PAPER_WARMUP
@@ -35,6 +37,7 @@ def report(
     The leaderboard, equations, fitness over time, genealogy of the best genome, elimination
     rounds and figures of the top genomes, as index.html + report.md with the images in img/
     beside them (nothing is fetched from the network)."""
+    check_steps(steps)
     if warmup + hold > steps:
         fail(f"--warmup + --hold ({warmup} + {hold}) exceed --steps ({steps})")
     if out is not None and out.exists() and not out.is_dir():

@@ -162,30 +162,47 @@ def to_html(doc: Document) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
+def _md(text: str) -> str:
+    """Text as Markdown shows it: `<`, `>` and `&` HTML-escaped (Markdown passes raw HTML
+    through, so a run's name must not become a tag), `[` and `]` backslash-escaped (nor a
+    link), a line break a space (nor a heading)."""
+    escaped = html.escape(text, quote=False).replace("[", r"\[").replace("]", r"\]")
+    return escaped.replace("\r", " ").replace("\n", " ")
+
+
 def _md_text(text: str) -> str:
-    return text.replace("|", r"\|").replace("\n", " ")
+    """`_md` for a table cell (`|` would end the cell)."""
+    return _md(text).replace("|", r"\|")
 
 
 def _cell_md(cell: Cell) -> str:
     out = []
     for part in _parts(cell):
         if isinstance(part, Image):
-            out.append(f"![{_md_text(part.alt)}]({part.src})")
+            out.append(f"![{_md_text(part.alt)}]({_md_url(part.src)})")
         elif isinstance(part, Code):
-            out.append("`" + _md_text(part.text).replace("`", "'") + "`")
+            # A code span shows its text literally (no HTML inside it): only ` and | matter.
+            out.append(
+                "`" + part.text.replace("\n", " ").replace("|", r"\|").replace("`", "'") + "`"
+            )
         else:
             out.append(_md_text(part))
     return " ".join(out)
 
 
+def _md_url(src: str) -> str:
+    return src.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C")
+
+
 def _block_md(block: Block) -> str:
     if isinstance(block, Para):
-        return block.text
+        return _md(block.text)
     if isinstance(block, Figure):
-        return f"![{_md_text(block.image.alt)}]({block.image.src})\n\n*{block.caption}*"
+        image = block.image
+        return f"![{_md_text(image.alt)}]({_md_url(image.src)})\n\n*{_md(block.caption)}*"
     lines = []
     if block.caption:
-        lines += [f"*{block.caption}*", ""]
+        lines += [f"*{_md(block.caption)}*", ""]
     lines.append("| " + " | ".join(_md_text(h) for h in block.header) + " |")
     lines.append("|" + "---|" * len(block.header))
     for row in block.rows:
@@ -194,8 +211,8 @@ def _block_md(block: Block) -> str:
 
 
 def to_markdown(doc: Document) -> str:
-    parts = [f"# {doc.title}", *(_block_md(b) for b in doc.intro)]
+    parts = [f"# {_md(doc.title)}", *(_block_md(b) for b in doc.intro)]
     for section in doc.sections:
-        parts.append(f"{'#' * section.level} {section.title}")
+        parts.append(f"{'#' * section.level} {_md(section.title)}")
         parts.extend(_block_md(b) for b in section.blocks)
     return "\n\n".join(parts) + "\n"

@@ -44,6 +44,10 @@ SURFACE_RANGES: dict[str, tuple[float, float]] = {
 SURFACE_FIXED: dict[str, float] = {"g": 0.1, "v": 0.1, "s": 0.01, "lam": 0.001, "w": 0.1}
 """Values of the variables a surface is not drawn over (s_hat = g^2, lam_hat = g^3)."""
 
+SURFACE_LIMIT = 1e300
+"""The largest magnitude a surface's axes can span: matplotlib's 3-D axes overflow near the
+largest float (values of u beyond it are left out of the figure, like non-finite ones)."""
+
 
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write `fig` as PNG or SVG, by the extension of `path`."""
@@ -167,6 +171,16 @@ def surface(
     for name, (lo, hi) in ((x, xr), (y, yr)):
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"range of {name} must be two finite numbers, low < high")
+        if max(abs(lo), abs(hi)) > SURFACE_LIMIT:
+            raise ValueError(
+                f"range of {name}: {lo:g} to {hi:g} reaches beyond ±{SURFACE_LIMIT:g}, "
+                "which cannot be drawn"
+            )
+    for name, value in (fixed or {}).items():
+        if not math.isfinite(value):
+            raise ValueError(f"fixed value of {name} must be a finite number, got {value}")
+        if name in (x, y):
+            raise ValueError(f"{name} is on an axis of the surface; it cannot also be fixed")
     values = {**SURFACE_FIXED, **(fixed or {})}
     gx = np.linspace(xr[0], xr[1], points)
     gy = np.linspace(yr[0], yr[1], points)
@@ -175,7 +189,7 @@ def surface(
     inputs: dict[str, torch.Tensor | float] = {k: v for k, v in values.items() if k not in (x, y)}
     inputs[x] = torch.tensor(X)
     inputs[y] = torch.tensor(Y)
-    u = update(subject.genome, inputs, lambda d: float(d.table(total_steps)[step]))
+    u = update(subject.genome, inputs, lambda d: float(d.window(total_steps, step, step + 1)[0]))
     U = u.expand(X.shape).numpy().copy()
     uses = variable_uses(subject.genome)
     kept = {k: v for k, v in values.items() if k not in (x, y) and uses[k]}
@@ -185,7 +199,7 @@ def surface(
 def surface_figure(data: Surface, title: str) -> Figure:
     fig = Figure(figsize=(6.5, 5.0), layout="constrained")
     ax = fig.add_subplot(projection="3d")
-    U = np.where(np.isfinite(data.U), data.U, np.nan)
+    U = np.where(np.abs(data.U) <= SURFACE_LIMIT, data.U, np.nan)
     finite = U[np.isfinite(U)]
     note = ""
     if finite.size:

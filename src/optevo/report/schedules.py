@@ -12,6 +12,7 @@ LR2); Opt4's `atan(demon_dec)` inside a clip does not, and is an internal decay 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from torch import Tensor
 
 from optevo.report.pointwise import update
-from optevo.schedules import lr_table
+from optevo.schedules import check_schedule, lr_table
 from optevo.space.decay import DecayGenome
 from optevo.space.genome import Genome
 
@@ -91,7 +92,7 @@ def _sample_points(n: int = 64) -> dict[str, Tensor]:
     }
 
 
-def _ratio(genome: Genome, values: dict[DecayGenome, float | Tensor]) -> Tensor | None:
+def _ratio(genome: Genome, values: Mapping[DecayGenome, float | Tensor]) -> Tensor | None:
     """u with `values` for the given decay functions (1 for the others) over u with all at
     1, at each sample point: NaN where both are 0 or either is not finite, inf where only
     the reference is 0 (the decay functions do not merely scale u there). None when fewer
@@ -149,6 +150,24 @@ def plot_steps(total_steps: int, points: int = 1500) -> np.ndarray:
     return np.unique(np.linspace(0, total_steps - 1, min(points, total_steps)).round().astype(int))
 
 
+def at_steps(window: Callable[[int, int], np.ndarray], steps: np.ndarray) -> np.ndarray:
+    """The values of a table at `steps` (increasing, distinct) from `window(start, stop)`,
+    which computes the steps start..stop-1 only: one call per run of consecutive steps, so
+    the cost and memory follow the number of steps drawn, never the length of the run."""
+    if len(steps) == 0:
+        return np.empty(0)
+    breaks = np.flatnonzero(np.diff(steps) != 1) + 1
+    return np.concatenate(
+        [np.asarray(window(int(run[0]), int(run[-1]) + 1)) for run in np.split(steps, breaks)]
+    )
+
+
+def decay_at(decay: DecayGenome, total_steps: int, steps: np.ndarray) -> np.ndarray:
+    """A decay function's values at `steps` of a run of `total_steps` (sampled, not the whole
+    table)."""
+    return at_steps(lambda a, b: decay.window(total_steps, a, b), steps)
+
+
 def effective_schedule(
     genome: Genome,
     schedule: str = "one_cycle",
@@ -158,10 +177,19 @@ def effective_schedule(
     points: int = 1500,
 ) -> EffectiveSchedule:
     """The genome's learning-rate factor over a run: its named schedule (`one_cycle` or
-    LR1-LR9, SPEC 7.3) times the decay functions that factor out of its update."""
+    LR1-LR9, SPEC 7.3) times the decay functions that factor out of its update, at `points`
+    steps at most (bounded time and memory however long the run)."""
+    check_schedule(schedule, total_steps, warmup_steps, hold_steps)
     steps = plot_steps(total_steps, points)
-    base = lr_table("one_cycle", total_steps, warmup_steps, hold_steps)[steps]
-    lr = lr_table(schedule, total_steps, warmup_steps, hold_steps)[steps]
+
+    def table(name: str) -> np.ndarray:
+        return at_steps(
+            lambda a, b: lr_table(name, total_steps, warmup_steps, hold_steps, start=a, stop=b),
+            steps,
+        )
+
+    base = table("one_cycle")
+    lr = base.copy() if schedule == "one_cycle" else table(schedule)
     factored = tuple(r for r in decay_roles(genome) if r.factors_out)
     if factored:
         lr = lr * decay_factor(genome, factored, total_steps, steps)
@@ -174,7 +202,7 @@ def decay_factor(
     """The factor the decay functions `roles` put on the update at each step (the median
     ratio over the sample points; non-finite where it is undefined)."""
     values = {
-        r.decay: torch.tensor(r.decay.table(total_steps)[steps], dtype=torch.float64)[:, None]
+        r.decay: torch.tensor(decay_at(r.decay, total_steps, steps), dtype=torch.float64)[:, None]
         for r in roles
     }
     ratio = _ratio(genome, values)
@@ -187,6 +215,7 @@ def decay_factor(
 def decay_curves(
     genome: Genome, total_steps: int = PAPER_STEPS, points: int = 1500
 ) -> tuple[np.ndarray, list[tuple[DecayRole, np.ndarray]]]:
-    """Each decay function of the genome over the run (the paper's Figure 6)."""
+    """Each decay function of the genome over the run (the paper's Figure 6), at `points`
+    steps at most."""
     steps = plot_steps(total_steps, points)
-    return steps, [(r, np.asarray(r.decay.table(total_steps))[steps]) for r in decay_roles(genome)]
+    return steps, [(r, decay_at(r.decay, total_steps, steps)) for r in decay_roles(genome)]
