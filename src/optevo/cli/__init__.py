@@ -10,6 +10,7 @@ from optevo.cli import (  # noqa: F401 - they register their commands
     plot,
     report,
     search,
+    simplify,
 )
 from optevo.cli.common import app
 

@@ -1,0 +1,218 @@
+"""`optevo simplify` and `optevo ablate`: the smallest equation that keeps the fitness, and
+which part of an equation earns its place (issue 17)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from optevo import library
+from optevo.cli.common import app, console, fail, genome_from_run, load_genome
+
+if TYPE_CHECKING:
+    from optevo.fitness import FitnessConfig
+    from optevo.space.genome import Genome
+
+GenomeArg = Annotated[
+    str, typer.Argument(help="a named optimizer, a genome JSON file, or a hash with --run")
+]
+RunOption = Annotated[Path | None, typer.Option("--run", help="a run to find the hash in")]
+FitnessOption = Annotated[
+    str, typer.Option("--fitness", help="a fitness preset (tiny, quick, paper) or a YAML file")
+]
+SeedsOption = Annotated[
+    int, typer.Option("--seeds", min=2, max=100, help="paired training seeds per comparison")
+]
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="SQLite file keeping every fitness result (default: beside the output, or "
+        "RUN/simplify.sqlite); run the command again to go on after Ctrl-C or a crash",
+    ),
+]
+
+
+def _genome(spec: str, run: Path | None) -> tuple[Genome, str]:
+    """The genome and its schedule (a named optimizer brings its learning-rate factor)."""
+    if run is not None and spec not in library.names() and not Path(spec).is_file():
+        return genome_from_run(run, spec), "one_cycle"
+    if not spec:
+        fail("name a genome: a named optimizer, a genome JSON file, or a hash with --run")
+    if spec in library.names():
+        return library.genome(spec), library.get(spec).lr_schedule or "one_cycle"
+    return load_genome(spec), "one_cycle"
+
+
+def _fitness(spec: str) -> FitnessConfig:
+    from optevo.config import ConfigError
+    from optevo.fitness import load_config, preset
+    from optevo.fitness.preflight import check_device
+
+    try:
+        config = load_config(spec) if spec.endswith((".yaml", ".yml")) else preset(spec)
+        check_device(config.device)
+    except (ConfigError, ValueError) as exc:
+        fail(f"--fitness: {exc}")
+    return config
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@app.command()
+def simplify(
+    genome: GenomeArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="the simplified genome's JSON file")],
+    run: RunOption = None,
+    fitness_spec: FitnessOption = "tiny",
+    seeds: SeedsOption = 3,
+    max_evals: Annotated[
+        int, typer.Option("--max-evals", min=1, help="fitness evaluations at most")
+    ] = 200,
+    exact_only: Annotated[
+        bool, typer.Option("--exact-only", help="only the exact pass (no training)")
+    ] = False,
+    store: StoreOption = None,
+    force: Annotated[bool, typer.Option(help="overwrite an existing output file")] = False,
+) -> None:
+    """The smallest equation that keeps the fitness.
+
+    First an exact pass with no training (identities, inactive branches, decay functions
+    that are 1 over the run: what the canonical form or the behaviour on a fixed gradient
+    stream shows changes nothing); then edits scored with the fitness on paired seeds: an
+    edit is kept when the paired mean difference is not below -2 standard errors, the one
+    giving the smallest genome first, until none is kept or --max-evals is spent."""
+    from optevo.simplify import FitnessScorer, ScoreStore, size
+    from optevo.simplify import simplify as run_simplify
+
+    if out.exists() and not force:
+        fail(f"{out} exists; pass --force to replace it")
+    if not out.parent.is_dir():
+        fail(f"the folder of {out} does not exist")
+    original, schedule = _genome(genome, run)
+    config = _fitness(fitness_spec)
+    store_path = store or (run / "simplify.sqlite" if run else out.with_suffix(".scores.sqlite"))
+    scores = ScoreStore(store_path)
+    scorer = FitnessScorer(config, schedule, scores)
+    seed_list = list(range(seeds))
+    try:
+        with _progress() as progress:
+            task = progress.add_task("simplifying", total=max_evals)
+            result = run_simplify(
+                original,
+                scorer,
+                seed_list,
+                horizon=config.total_steps,
+                max_evaluations=max_evals,
+                on_score=lambda n: progress.update(task, completed=n),
+                noisy=not exact_only,
+            )
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
+            "same command again to go on"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        scores.close()
+    table = Table(title=f"simplified ({config.dataset} fitness, {seeds} paired seeds)")
+    table.add_column("")
+    table.add_column("size")
+    table.add_column("update u")
+    table.add_row("original", str(size(original)), str(original))
+    table.add_row("simplified", str(size(result.genome)), str(result.genome))
+    console.print(table)
+    for step in result.exact_applied:
+        console.print(f"  exact: {step}", highlight=False)
+    for s in result.steps:
+        console.print(
+            f"  kept: {s.description} (fitness {s.mean:+.4f} ± {s.se:.4f})", highlight=False
+        )
+    spent = " (budget spent)" if result.budget_spent else ""
+    console.print(
+        f"{result.evaluations} fitness evaluations{spent}, {scorer.trained} trained now; "
+        f"results in {store_path}"
+    )
+    try:
+        out.write_text(result.genome.to_json(indent=2) + "\n")
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}")
+    console.print(f"wrote {out} ({result.genome.canonical_hash()[:12]})")
+
+
+@app.command()
+def ablate(
+    genome: GenomeArg,
+    run: RunOption = None,
+    fitness_spec: FitnessOption = "tiny",
+    seeds: SeedsOption = 3,
+    store: StoreOption = None,
+) -> None:
+    """Each part of a genome removed alone (each hidden node, each decay function, the
+    momentum type, the learning-rate factor of a named optimizer): the fitness change over
+    paired seeds, mean ± standard error. A part matters when removing it costs more than 2
+    standard errors."""
+    from optevo.simplify import FitnessScorer, ScoreStore
+    from optevo.simplify import ablate as run_ablate
+
+    original, schedule = _genome(genome, run)
+    config = _fitness(fitness_spec)
+    store_path = store or (run / "simplify.sqlite" if run else Path("ablate.scores.sqlite"))
+    scores = ScoreStore(store_path)
+    scorer = FitnessScorer(config, schedule, scores)
+    extra = []
+    if schedule != "one_cycle":
+        without = FitnessScorer(config, "one_cycle", scores)
+        extra.append((f"learning-rate factor {schedule}", without))
+    try:
+        with _progress() as progress:
+            task = progress.add_task("ablating", total=None)
+            base, rows = run_ablate(
+                original,
+                scorer,
+                list(range(seeds)),
+                extra,
+                on_score=lambda n: progress.update(task, completed=n),
+            )
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
+            "same command again to go on"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        scores.close()
+    mean = sum(base) / len(base)
+    table = Table(title=f"ablation of {original} (fitness {mean:.4f}, {seeds} seeds)")
+    for col in ("part removed", "kind", "fitness change", "verdict"):
+        table.add_column(col)
+    for row in rows:
+        verdict = "within noise"
+        if row.mean < 0 and row.mean < -2 * row.se:
+            verdict = "matters"
+        elif row.mean > 0 and row.mean > 2 * row.se:
+            verdict = "better without"
+        table.add_row(row.part, row.kind, f"{row.mean:+.4f} ± {row.se:.4f}", verdict)
+    console.print(table)
+    console.print(f"results in {store_path}")
