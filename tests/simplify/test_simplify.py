@@ -4,6 +4,8 @@ fitness, ablation rows for a known inert part."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -172,3 +174,40 @@ def test_ablation_rows_for_a_genome_with_a_known_inert_part() -> None:
     assert [r.mean for r in by_kind["momentum"]] == [pytest.approx(0.0)]
     sqrt_row = next(r for r in by_kind["node"] if "sqrt" in r.part)
     assert sqrt_row.mean == pytest.approx(-0.3) and sqrt_row.se == pytest.approx(0.0)
+
+
+@pytest.mark.slow
+def test_final_simplify_shows_the_readable_form_beside_the_original(tmp_path: Path) -> None:
+    from helpers.search import micro_config
+    from optevo.search import RunStore, start_search
+
+    redundant = G(
+        Node("neg", ("v",)),
+        Node("neg", ("h0",)),
+        Node("exp", ("s",)),
+        Node("abs", ("h2",)),
+        out=Node("div", ("h1", "h3")),
+    )
+    path = tmp_path / "redundant.json"
+    path.write_text(redundant.to_json())
+    config = micro_config(
+        strategy={
+            "kind": "particle",
+            "particles": 1,
+            "time_steps": 0,
+            "mutations": 1,
+            "init_factor": 0,
+            "seed_genomes": [str(path)],
+        },
+        final={"top": 1, "baselines": [], "seeds": 2, "simplify": True},
+    )
+    start_search(config, tmp_path / "run")
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        final = {ev.request.name: ev for ev in store.evaluations("final")}
+    original = next(ev for name, ev in final.items() if not name.endswith("simplified"))
+    simplified = next(ev for name, ev in final.items() if name.endswith("simplified"))
+    assert simplified.genome.equation() == "v / (exp(s) + eps)"
+    assert original.genome.equation() == redundant.equation()
+    # the same behaviour: its result is the original's, reused, not trained again
+    assert simplified.duplicate_of == original.key
+    assert simplified.fitness == original.fitness

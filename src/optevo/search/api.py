@@ -8,18 +8,24 @@ summary.final[0].name, summary.final[0].fitness
 from __future__ import annotations
 
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from optevo import library
+from optevo.config import ConfigError, safe_load
 from optevo.search.config import RunConfig
 from optevo.search.executors import Executor, make_executor
+from optevo.search.preflight import check_devices
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import Event, SearchRun
 from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
+
+CONFIG_YAML = "config.yaml"
+MAX_CONFIG_YAML_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -64,23 +70,33 @@ def start_search(
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
 ) -> RunSummary:
-    """A new run in `run_dir` (refused if it already holds one), run to the end."""
+    """A new run in `run_dir` (refused if it already holds one), run to the end. A device
+    that is not here (`fitness.device: cuda` without CUDA) is refused before anything is
+    written, when the evaluations run on this machine (`executor` None, not a Ray cluster)."""
+    if executor is None:
+        check_devices(config, config.stages())
     store = RunStore.create(run_dir, config.to_yaml(), config.model_dump_json())
     with store:
         return _execute(store, config, on_event, executor)
 
 
 def resume_search(
-    run_dir: str | Path,
+    run_dir: str | Path | RunStore,
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
     config: RunConfig | None = None,
 ) -> RunSummary:
     """Continue the run in `run_dir` from where it stopped (its stored configuration; an
-    executor section in `config` may replace the stored one, nothing else may change)."""
-    store = RunStore.open(run_dir)
+    executor section in `config` may replace the stored one, nothing else may change).
+    `run_dir` may be the run's store, already opened (locked) by the caller; it is closed
+    at the end. A `config.yaml` that no longer says what the run uses is rewritten (a
+    warning)."""
+    store = run_dir if isinstance(run_dir, RunStore) else RunStore.open(run_dir)
     with store:
         stored = store.run_config()
+        message = restore_config_yaml(store, stored)
+        if message is not None:
+            warnings.warn(message, stacklevel=2)
         if config is not None:
             if config.model_copy(update={"executor": stored.executor}) != stored:
                 raise StoreError(
@@ -89,6 +105,30 @@ def resume_search(
                 )
             stored = config
         return _execute(store, stored, on_event, executor)
+
+
+def restore_config_yaml(store: RunStore, config: RunConfig) -> str | None:
+    """Rewrite the run's `config.yaml` from its stored configuration (`config`) when it says
+    something else (edited, damaged, missing); returns the one-line warning then, else None.
+    What runs is always the stored configuration: the YAML file is only its copy to read."""
+    path = store.run_dir / CONFIG_YAML
+    wanted = config.to_yaml()
+    if path.is_file() and path.stat().st_size <= MAX_CONFIG_YAML_BYTES:
+        try:
+            if safe_load(path.read_text(), str(path)) == config.model_dump(mode="json"):
+                return None
+        except (ConfigError, OSError, UnicodeDecodeError):
+            pass
+        what = "differs from the run's stored configuration"
+    elif path.exists() and not path.is_file():
+        return f"{path} is not a file; the run's stored configuration is used"
+    else:
+        what = "is missing" if not path.exists() else "is too large to be the run's configuration"
+    try:
+        path.write_text(wanted)
+    except OSError as exc:
+        return f"{path} {what}; the stored one is used (cannot rewrite it: {exc.strerror})"
+    return f"{path} {what}; the stored one is used and {CONFIG_YAML} was rewritten from it"
 
 
 def load_config(run_dir: str | Path) -> RunConfig:
@@ -133,6 +173,24 @@ def final_stage(run: SearchRun) -> list[Evaluation]:
         )
         for i, ev in enumerate(top)
     ]
+    if cfg.simplify:
+        from optevo.simplify import exact_pass
+
+        horizon = run.config.stage_fitness("final").total_steps
+        for i, ev in enumerate(top):
+            simplified = exact_pass(ev.genome, horizon).genome
+            if simplified.canonical_hash() == ev.canonical_hash:
+                continue
+            requests.append(
+                Request(
+                    f"final/top{i + 1}-simplified",
+                    simplified,
+                    "final",
+                    name=f"#{i + 1} {ev.canonical_hash[:10]} simplified",
+                    parent_hash=ev.canonical_hash,
+                    schedule=ev.request.schedule,
+                )
+            )
     for name in cfg.baselines:
         entry = library.get(name)
         requests.append(

@@ -49,6 +49,12 @@ __all__ = [
 
 MutationScope = Literal["all", "decay-only"]
 
+MAX_POPULATION = 100_000
+"""Most particles, population or batch of a strategy (the paper's runs use 25-100): each is
+drawn and held in memory at once."""
+MAX_PLANNED_EVALUATIONS = 10_000_000
+"""Most evaluations a run may plan (the paper's runs plan ~2,300): over it, a typo."""
+
 
 def read_seed_genome(spec: str) -> Genome:
     """A named optimizer ("Adam") or a genome JSON file; ValueError naming the problem."""
@@ -94,12 +100,28 @@ class _Strategy(StrictModel):
             read_seed_genome(spec)
         return v
 
+    @model_validator(mode="after")
+    def _bounded(self) -> _Strategy:
+        planned = self.planned_evaluations()
+        if planned > MAX_PLANNED_EVALUATIONS:
+            raise ValueError(
+                f"{planned:,} evaluations planned ({self.plan_formula()}), more than the limit "
+                f"of {MAX_PLANNED_EVALUATIONS:,}"
+            )
+        return self
+
+    def planned_evaluations(self) -> int:
+        raise NotImplementedError
+
+    def plan_formula(self) -> str:
+        return "budget"
+
 
 class ParticleStrategy(_Strategy):
     """The mutation-only particle GA of SPEC 6."""
 
     kind: Literal["particle"] = "particle"
-    particles: int = Field(50, ge=1)
+    particles: int = Field(50, ge=1, le=MAX_POPULATION)
     time_steps: int = Field(5, ge=0)
     mutations: int = Field(7, ge=1)
     init_factor: int = Field(10, ge=0)
@@ -114,14 +136,18 @@ class ParticleStrategy(_Strategy):
         init = 0 if self.seed_genomes else self.init_factor * self.particles
         return init + self.particles * (1 + self.time_steps * self.mutations)
 
+    def plan_formula(self) -> str:
+        init = "" if self.seed_genomes else "init_factor x particles + "
+        return f"{init}particles x (1 + time_steps x mutations)"
+
 
 class RegularizedStrategy(_Strategy):
     """Regularized evolution (Real et al. 2019): tournament selection, the oldest dies."""
 
     kind: Literal["regularized"] = "regularized"
-    population: int = Field(20, ge=2)
+    population: int = Field(20, ge=2, le=MAX_POPULATION)
     tournament: int = Field(5, ge=1)
-    batch: int = Field(7, ge=1)
+    batch: int = Field(7, ge=1, le=MAX_POPULATION)
     """Children bred per round from the population as it stands (handed over as one batch)."""
     budget: int = Field(2300, ge=1)
     """Candidate evaluations in all, the initial population included."""
@@ -142,7 +168,7 @@ class RandomStrategy(_Strategy):
     """Random search: independent random valid genomes, in batches."""
 
     kind: Literal["random"] = "random"
-    batch: int = Field(50, ge=1)
+    batch: int = Field(50, ge=1, le=MAX_POPULATION)
     budget: int = Field(2300, ge=1)
 
     def planned_evaluations(self) -> int:
@@ -184,6 +210,11 @@ class FinalConfig(StrictModel):
     top: int = Field(0, ge=0)
     baselines: tuple[str, ...] = ()
     seeds: int = Field(3, ge=1, le=100)
+    simplify: bool = False
+    """Each of the `top` genomes also appears in its simplified form (`optevo.simplify`'s exact
+    pass: no training, the same behaviour), re-evaluated beside the original: the leaderboard
+    and the report show the readable equation. (The noise-aware pass, which trains, is
+    `optevo simplify`.)"""
 
     @model_validator(mode="after")
     def _explicit(self) -> FinalConfig:
