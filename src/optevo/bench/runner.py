@@ -27,7 +27,7 @@ from optevo.bench.optimizers import OptimizerSpec
 from optevo.bench.store import ResultStore, RunKey, RunRecord
 from optevo.bench.table import Cell, Column, csv_table, markdown_table
 from optevo.bench.tasks import TASKS, Budget, Runner, Task, TaskOptions, get_task
-from optevo.config import ConfigError, format_errors
+from optevo.config import ConfigError, format_errors, known
 
 TABLE_MD = "table.md"
 TABLE_CSV = "table.csv"
@@ -78,9 +78,7 @@ class BenchConfig(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, v: str) -> str:
-        if v not in TASKS:
-            raise ValueError(f"unknown task {v!r}; known: {', '.join(TASKS)}")
-        return v
+        return known(v, TASKS, "task")
 
     @field_validator("optimizers")
     @classmethod
