@@ -92,3 +92,36 @@ def test_simplify_resumes_after_sigkill_to_the_uninterrupted_result(tmp_path: Pa
     assert f"{total - kept} trained now" in resumed.stdout.replace("\n", " ")
     assert _scores(store) == total
     assert json.loads(out.read_text()) == json.loads(reference_out.read_text())
+
+
+@pytest.mark.slow
+def test_ablate_a_run_genome_and_the_report_shows_it(tmp_path: Path) -> None:
+    from helpers.search import micro_config
+    from optevo.search import read_summary, start_search
+
+    config = micro_config(
+        strategy={
+            "kind": "particle",
+            "particles": 1,
+            "time_steps": 0,
+            "mutations": 1,
+            "init_factor": 0,
+            "seed_genomes": ["Opt4"],
+        },
+        final={"top": 0, "baselines": []},
+    )
+    run = tmp_path / "run"
+    start_search(config, run)
+    best = read_summary(run).leaderboard[0].evaluation.canonical_hash
+    store = tmp_path / "s.sqlite"
+    args = ["ablate", best[:8], "--run", str(run), "--seeds", "2", "--store", str(store)]
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "matters" in result.output or "within noise" in result.output
+    record = json.loads((run / "ablation" / f"{best[:12]}.json").read_text())
+    assert {r["kind"] for r in record["rows"]} >= {"node", "decay"}
+    assert len(record["base"]) == 2
+    report = runner.invoke(app, ["report", str(run), "-o", str(tmp_path / "rep")], env=WIDE)
+    assert report.exit_code == 0, report.output
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Ablation" in md and record["rows"][0]["part"].split(" ")[0] in md

@@ -203,16 +203,19 @@ def ablate(
         raise typer.Exit(130) from None
     finally:
         scores.close()
+    from optevo.simplify.ablation_file import ablation_record, verdict, write_ablation
+
     mean = sum(base) / len(base)
-    table = Table(title=f"ablation of {original} (fitness {mean:.4f}, {seeds} seeds)")
+    table = Table(
+        title=f"ablation of u = {original.equation()} (fitness {mean:.4f}, {seeds} seeds)"
+    )
     for col in ("part removed", "kind", "fitness change", "verdict"):
         table.add_column(col)
     for row in rows:
-        verdict = "within noise"
-        if row.mean < 0 and row.mean < -2 * row.se:
-            verdict = "matters"
-        elif row.mean > 0 and row.mean > 2 * row.se:
-            verdict = "better without"
-        table.add_row(row.part, row.kind, f"{row.mean:+.4f} ± {row.se:.4f}", verdict)
+        table.add_row(row.part, row.kind, f"{row.mean:+.4f} ± {row.se:.4f}", verdict(row))
     console.print(table)
     console.print(f"results in {store_path}")
+    if run is not None:
+        record = ablation_record(original, genome, config, list(range(seeds)), base, rows)
+        path = write_ablation(run, record)
+        console.print(f"wrote {path} (optevo report {run} shows it)")

@@ -146,6 +146,8 @@ def build(data: RunData, images: _Images, top: int, rows: int, span: ScheduleSpa
         sections.append(_final(data, images))
     if data.elimination is not None:
         sections.append(_elimination(data, images))
+    if data.ablations:
+        sections.append(_ablations(data))
     sections.append(_progress(data, images))
     tops = featured(data, top)
     sections.append(_genealogy(data, images, tops))
@@ -222,6 +224,43 @@ def _final(data: RunData, images: _Images) -> doc.Section:
             id="final-table",
         )
     )
+    return section
+
+
+def _ablations(data: RunData) -> doc.Section:
+    section = doc.Section("Ablation", "ablation")
+    section.blocks.append(
+        doc.Para(
+            "Each part of a genome removed alone (`optevo ablate`): the fitness change over "
+            "paired seeds, mean ± standard error; a part matters when removing it costs more "
+            "than 2 standard errors."
+        )
+    )
+    for record in data.ablations:
+        base = record.get("base") or []
+        mean = sum(base) / len(base) if base else float("nan")
+        section.blocks.append(
+            doc.Para(
+                f"{record.get('label', '?')}: u = {record.get('equation', '?')} "
+                f"(fitness {mean:.4f} on {record.get('fitness', {}).get('dataset', '?')}, "
+                f"{len(base)} seeds)"
+            )
+        )
+        section.blocks.append(
+            doc.Table(
+                ("part removed", "kind", "fitness change", "verdict"),
+                tuple(
+                    (
+                        str(r.get("part", "")),
+                        str(r.get("kind", "")),
+                        f"{float(r.get('mean', 0.0)):+.4f} ± {float(r.get('se', 0.0)):.4f}",
+                        str(r.get("verdict", "")),
+                    )
+                    for r in record["rows"]
+                    if isinstance(r, dict)
+                ),
+            )
+        )
     return section
 
 

@@ -3,13 +3,15 @@ the genealogy of the best genome, the elimination rounds and the genomes worth d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from optevo.search.api import RunSummary, summarize
 from optevo.search.elimination import EliminationResult, stored_elimination
 from optevo.search.records import Evaluation
 from optevo.search.store import RunStore
+from optevo.simplify.ablation_file import read_ablations
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class RunData:
     evaluations: list[Evaluation]
     trajectories: dict[int, list[str]]
     elimination: EliminationResult | None
+    ablations: list[dict[str, Any]] = field(default_factory=list)
+    """`optevo ablate --run` records (RUN/ablation/*.json)."""
 
     @property
     def by_key(self) -> dict[str, Evaluation]:
@@ -54,6 +58,7 @@ def collect(run_dir: str | Path) -> RunData:
             evaluations=store.evaluations(),
             trajectories=store.trajectories(),
             elimination=stored_elimination(store),
+            ablations=read_ablations(Path(run_dir)),
         )
 
 
