@@ -287,22 +287,48 @@ def status(
 
 @app.command()
 def export(
-    genome_hash: Annotated[str, typer.Argument(help="a genome's hash (a unique prefix)")],
-    run: Annotated[Path, typer.Option("--run", help="the run directory")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="the genome JSON file to write")],
+    genome_spec: Annotated[
+        str,
+        typer.Argument(
+            metavar="GENOME",
+            help="a genome's hash (a unique prefix) with --run, a named optimizer or a JSON file",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("-o", "--out", help="the file to write")],
+    run: Annotated[Path | None, typer.Option("--run", help="the run directory of a hash")] = None,
+    format_: Annotated[
+        str, typer.Option("--format", help="json (the genome) or python (a standalone optimizer)")
+    ] = "json",
     force: Annotated[bool, typer.Option(help="overwrite an existing file")] = False,
 ) -> None:
-    """Write a genome of a run as a JSON file (for EvolvedOptimizer, show, evaluate)."""
-    try:
-        genome = find_genome(run, genome_hash)
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
+    """Write a genome as JSON (for EvolvedOptimizer, show, evaluate) or, with --format python,
+    as one readable Python file: a torch.optim.Optimizer that needs only torch."""
+    from optevo import library
+    from optevo.cli.common import load_genome
+    from optevo.space.limits import quote
+
+    if format_ not in ("json", "python"):
+        fail(f"--format must be json or python, got {quote(format_)}")
+    if run is not None:
+        try:
+            genome = find_genome(run, genome_spec)
+        except (ConfigError, StoreError) as exc:
+            fail(str(exc))
+    else:
+        genome = load_genome(genome_spec)
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to overwrite it")
     if not out.parent.is_dir():
         fail(f"the folder of {out} does not exist")
+    if format_ == "python":
+        from optevo.export import named_source, python_source
+
+        named = run is None and genome_spec in library.names()
+        text = named_source(genome_spec) if named else python_source(genome)
+    else:
+        text = genome.to_json(indent=2) + "\n"
     try:
-        out.write_text(genome.to_json(indent=2) + "\n")
+        out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror}")
     console.print(f"wrote {out} ({genome.canonical_hash()[:12]}): u = {genome.equation()}")
