@@ -87,3 +87,18 @@ def test_any_field_can_be_set_including_name(tmp_path: Path) -> None:
     # the name is accepted; the run is refused for the other field, naming it
     assert result.exit_code == 2 and "strategy.particle.particles" in result.output
     assert "multiple values" not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("fitness.base", "fitness.base: expected a number, not true or false"),
+        ("fitness.screen_lrs", "fitness.screen_lrs.0: expected a number"),
+        ("sphere.threshold", "sphere.threshold: expected a number"),
+        ("space.n_hidden", "space.n_hidden: expected a number"),
+    ],
+)
+def test_true_is_not_a_number(tmp_path: Path, key: str, needle: str) -> None:
+    value = "[true]" if key.endswith("lrs") else "true"
+    args = ["search", "--preset", "tiny", "--set", f"{key}={value}"]
+    refused([*args, "--run-dir", str(tmp_path / "run")], needle, tmp_path)

@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
 KINDS: tuple[str, ...] = ("fitness", "search")
 """The preset folders under `optevo/configs/`."""
@@ -32,6 +32,18 @@ M = TypeVar("M", bound=BaseModel)
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the field and the value."""
+
+
+def _no_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, not true or false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_no_bool)]
+"""An int field that refuses true/false (pydantic alone reads true as 1)."""
+Float = Annotated[float, BeforeValidator(_no_bool)]
+"""A float field that refuses true/false."""
 
 
 class StrictModel(BaseModel):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from pydantic import Field, model_validator
 
-from optevo.config import StrictModel
+from optevo.config import Float, Int, StrictModel
 from optevo.scheduled import ScheduledRule
 from optevo.schedules import lr_table
 from optevo.space.genome import Genome
@@ -23,14 +23,14 @@ from optevo.space.ops import OpContext
 class SphereConfig(StrictModel):
     """The shifted-sphere problem and its pass threshold (SPEC 3 defaults)."""
 
-    x0: tuple[float, ...] = (1.1, 0.9, 1.1, 0.9, 1.0)
-    shift: tuple[float, ...] = (0.5, 1.5, -0.3, -1.2, 0.75)
-    steps: int = Field(35, ge=1)
-    warmup_steps: int = Field(6, ge=0)
-    hold_steps: int = Field(0, ge=0)
-    learning_rates: tuple[float, ...] = (1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
-    threshold: float = 3.5
-    seed: int = 0
+    x0: tuple[Float, ...] = (1.1, 0.9, 1.1, 0.9, 1.0)
+    shift: tuple[Float, ...] = (0.5, 1.5, -0.3, -1.2, 0.75)
+    steps: Int = Field(35, ge=1)
+    warmup_steps: Int = Field(6, ge=0)
+    hold_steps: Int = Field(0, ge=0)
+    learning_rates: tuple[Float, ...] = (1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+    threshold: Float = 3.5
+    seed: Int = 0
 
     @model_validator(mode="after")
     def _shapes(self) -> SphereConfig:

@@ -27,7 +27,7 @@ from optevo.bench.optimizers import OptimizerSpec
 from optevo.bench.store import ResultStore, RunKey, RunRecord
 from optevo.bench.table import Cell, Column, csv_table, markdown_table
 from optevo.bench.tasks import TASKS, Budget, Runner, Task, TaskOptions, get_task
-from optevo.config import ConfigError, format_errors, known
+from optevo.config import ConfigError, Float, Int, format_errors, known
 
 TABLE_MD = "table.md"
 TABLE_CSV = "table.csv"
@@ -60,11 +60,11 @@ class BenchConfig(BaseModel):
     task: str
     optimizers: tuple[Any, ...]
     """`OptimizerSpec`s (checked by type, not rebuilt: they carry genomes)."""
-    seeds: int = Field(3, ge=1)
-    scale: float = Field(1.0, gt=0, allow_inf_nan=False)
-    grid: tuple[float, ...] = PAPER_GRID
+    seeds: Int = Field(3, ge=1)
+    scale: Float = Field(1.0, gt=0, allow_inf_nan=False)
+    grid: tuple[Float, ...] = PAPER_GRID
     options: TaskOptions = Field(default_factory=TaskOptions)
-    lr_seed: int = Field(0, ge=0)
+    lr_seed: Int = Field(0, ge=0)
     command: str | None = None
 
     def __init__(

@@ -35,7 +35,7 @@ from torch import nn
 from optevo.bench import datasets as ds
 from optevo.bench.classify import ImagePipeline, RunOutcome, random_crop_to
 from optevo.bench.optimizers import OptimizerSpec
-from optevo.config import StrictModel
+from optevo.config import Int, StrictModel
 from optevo.data.augment import Augment
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 
@@ -43,10 +43,10 @@ from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 class Budget(StrictModel):
     """A task's training budget: steps, the one-cycle schedule's warm-up and hold, batch."""
 
-    total_steps: int = Field(ge=1)
-    warmup_steps: int = Field(ge=0)
-    hold_steps: int = Field(ge=0)
-    batch_size: int = Field(ge=1)
+    total_steps: Int = Field(ge=1)
+    warmup_steps: Int = Field(ge=0)
+    hold_steps: Int = Field(ge=0)
+    batch_size: Int = Field(ge=1)
 
     def scaled(self, scale: float) -> Budget:
         """Every step count times `scale` (at least one step; warm-up + hold fit inside)."""
@@ -85,9 +85,9 @@ class TaskOptions(StrictModel):
     checkpoint: Path | None = None
     device: str = "cpu"
     model: dict[str, Any] = Field(default_factory=dict)
-    image_size: int | None = Field(None, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
-    batch_size: int | None = Field(None, ge=1)
+    image_size: Int | None = Field(None, ge=1)
+    eval_batch_size: Int | None = Field(None, ge=1)
+    batch_size: Int | None = Field(None, ge=1)
     data: Any = None
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from optevo.config import StrictModel, known
+from optevo.config import Float, Int, StrictModel, known
 from optevo.data import NAMES as DATASETS
 from optevo.data import Augment
 from optevo.fitness.spec import Layout
@@ -22,22 +22,22 @@ class FitnessConfig(StrictModel):
 
     dataset: str = "cifar10"
     data_root: str | None = None
-    val_size: int | None = Field(None, ge=1)
-    split_seed: int = 0
-    base: int = Field(48, ge=1)
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    batch_size: int = Field(128, ge=1)
-    epoch_steps: int = Field(200, ge=1)
-    screen_lrs: tuple[float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
-    screen_steps: int = Field(800, ge=1)
-    screen_stop_epoch: int = Field(3, ge=1)
-    screen_min_acc: float = Field(0.25, ge=0.0, le=1.0)
-    threshold_acc: float = Field(0.40, ge=0.0, le=1.0)
-    total_steps: int = Field(8000, ge=1)
-    warmup_fraction: float = Field(0.05, ge=0.0, le=1.0)
-    hold_steps: int = Field(0, ge=0)
-    full_stop_after: int = Field(1000, ge=0)
-    full_min_acc: float = Field(0.40, ge=0.0, le=1.0)
+    val_size: Int | None = Field(None, ge=1)
+    split_seed: Int = 0
+    base: Int = Field(48, ge=1)
+    dropout: Float = Field(0.2, ge=0.0, lt=1.0)
+    batch_size: Int = Field(128, ge=1)
+    epoch_steps: Int = Field(200, ge=1)
+    screen_lrs: tuple[Float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+    screen_steps: Int = Field(800, ge=1)
+    screen_stop_epoch: Int = Field(3, ge=1)
+    screen_min_acc: Float = Field(0.25, ge=0.0, le=1.0)
+    threshold_acc: Float = Field(0.40, ge=0.0, le=1.0)
+    total_steps: Int = Field(8000, ge=1)
+    warmup_fraction: Float = Field(0.05, ge=0.0, le=1.0)
+    hold_steps: Int = Field(0, ge=0)
+    full_stop_after: Int = Field(1000, ge=0)
+    full_min_acc: Float = Field(0.40, ge=0.0, le=1.0)
     augment: bool | None = None
     device: str = "auto"
     amp: bool = False
@@ -47,11 +47,11 @@ class FitnessConfig(StrictModel):
     (`TrainSpec.cuda_graphs`); elsewhere the same step runs eagerly."""
     layout: Layout = "auto"
     """How a candidate's copies train: `sequential`, `packed` or `auto` (packed on CUDA)."""
-    pack_copies: int = Field(64, ge=1)
+    pack_copies: Int = Field(64, ge=1)
     """`fitness_many`: at most this many model copies (candidates x screen rates) per packed
     model."""
-    eval_batch_size: int = Field(1000, ge=1)
-    seed: int = 0
+    eval_batch_size: Int = Field(1000, ge=1)
+    seed: Int = 0
 
     @model_validator(mode="before")
     @classmethod
