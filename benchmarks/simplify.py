@@ -51,6 +51,7 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3, help="paired seeds (selection and check)")
     p.add_argument("--max-evals", type=int, default=60, help="per genome, noise-aware pass")
     p.add_argument("--fitness", default="tiny")
+    p.add_argument("--tolerance", type=float, default=0.005, help="the pass's rule")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--store", type=Path, default=Path("runs/bench-simplify/scores.sqlite"))
     p.add_argument("--out", type=Path, default=Path("docs/results/simplify/simplify.json"))
@@ -80,7 +81,12 @@ def main() -> None:
         exact_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = simplify(
-            genome, scorer, select, config.total_steps, max_evaluations=args.max_evals
+            genome,
+            scorer,
+            select,
+            config.total_steps,
+            max_evaluations=args.max_evals,
+            tolerance=args.tolerance,
         )
         check = paired(scorer, genome, result.genome, fresh)
         row = {
@@ -118,6 +124,7 @@ def main() -> None:
         "fitness": args.fitness,
         "seeds": args.seeds,
         "max_evals": args.max_evals,
+        "tolerance": args.tolerance,
         "genomes": len(rows),
         "within_noise": sum(r["within_noise"] for r in rows),
         "within_noise_fraction": sum(r["within_noise"] for r in rows) / max(1, len(rows)),

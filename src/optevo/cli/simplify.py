@@ -90,6 +90,10 @@ def simplify(
     max_evals: Annotated[
         int, typer.Option("--max-evals", min=1, help="fitness evaluations at most")
     ] = 200,
+    tolerance: Annotated[
+        float,
+        typer.Option(min=0.0, help="an edit may cost at most this much mean fitness"),
+    ] = 0.005,
     exact_only: Annotated[
         bool, typer.Option("--exact-only", help="only the exact pass (no training)")
     ] = False,
@@ -101,8 +105,9 @@ def simplify(
     First an exact pass with no training (identities, inactive branches, decay functions
     that are 1 over the run: what the canonical form or the behaviour on a fixed gradient
     stream shows changes nothing); then edits scored with the fitness on paired seeds: an
-    edit is kept when the paired mean difference is not below -2 standard errors, the one
-    giving the smallest genome first, until none is kept or --max-evals is spent."""
+    edit is kept when the paired mean difference is not below -2 standard errors nor below
+    -tolerance, the one giving the smallest genome first, until none is kept or --max-evals
+    is spent."""
     from optevo.simplify import FitnessScorer, ScoreStore, size
     from optevo.simplify import simplify as run_simplify
 
@@ -127,6 +132,7 @@ def simplify(
                 max_evaluations=max_evals,
                 on_score=lambda n: progress.update(task, completed=n),
                 noisy=not exact_only,
+                tolerance=tolerance,
             )
     except KeyboardInterrupt:
         console.print(

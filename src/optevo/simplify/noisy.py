@@ -2,7 +2,9 @@
 
 The rule (issue 17): an edit is kept when the paired mean difference of the fitness (edited
 minus current, seed by seed, the same seeds for both) is not below -2 standard errors of
-that mean; among the edits, the one whose result is smallest and passes is kept (edits are
+that mean, nor below -`tolerance` (default 0.005: with a handful of seeds the standard error
+is itself noisy, and one seed where the current genome fails its screen makes it so large
+that an edit losing 0.96 on the other two would pass the first test alone); among the edits, the one whose result is smallest and passes is kept (edits are
 tried smallest result first, so the first that passes is it), then the search starts again
 from the edited genome, until no edit passes or the evaluation budget is spent.
 """
@@ -46,10 +48,10 @@ class Paired:
             return 0.0
         return statistics.stdev(self.diffs) / math.sqrt(len(self.diffs))
 
-    @property
-    def kept(self) -> bool:
-        """The acceptance rule: mean difference not below -2 standard errors."""
-        return self.mean >= -2.0 * self.se
+    def kept(self, tolerance: float = 0.005) -> bool:
+        """The acceptance rule: mean difference not below -2 standard errors, nor below
+        -tolerance."""
+        return self.mean >= -2.0 * self.se and self.mean >= -tolerance
 
 
 class Counting:
@@ -119,6 +121,7 @@ def simplify(
     max_evaluations: int | None = None,
     on_score: Callable[[int], None] | None = None,
     noisy: bool = True,
+    tolerance: float = 0.005,
 ) -> SimplifyResult:
     """The exact pass, then (with `noisy`) the noise-aware pass on `seeds` (at least 2)."""
     if noisy and len(seeds) < 2:
@@ -137,7 +140,7 @@ def simplify(
                 if cost(edit.genome) >= cost(current):
                     continue
                 diff = paired(counting, current, edit.genome, seeds)
-                if diff.kept:
+                if diff.kept(tolerance):
                     current = exact_pass(edit.genome, horizon).genome
                     result.steps.append(
                         Step(edit.description, diff.mean, diff.se, size(current))
