@@ -4,9 +4,10 @@ The rule (issue 17): an edit is kept when the paired mean difference of the fitn
 minus current, seed by seed, the same seeds for both) is not below -2 standard errors of
 that mean, nor below -`tolerance` (default 0.005: with a handful of seeds the standard error
 is itself noisy, and one seed where the current genome fails its screen makes it so large
-that an edit losing 0.96 on the other two would pass the first test alone); among the edits, the one whose result is smallest and passes is kept (edits are
-tried smallest result first, so the first that passes is it), then the search starts again
-from the edited genome, until no edit passes or the evaluation budget is spent.
+that an edit losing 0.96 on the other two would pass the first test alone). Among the edits,
+the one whose result is smallest and passes is kept (edits are tried smallest result first,
+so the first that passes is it), then the search starts again from the edited genome, until
+no edit passes or the evaluation budget is spent.
 """
 
 from __future__ import annotations
