@@ -107,26 +107,28 @@ SCHEDULE_CODE: dict[str, list[str]] = {
 }
 
 # The learning-rate factors LR1-LR9 of SPEC 7.3, as in `optevo.schedules`.
-LR_CODE: dict[str, str] = {
-    "LR1": "torch.erfc(torch.erfc(cos_inc(t, T))) / dtanh(cos_inc_restart(t, T))",
+LR_CODE: dict[str, tuple[str, ...]] = {
+    "LR1": ("torch.erfc(torch.erfc(cos_inc(t, T))) / dtanh(cos_inc_restart(t, T))",),
     "LR2": (
-        "torch.erfc(torch.erfc(cos_inc(t, T)))"
-        " / (dtanh(cos_inc_restart(t, T)) * dtanh(cos_inc(t, T)))"
+        "torch.erfc(torch.erfc(cos_inc(t, T)))",
+        " / (dtanh(cos_inc_restart(t, T)) * dtanh(cos_inc(t, T)))",
     ),
     "LR3": (
-        "torch.atan(lin_inc(t, T))"
-        " / (dtanh(lin_inc_restart(t, T)) * torch.sqrt(dsoft(demon_inc_prime(t, T))))"
+        "torch.atan(lin_inc(t, T))",
+        " / (dtanh(lin_inc_restart(t, T)) * torch.sqrt(dsoft(demon_inc_prime(t, T))))",
     ),
-    "LR4": "torch.sigmoid(lin_inc(t, T)) ** 2 / torch.sigmoid(2.0 * softsign(lin_dec(t, T)))",
-    "LR5": "1.0 / torch.sqrt(torch.erf(exp_dec(t, T)))",
+    "LR4": ("torch.sigmoid(lin_inc(t, T)) ** 2 / torch.sigmoid(2.0 * softsign(lin_dec(t, T)))",),
+    "LR5": ("1.0 / torch.sqrt(torch.erf(exp_dec(t, T)))",),
     "LR6": (
-        "torch.atan(lin_inc(t, T)) * torch.erfc(cyc_cos_inc(t, T))"
-        " / torch.sqrt(dsoft(cyc_cos_inc(t, T)))"
+        "torch.atan(lin_inc(t, T))",
+        " * torch.erfc(cyc_cos_inc(t, T))",
+        " / torch.sqrt(dsoft(cyc_cos_inc(t, T)))",
     ),
-    "LR7": "1.0 / torch.sqrt(dsoft(lin_inc_restart(t, T)))",
-    "LR8": "1.0 / (torch.sqrt(softsign(torch.atan(exp_inc(t, T)))) + EPS)",
-    "LR9": "torch.tanh(torch.maximum(lin_inc_restart(t, T), cyc_cos_inc(t, T)))",
+    "LR7": ("1.0 / torch.sqrt(dsoft(lin_inc_restart(t, T)))",),
+    "LR8": ("1.0 / (torch.sqrt(softsign(torch.atan(exp_inc(t, T)))) + EPS)",),
+    "LR9": ("torch.tanh(torch.maximum(lin_inc_restart(t, T), cyc_cos_inc(t, T)))",),
 }
+"""The expression of each factor, in pieces a line each where one line would be too long."""
 
 # Module-level helpers of the generated file: name -> its source. Only those the file's code
 # calls are written (see `_helpers`).
@@ -465,6 +467,8 @@ class _Writer:
         lines = ["", "    def __init__(", "        self,", *(f"        {a}," for a in args)]
         lines.append("    ) -> None:")
         lines += ["        defaults = {", *(f'            "{k}": {k},' for k in keys)]
+        if not self.momentum:  # EvolvedOptimizer's groups carry it: their state dicts match
+            lines.append('            "momentum": None,  # unused: this genome has no momentum')
         lines += ['            "genome_hash": GENOME_HASH,', "        }"]
         lines += ["        super().__init__(params, defaults)"]
         lines += ["        self.seed = int(seed)"] if self.drops else []
@@ -503,7 +507,9 @@ class _Writer:
             '                if group["weight_decay"] != 0 and lr != 0:',
             '                    p.mul_(1.0 - lr * group["weight_decay"])',
             "                p.add_(delta.to(p.dtype))",
-            '                state["step"] += 1',
+            "                # A new tensor: EvolvedOptimizer's state dicts share one among",
+            "                # parameters stepped together.",
+            '                state["step"] = state["step"] + 1',
             "        return loss",
         ]
         return lines
@@ -577,8 +583,8 @@ class _Writer:
             "            sizes = [p.numel() for p in ps]",
             "            n, dtype = sum(sizes), compute_dtype(dtype)",
             "            draws = [",
-            "                torch.rand(n, generator=generator, dtype=dtype, device=device)",
-            "                .split(sizes)",
+            "                torch.rand(n, generator=generator, dtype=dtype, device=device)"
+            ".split(sizes)",
             "                for _ in range(DROPOUT_DRAWS)",
             "            ]",
             "            for i, p in enumerate(ps):",
@@ -742,7 +748,7 @@ class _Writer:
             "    if k == 0:\n"
             "        return 1e-7\n"
             "    t = torch.tensor(float(k), dtype=torch.float64)\n"
-            f"    return float({LR_CODE[self.schedule]})\n"
+            + _return_float(LR_CODE[self.schedule])
         )
 
     def _decay_function(self, decay: DecayGenome) -> str:
@@ -836,6 +842,13 @@ def _operand_code(ref: str) -> str | None:
     if len(coef) > 8:  # 0.6629999999999999: spelled as computed
         coef = f"({' + '.join(map(repr, betas))}) / {len(betas)}"
     return f'{coef} * state["{ema}"] - {power}'
+
+
+def _return_float(parts: tuple[str, ...]) -> str:
+    if len(parts) == 1:
+        return f"    return float({parts[0]})\n"
+    lines = "".join(f"        {part.strip()}\n" for part in parts)
+    return f"    return float(\n{lines}    )\n"
 
 
 def _state_doc(name: str) -> str:
