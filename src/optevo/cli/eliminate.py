@@ -40,7 +40,7 @@ from optevo.search.elimination_config import (
     EliminationConfig,
     elimination_protocol,
 )
-from optevo.search.executors import Executor, make_executor
+from optevo.search.executors import Executor, ExecutorError, make_executor
 from optevo.search.runner import Event
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
@@ -120,7 +120,10 @@ def eliminate_command(
     )
     config = run_config.model_copy(update={"elimination": shown, "executor": ex})
     worker = _checked_worker(config, shown)
-    evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
+    try:  # a Ray cluster is connected to here, before any run directory is made
+        evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
+    except ExecutorError as exc:
+        fail(str(exc))
     del worker
     try:
         result = _run_with_progress(run_dir, elim, ex, evaluator, shown, available)
@@ -198,7 +201,7 @@ def _run_with_progress(
 
         try:
             return eliminate(run_dir, elim, on_event, executor, ex)
-        except (ConfigError, StoreError) as exc:
+        except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()
             fail(str(exc))
         except KeyboardInterrupt:

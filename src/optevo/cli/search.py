@@ -46,7 +46,7 @@ from optevo.search.config import (
     run_preset,
     run_preset_names,
 )
-from optevo.search.executors import Executor, make_executor
+from optevo.search.executors import Executor, ExecutorError, make_executor
 from optevo.search.inspect import find_genome
 from optevo.search.runner import Event, timestamp
 from optevo.search.store import RunStore, StoreError
@@ -110,7 +110,10 @@ def search(
         f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
         + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
     )
-    evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
+    try:  # a Ray cluster is connected to here, before any run directory is made
+        evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
+    except ExecutorError as exc:
+        fail(str(exc))
     del worker
     try:
         summary = _run_with_progress(cfg, target, resume is not None, evaluator)
@@ -189,7 +192,7 @@ def _run_with_progress(
             if resuming:
                 return resume_search(target, on_event, executor, config=cfg)
             return start_search(cfg, target, on_event, executor)
-        except (ConfigError, StoreError) as exc:
+        except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()
             fail(str(exc))
         except KeyboardInterrupt:

@@ -9,6 +9,7 @@ A run is one pydantic document, loaded from YAML; presets are whole-run document
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -184,6 +185,21 @@ ExecutorKind = Literal["serial", "process", "ray", "gpu"]
 """The executors (`optevo.search.executors.EXECUTORS`, by the same names)."""
 
 
+_RAY_ADDRESS = re.compile(
+    r"(?P<scheme>ray://)?(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?)"
+    r":(?P<port>[0-9]{1,5})"
+)
+
+
+def ray_host_port(address: str) -> tuple[str, int] | None:
+    """The host and port of a Ray address (`HOST:PORT` or `ray://HOST:PORT`, the port 1 to
+    65535); None for `auto` or anything else."""
+    match = _RAY_ADDRESS.fullmatch(address)
+    if match is None or not 1 <= int(match["port"]) <= 65535:
+        return None
+    return match["host"].strip("[]"), int(match["port"])
+
+
 class ExecutorConfig(StrictModel):
     """Where evaluations run. `serial`: in this process. `process`: a local pool of `workers`
     processes, each with `threads` torch threads (default: cores // workers). `ray`: Ray actors
@@ -196,9 +212,23 @@ class ExecutorConfig(StrictModel):
     workers: int = Field(1, ge=1, le=4096)
     threads: int | None = Field(None, ge=1)
     address: str | None = None
+    """`auto` (the cluster `ray start` runs on this machine, or RAY_ADDRESS), `HOST:PORT` (a
+    head node, e.g. `10.0.0.5:6379`) or `ray://HOST:PORT` (Ray Client)."""
+    connect_timeout: float = Field(30.0, gt=0, le=3600)
+    """Seconds to wait for the Ray cluster at `address` before giving up."""
     num_cpus: float = Field(1.0, gt=0)
     num_gpus: float = Field(0.0, ge=0)
     pack: int = Field(1, ge=1)
+
+    @field_validator("address")
+    @classmethod
+    def _ray_address(cls, v: str | None) -> str | None:
+        if v is None or v == "auto" or ray_host_port(v) is not None:
+            return v
+        raise ValueError(
+            "not a Ray cluster address (--address): give auto, HOST:PORT or ray://HOST:PORT "
+            "with a port from 1 to 65535"
+        )
 
 
 class FinalConfig(StrictModel):

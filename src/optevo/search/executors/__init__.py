@@ -8,9 +8,11 @@ the `kind` of `ExecutorConfig` in `EXECUTORS`; `make_executor` is how every call
 - `ray`: Ray actors on a local Ray or a cluster, `num_cpus`/`num_gpus` each.
 
 The process pool and Ray share one dispatch loop (`dispatch.Dispatcher`): a worker that dies
-(killed, out of memory, a crash in native code) costs only the trials it held, reported as
-`error`, and a fresh worker takes its place. `pack` > 1 hands a worker that many trials per
-message; the worker packs them (`Worker.run_many`).
+(killed, out of memory, a crash in native code) costs only the trials it held and a fresh
+worker takes its place. The process pool reports those trials as `error`; Ray runs them once
+more on another actor (a lost node costs nothing) and reports a second loss as `error`.
+`pack` > 1 hands a worker that many trials per message; the worker packs them
+(`Worker.run_many`).
 
 All run the same `Worker` on the same trials; a trial's randomness comes from its own seed,
 so they produce the same results (bit for bit when each evaluation runs with the same number
@@ -25,6 +27,7 @@ from __future__ import annotations
 from optevo.search.config import ConfigError, RunConfig
 from optevo.search.executors.base import (
     Executor,
+    ExecutorError,
     ExecutorFactory,
     OnDone,
     available_cores,
@@ -61,6 +64,7 @@ __all__ = [
     "EXECUTORS",
     "GPU_PACK",
     "Executor",
+    "ExecutorError",
     "ExecutorFactory",
     "OnDone",
     "ProcessExecutor",

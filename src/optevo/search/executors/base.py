@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 OnDone = Callable[[Trial, TrialResult], None]
 
 
+class ExecutorError(RuntimeError):
+    """An executor cannot start or go on (a Ray cluster that does not answer, or that has lost
+    every worker): one line naming what to change. Evaluations already finished are stored;
+    the run resumes where it stopped."""
+
+
 class Executor(Protocol):
     """Runs trials; calls `on_done(trial, result)` in the calling thread as each finishes."""
 
