@@ -393,6 +393,7 @@ class _Writer:
     def _operands_doc(self) -> list[str]:
         g = self.genome
         used = {r for n in g.active_names() for r in g.node(n).inputs if parse_hidden(r) is None}
+        used |= {QH_MIX[r][2] for r in used if r in QH_MIX}  # qh_g reads v
         docs = dict.fromkeys(_OPERAND_DOC[r] for r in _OPERAND_ORDER if r in used)
         lines = ["Operands:", *(f"    {d}" for d in docs)]
         if any("EPS" in OP_CODE.get(op, "") for op in self._ops()):
@@ -633,7 +634,7 @@ class _Writer:
             '        if not (group["lr"] >= 0 and group["weight_decay"] >= 0):',
             '            raise ValueError("lr and weight_decay must be >= 0")',
             "        if not (T >= 1 and W >= 0 and H >= 0 and W + H <= T):",
-            '            raise ValueError("need total_steps >= 1 >= 0 warmup/hold, W + H <= T")',
+            '            raise ValueError("steps: need T >= 1, W >= 0, H >= 0 and W + H <= T")',
             '        if group["schedule"] not in SCHEDULES:',
             '            raise ValueError(f"schedule must be one of {SCHEDULES}")',
         ]
