@@ -27,6 +27,7 @@ from optevo.search.api import start_search
 from optevo.search.config import ConfigError, ExecutorConfig, ray_host_port, run_preset
 from optevo.search.executors import ExecutorError
 from optevo.search.executors.dispatch import Dispatcher, Lost, Outcome
+from optevo.search.executors.ray_actors import capacity
 from optevo.search.records import Trial, TrialResult, trials_from_json
 from optevo.search.store import RunStore
 from optevo.space.genome import Genome
@@ -68,6 +69,22 @@ def test_cli_malformed_address_exits_2_with_one_line(tmp_path: Path) -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--address" in lines[0] and "Traceback" not in result.output
     assert not run_dir.exists()
+
+
+@pytest.mark.parametrize(
+    ("resources", "fields", "actors"),
+    [
+        ({"CPU": 2.0}, {}, 2),
+        ({"CPU": 8.0, "GPU": 1.0}, {"num_gpus": 0.25}, 4),  # the GPUs are the limit
+        ({"CPU": 2.0, "GPU": 4.0}, {"num_gpus": 0.5}, 2),  # the CPUs are
+        ({"CPU": 1.0}, {"num_cpus": 0.1}, 10),
+        ({}, {}, 1),  # a cluster still starting: one actor waits for it
+    ],
+)
+def test_the_actors_a_cluster_holds(
+    resources: dict[str, float], fields: dict[str, float], actors: int
+) -> None:
+    assert capacity(resources, ExecutorConfig(kind="ray", **fields)) == actors
 
 
 # -- F10: a cluster that does not answer is refused in seconds, before any run directory ------
@@ -301,7 +318,7 @@ def test_a_cluster_that_loses_a_node_finishes_the_run_with_nothing_lost(
     try:
         # The kill: once the run is under way and the second node's actor holds a chunk.
         deadline = time.monotonic() + 180
-        while not (len(_stored_keys(run_dir)) >= 2 and second.busy_workers()):
+        while not (len(_stored_keys(run_dir)) >= 6 and second.busy_workers()):
             assert proc.poll() is None, "".join(line for _, line in lines)[-3000:]
             assert time.monotonic() < deadline, "the second node never ran a trial"
             time.sleep(0.05)
@@ -344,3 +361,4 @@ def test_a_cluster_that_loses_a_node_finishes_the_run_with_nothing_lost(
         "test_wall_s": round(time.monotonic() - began, 1),
     }
     print("node-loss figures:", json.dumps(figures))
+    print("".join(line for _, line in lines if line.startswith("ray:")), end="")

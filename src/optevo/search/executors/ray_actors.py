@@ -1,5 +1,6 @@
 """Ray actors, one per concurrent evaluation, on a local Ray or the cluster at `address`,
-with `num_cpus`/`num_gpus` each (fractional GPUs allowed).
+with `num_cpus`/`num_gpus` each (fractional GPUs allowed): as many as the cluster holds
+(`capacity`), or `workers` if fewer.
 
 Connecting: a cluster that does not answer within `connect_timeout` seconds is an
 `ExecutorError` naming `--address` (before any run directory is made).
@@ -48,10 +49,14 @@ class RayExecutor(Dispatcher[_Actor]):
             raise RuntimeError("the ray executor needs Ray: pip install 'optevo[ray]'") from None
         self.ray: Any = ray  # untyped in places
         self._owns_ray = connect(ray, config)
-        cluster_cpus = float(self.ray.cluster_resources().get("CPU", 1))
-        size = (
-            config.workers if config.workers > 1 else max(1, int(cluster_cpus // config.num_cpus))
-        )
+        fits = capacity(self.ray.cluster_resources(), config)
+        size = fits if config.workers == 1 else min(config.workers, fits)
+        if size < config.workers:
+            log.warning(
+                "ray: %d workers asked for, the cluster holds %d actors of num_cpus=%g, "
+                "num_gpus=%g: running %d",
+                *(config.workers, fits, config.num_cpus, config.num_gpus, size),
+            )
         super().__init__(size, config.pack)
         self.config = config
         self.config_json = config_json
@@ -129,6 +134,15 @@ class RayExecutor(Dispatcher[_Actor]):
         super().close()
         if self._owns_ray and self.ray.is_initialized():
             self.ray.shutdown()
+
+
+def capacity(resources: dict[str, float], config: ExecutorConfig) -> int:
+    """How many actors of `num_cpus`/`num_gpus` the cluster's `resources` hold (at least 1:
+    one actor waits for a cluster that is still starting). More would wait for resources
+    that the run's own actors never give back, and hold their chunks for ever."""
+    need = {"CPU": config.num_cpus, "GPU": config.num_gpus}
+    fits = [int(float(resources.get(k, 0.0)) / v + 1e-9) for k, v in need.items() if v > 0]
+    return max(1, min(fits))
 
 
 def connect(ray: Any, config: ExecutorConfig) -> bool:
