@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from helpers.ray_cluster import RAY_ENV, LocalCluster
+from helpers.ray_cluster import RAY, RAY_ENV, LocalCluster
 from helpers.search import micro_config, synthetic_result
 from optevo import library
 from optevo.cli import app
@@ -276,6 +276,8 @@ RERUN = re.compile(r"ray: actor lost, run again on another actor: (.*?) \(")
 def cluster() -> object:
     """A head and a second node, each `ray start` in its own session; stopped (every process
     of both) whatever the test does."""
+    if not Path(RAY).is_file():
+        pytest.fail("the Ray cluster test needs Ray: pip install 'optevo[ray]' (make test does)")
     made = LocalCluster(cpus=1)
     try:
         yield made
