@@ -255,18 +255,14 @@ def build(model: type[M], raw: dict[str, Any], source: str = "config") -> M:
         raise ConfigError(f"{source}: {short(str(exc))}") from None
 
 
-def load(
-    model: type[M], kind: str, path: str | Path, overrides: dict[str, Any] | None = None
-) -> M:
+def load(model: type[M], kind: str, path: str | Path, overrides: dict[str, Any] | None = None) -> M:
     """`model` from a YAML file that may name a `preset:` of `kind` to start from, with
     dotted `overrides` applied last."""
     raw = expand_preset(kind, read_yaml(path))
     return build(model, apply_overrides(raw, overrides or {}), str(path))
 
 
-def from_preset(
-    model: type[M], kind: str, name: str, overrides: dict[str, Any] | None = None
-) -> M:
+def from_preset(model: type[M], kind: str, name: str, overrides: dict[str, Any] | None = None) -> M:
     """`model` from a preset of `kind`, with dotted `overrides` applied."""
     raw = apply_overrides(preset_dict(kind, name), overrides or {})
     return build(model, raw, f"{kind} preset {name!r}")
@@ -274,14 +270,15 @@ def from_preset(
 
 def format_errors(exc: ValidationError) -> str:
     """`field.path: reason (got VALUE)` for each problem, joined by '; ' (values cut short;
-    mappings not shown)."""
+    mappings not shown; a problem of the whole document, e.g. of a model validator that
+    names its own field, without a path)."""
     parts = []
     for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"]) or "(config)"
+        loc = ".".join(str(p) for p in e["loc"])
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {_shown(got)})"
         reason = e["msg"].removeprefix("Value error, ")
-        parts.append(f"{loc}: {reason}{shown}")
+        parts.append(f"{loc}: {reason}{shown}" if loc else f"{reason}{shown}")
     return "; ".join(parts)
 
 

@@ -76,7 +76,7 @@ def test_export_and_show_a_genome_of_the_run(finished_run: Path, tmp_path: Path)
             "strategy.particle.particles: Input should be greater than or equal to 1",
         ),
         (["search", "--preset", "tiny", "--set", "strategy.particles"], "KEY=VALUE"),
-        (["search", "--preset", "tiny", "--executor", "mpi"], "executor.kind"),
+        (["search", "--preset", "tiny", "--executor", "mpi"], "--executor: unknown executor"),
         (["search", "--config", "/nonexistent/run.yaml"], "config file not found"),
         (["search", "--resume", "/nonexistent/run"], "run directory not found"),
         (["status", "/nonexistent/run"], "run directory not found"),

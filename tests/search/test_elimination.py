@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from helpers.search import SyntheticExecutor, micro_config, synthetic_result
 from optevo.cli import app
-from optevo.fitness import preset
+from optevo.fitness import PAPER, preset
 from optevo.search.api import start_search
 from optevo.search.config import ExecutorConfig, RunConfig, run_preset
 from optevo.search.elimination import (
@@ -103,7 +103,11 @@ def test_scaled_protocol_follows_the_runs_own_surrogate() -> None:
     assert [r.fitness.base for r in cfg.rounds] == [21, 32, 43]  # 16 * (64, 96, 128) / 48
     assert [r.fitness.total_steps for r in cfg.rounds] == [480] * 3  # 2 x 240
     assert all(r.fitness.dataset == "fashion-mnist" for r in cfg.rounds)
-    custom = elimination_protocol(fitness, "paper", tops=(10, 5, 2), bases=(32, 48), seeds=2)
+    # The paper's 16,000 steps warm up for 800, longer than quick's 60-step screen: refused
+    # (tests/search/test_hardening_store_cli.py); on the paper's own surrogate they fit.
+    with pytest.raises(ValueError, match="warm-up"):
+        elimination_protocol(fitness, "paper")
+    custom = elimination_protocol(PAPER, "paper", tops=(10, 5, 2), bases=(32, 48), seeds=2)
     assert custom.protocol == "paper, customised"
     assert custom.tops() == (10, 5, 2) and custom.seeds == 2
     assert [r.fitness.total_steps for r in custom.rounds] == [16_000, 16_000]

@@ -37,8 +37,12 @@ AddressOption = Annotated[
 ThreadsOption = Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")]
 
 
-def load_genome(spec: str) -> Genome:
-    """A genome from a library name ("Opt6") or a JSON file path; any problem is `fail`."""
+def load_genome(spec: str, command: str | None = None) -> Genome:
+    """A genome from a library name ("Opt6") or a JSON file path; any problem is `fail`
+    (naming `command`, when given, for an empty name)."""
+    if not spec.strip():
+        where = f"{command}: " if command else ""
+        fail(f"{where}an empty name: give a named optimizer (see: optevo list) or a genome file")
     if spec in library.names():
         return library.genome(spec)
     path = Path(spec)
@@ -103,8 +107,18 @@ def executor_overrides(
     kind: str | None, workers: int | None, address: str | None, threads: int | None
 ) -> dict[str, object]:
     """The executor fields the command line's options set (the one statement of the rule
-    that `--workers` > 1 without `--executor` means the process pool)."""
+    that `--workers` > 1 without `--executor` means the process pool); an unknown
+    `--executor` is a ConfigError naming the option."""
+    from typing import get_args
+
+    from optevo.search.config import ConfigError, ExecutorKind
+
     out: dict[str, object] = {}
+    known = get_args(ExecutorKind)
+    if kind is not None and kind not in known:
+        raise ConfigError(
+            f"--executor: unknown executor kind {quote(kind)}; known: {', '.join(known)}"
+        )
     if kind is not None:
         out["kind"] = kind
     elif workers is not None and workers > 1:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
@@ -30,10 +31,12 @@ from optevo.cli.common import (
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
 from optevo.search.elimination import (
     EliminationResult,
+    NoSurvivorsError,
     check_search,
     eliminate,
     read_elimination,
     search_candidates,
+    stored_elimination,
 )
 from optevo.search.elimination_config import (
     PROTOCOLS,
@@ -41,6 +44,8 @@ from optevo.search.elimination_config import (
     elimination_protocol,
 )
 from optevo.search.executors import Executor, ExecutorError, make_executor
+from optevo.search.preflight import check_stages
+from optevo.search.records import STAGES
 from optevo.search.runner import Event
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
@@ -92,44 +97,55 @@ def eliminate_command(
     Each round re-trains the genomes on a larger surrogate over several seeds and keeps the
     best by mean validation accuracy. Stored in the run's database: run it again to continue
     after a crash or Ctrl-C."""
-    try:
-        with RunStore.open(run_dir, lock=False) as store:
+    with ExitStack() as stack:
+        try:
+            # The lock first: a run in use is refused at once, before any data is loaded.
+            store = stack.enter_context(RunStore.open(run_dir))
             run_config = store.run_config()
             check_search(store, run_config)
             available = len(search_candidates(store))
-        elim = _protocol(run_config, protocol, tops, bases, steps, seeds)
-        ex = executor_options(run_config.executor, executor, workers, address, threads)
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
-    stored = read_elimination(run_dir)
-    if stored is not None and elim is not None and elim != stored.config:
-        fail(
-            f"{run_dir} already holds an elimination ({stored.config.describe()}); continue "
-            f"it without protocol options, or copy the run directory to try another"
+            elim = _protocol(run_config, protocol, tops, bases, steps, seeds)
+            ex = executor_options(run_config.executor, executor, workers, address, threads)
+            stored = stored_elimination(store)
+            if stored is not None and elim is not None and elim != stored.config:
+                fail(
+                    f"{run_dir} already holds an elimination ({stored.config.describe()}); "
+                    "continue it without protocol options, or copy the run directory to try "
+                    "another"
+                )
+            shown = (
+                elim
+                or (stored.config if stored else None)
+                or run_config.elimination
+                or _auto(run_config)
+            )
+            config = run_config.model_copy(update={"elimination": shown, "executor": ex})
+            worker = Worker(config)
+            check_stages(config, worker, config.stages()[len(STAGES) :])
+        except (ConfigError, StoreError) as exc:
+            fail(str(exc))
+        console.print(
+            f"elimination of {run_dir}: {shown.protocol}, {shown.describe()}; "
+            f"{available} distinct genomes with a fitness in the search; "
+            f"executor: {ex.kind}" + (f" x {ex.workers}" if ex.kind != "serial" else "")
         )
-    shown = (
-        elim
-        or (stored.config if stored else None)
-        or run_config.elimination
-        or elimination_protocol(run_config.fitness, "auto")
-    )
-    console.print(
-        f"elimination of {run_dir}: {shown.protocol}, {shown.describe()}; "
-        f"{available} distinct genomes with a fitness in the search; "
-        f"executor: {ex.kind}" + (f" x {ex.workers}" if ex.kind != "serial" else "")
-    )
-    config = run_config.model_copy(update={"elimination": shown, "executor": ex})
-    worker = _checked_worker(config, shown)
-    try:  # a Ray cluster is connected to here, before any run directory is made
-        evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
-    except ExecutorError as exc:
-        fail(str(exc))
-    del worker
-    try:
-        result = _run_with_progress(run_dir, elim, ex, evaluator, shown, available)
-    finally:
-        evaluator.close()
+        try:  # a Ray cluster is connected to here, before any run directory is made
+            evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
+        except ExecutorError as exc:
+            fail(str(exc))
+        del worker
+        try:
+            result = _run_with_progress(store, elim, ex, evaluator, shown, available)
+        finally:
+            evaluator.close()
     print_elimination(result)
+
+
+def _auto(run_config: RunConfig) -> EliminationConfig:
+    try:
+        return elimination_protocol(run_config.fitness, "auto")
+    except ValueError as exc:
+        raise ConfigError(f"elimination (auto): {exc}") from None
 
 
 def _protocol(
@@ -156,23 +172,19 @@ def _protocol(
             seeds=seeds,
         )
     except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-
-
-def _checked_worker(config: RunConfig, elim: EliminationConfig) -> Worker:
-    """An in-process worker with every round's data set loaded (a missing data set is one
-    clear line, not an error per genome)."""
-    worker = Worker(config)
-    for i, rnd in enumerate(elim.rounds, 1):
-        try:
-            worker.data(rnd.fitness)
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            fail(f"cannot load the data set of elimination round {i}: {exc}")
-    return worker
+        # "tops: ..." blames an option: named as given ("--tops 5,10: ...") when it was.
+        message = str(exc)
+        option, sep, rest = message.partition(": ")
+        given = {"tops": tops, "bases": bases, "steps": steps}.get(option)
+        if sep and given is not None:
+            message = f"--{option} {given}: {rest}"
+        elif sep and option in ("tops", "bases", "steps"):
+            message = f"elimination {message}"
+        raise ConfigError(message) from None
 
 
 def _run_with_progress(
-    run_dir: Path,
+    store: RunStore,
     elim: EliminationConfig | None,
     ex: ExecutorConfig,
     executor: Executor,
@@ -199,8 +211,15 @@ def _run_with_progress(
             ev = event.evaluation
             progress.update(task, advance=1, description=f"{ev.request.stage} {ev.key}")
 
+        run_dir = store.run_dir
         try:
-            return eliminate(run_dir, elim, on_event, executor, ex)
+            return eliminate(store, elim, on_event, executor, ex)
+        except NoSurvivorsError as exc:
+            progress.stop()
+            stored = read_elimination(run_dir)
+            if stored is not None:
+                print_elimination(stored)
+            fail(str(exc), code=1)
         except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()
             fail(str(exc))

@@ -61,7 +61,9 @@ def show(
     ] = None,
 ) -> None:
     """Print a genome as an equation, LaTeX or JSON (momentum type and decay functions too)."""
-    g = load_genome(genome) if run is None else genome_from_run(run, genome)
+    if not genome.strip():
+        fail("show: an empty name: give a named optimizer, a genome JSON file or a hash")
+    g = load_genome(genome, "show") if run is None else genome_from_run(run, genome)
     if fmt == "text":
         console.print(str(g), highlight=False)
         rec = library.recommended_lr(genome) if run is None else None
@@ -82,7 +84,7 @@ def check_command(
     genome: Annotated[str, typer.Argument(help="a named optimizer or a genome JSON file")],
 ) -> None:
     """Run the integrity check (shifted sphere, SPEC 3) on a genome."""
-    g = load_genome(genome)
+    g = load_genome(genome, "check")
     result = check(g)
     status = "passed" if result.passed else "FAILED"
     flip = " (with the update's sign flipped)" if result.flipped else ""

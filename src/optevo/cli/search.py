@@ -4,10 +4,12 @@ out of it."""
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,6 +28,7 @@ from optevo.cli.common import (
     WorkersOption,
     app,
     console,
+    err_console,
     executor_options,
     executor_overrides,
     fail,
@@ -36,6 +39,7 @@ from optevo.search.api import (
     Standing,
     planned_evaluations,
     read_summary,
+    restore_config_yaml,
     resume_search,
     start_search,
 )
@@ -48,6 +52,7 @@ from optevo.search.config import (
 )
 from optevo.search.executors import Executor, ExecutorError, make_executor
 from optevo.search.inspect import find_genome
+from optevo.search.preflight import check_stages
 from optevo.search.runner import Event, timestamp
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
@@ -87,38 +92,40 @@ def search(
     overrides = parse_overrides(set_ or [])
     if seed is not None:
         overrides["seed"] = seed
-    try:
-        if resume is not None:
-            if preset_name or config or overrides or run_dir:
-                fail(
-                    "--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir"
-                )
-            cfg = _stored_config(resume, executor, workers, address, threads)
-            target = resume
-        else:
-            chosen = executor_overrides(executor, workers, address, threads)
-            executor_fields = {f"executor.{k}": v for k, v in chosen.items()}
-            cfg = _new_config(preset_name, config, {**overrides, **executor_fields})
-            target = run_dir or Path("runs") / f"{cfg.name}-{timestamp()}"
-        worker = _check_data(cfg)
-    except (ConfigError, StoreError) as exc:
-        fail(str(exc))
-    console.print(
-        f"run directory: {target}\n"
-        f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
-        f"fitness: {cfg.fitness.dataset}, ConvNet base {cfg.fitness.base}, "
-        f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
-        + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
-    )
-    try:  # a Ray cluster is connected to here, before any run directory is made
-        evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
-    except ExecutorError as exc:
-        fail(str(exc))
-    del worker
-    try:
-        summary = _run_with_progress(cfg, target, resume is not None, evaluator)
-    finally:
-        evaluator.close()
+    if resume is not None and (preset_name or config or overrides or run_dir):
+        fail("--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir")
+    with ExitStack() as stack:
+        store: RunStore | None = None
+        try:
+            if resume is not None:
+                # The lock first: a run in use is refused at once, before any data is loaded.
+                store = stack.enter_context(_open_for_resume(resume))
+                cfg = _stored_config(store, executor, workers, address, threads)
+                target = resume
+            else:
+                chosen = executor_overrides(executor, workers, address, threads)
+                executor_fields = {f"executor.{k}": v for k, v in chosen.items()}
+                cfg = _new_config(preset_name, config, {**overrides, **executor_fields})
+                target = run_dir or Path("runs") / f"{cfg.name}-{timestamp()}"
+            worker = _check_data(cfg)
+        except (ConfigError, StoreError) as exc:
+            fail(str(exc))
+        console.print(
+            f"run directory: {target}\n"
+            f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
+            f"fitness: {cfg.fitness.dataset}, ConvNet base {cfg.fitness.base}, "
+            f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
+            + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
+        )
+        try:  # a Ray cluster is connected to here, before any run directory is made
+            evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
+        except ExecutorError as exc:
+            fail(str(exc))
+        del worker
+        try:
+            summary = _run_with_progress(cfg, target, store, evaluator)
+        finally:
+            evaluator.close()
     print_summary(summary)
 
 
@@ -132,33 +139,41 @@ def _new_config(
     return run_preset(preset_name or "quick", **overrides)
 
 
+def _open_for_resume(run_dir: Path) -> RunStore:
+    """The run's store, locked; every refusal names --resume and the directory."""
+    try:
+        return RunStore.open(run_dir)
+    except StoreError as exc:
+        message = str(exc).removesuffix(f": {run_dir}")
+        raise StoreError(f"--resume {run_dir}: {message}") from None
+
+
 def _stored_config(
-    run_dir: Path,
+    store: RunStore,
     kind: str | None,
     workers: int | None,
     address: str | None,
     threads: int | None,
 ) -> RunConfig:
-    with RunStore.open(run_dir, lock=False) as store:
-        cfg = store.run_config()
+    cfg = store.run_config()
+    message = restore_config_yaml(store, cfg)
+    if message is not None:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
     ex = executor_options(cfg.executor, kind, workers, address, threads)
     return cfg.model_copy(update={"executor": ex})
 
 
 def _check_data(cfg: RunConfig) -> Worker:
-    """Load every data set the run needs before any work, so a missing one is one clear line
-    (not an `error` per candidate). The in-process worker keeps them."""
+    """Check every stage before any work (its device, data root, data set, batch size), so
+    a problem is one clear line naming the field (not an `error` per candidate, a run finished
+    for good). The in-process worker keeps the data sets."""
     worker = Worker(cfg)
-    for stage in ("init", "search", "final"):
-        try:
-            worker.data(cfg.stage_fitness(stage))
-        except (FileNotFoundError, ValueError, OSError) as exc:
-            raise ConfigError(f"cannot load the {stage} data set: {exc}") from None
+    check_stages(cfg, worker, ("init", "search", "final"))
     return worker
 
 
 def _run_with_progress(
-    cfg: RunConfig, target: Path, resuming: bool, executor: Executor
+    cfg: RunConfig, target: Path, store: RunStore | None, executor: Executor
 ) -> RunSummary:
     planned = planned_evaluations(cfg)
     best: list[float] = []
@@ -189,8 +204,8 @@ def _run_with_progress(
             )
 
         try:
-            if resuming:
-                return resume_search(target, on_event, executor, config=cfg)
+            if store is not None:
+                return resume_search(store, on_event, executor, config=cfg)
             return start_search(cfg, target, on_event, executor)
         except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()

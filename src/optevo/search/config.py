@@ -300,12 +300,12 @@ class RunConfig(StrictModel):
         raw = dict(raw)
         fit = raw.get("fitness", {})
         if isinstance(fit, dict):
-            fit = expand_preset("fitness", fit)
+            fit = _expanded("fitness", fit)
             raw["fitness"] = fit
         for key in ("init_fitness", "final_fitness"):
             part = raw.get(key)
             if isinstance(part, dict) and isinstance(fit, dict):
-                raw[key] = {**fit, **expand_preset("fitness", part)}
+                raw[key] = {**fit, **_expanded(key, part)}
         return raw
 
     def search_space(self) -> SpaceConfig:
@@ -340,6 +340,14 @@ class RunConfig(StrictModel):
     def to_yaml(self) -> str:
         text: str = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
         return text
+
+
+def _expanded(field: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """A fitness section with its `preset:` expanded; an unknown preset names the field."""
+    try:
+        return expand_preset("fitness", raw)
+    except ConfigError as exc:
+        raise ValueError(f"{field}: {exc}") from None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,18 +16,24 @@ the same result. The protocol is stored in the run's meta (`elimination_json`).
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from optevo.fitness import FitnessConfig
 from optevo.search.api import leaderboard
-from optevo.search.config import ExecutorConfig, RunConfig, stored_config
-from optevo.search.elimination_config import EliminationConfig, elimination_protocol
+from optevo.search.config import ConfigError, ExecutorConfig, RunConfig, stored_config
+from optevo.search.elimination_config import (
+    EliminationConfig,
+    check_rounds,
+    elimination_protocol,
+)
 from optevo.search.executors import Executor, make_executor
+from optevo.search.preflight import check_devices
 from optevo.search.records import Evaluation, Request, elimination_stage
 from optevo.search.runner import Event, SearchRun
-from optevo.search.store import DB_NAME, RunStore, StoreError
+from optevo.search.store import DB_NAME, RunStore, StoredDataError, StoreError
 
 META_CONFIG = "elimination_json"
 META_STARTED = "elimination_started"
@@ -37,6 +43,12 @@ META_FINISHED = "elimination_finished"
 class EliminationError(StoreError):
     """A run that cannot be eliminated (no finished search, nothing to rank, another
     elimination protocol stored)."""
+
+
+class NoSurvivorsError(EliminationError):
+    """A round in which no genome got a fitness (every one failed its screen, diverged or
+    errored): there is no winner, and nothing is stored as the survivors. The round's
+    results stay stored (running the command again reads them back)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,11 @@ class RoundResult:
     @property
     def finished(self) -> bool:
         return len(self.ranking) == len(self.entering)
+
+    @property
+    def failed(self) -> bool:
+        """A finished round in which no genome got a fitness: it has no winner."""
+        return self.finished and all(ev.fitness is None for ev in self.ranking)
 
     def previous(self, ev: Evaluation) -> Evaluation | None:
         """The evaluation this genome entered the round with (search, or the round before)."""
@@ -109,7 +126,7 @@ def search_candidates(store: RunStore) -> list[Evaluation]:
 
 
 def eliminate(
-    run_dir: str | Path,
+    run_dir: str | Path | RunStore,
     config: EliminationConfig | None = None,
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
@@ -121,13 +138,20 @@ def eliminate(
     by an earlier call, else `elimination_protocol(run fitness, "auto")`). A run that already
     holds an elimination continues it; another protocol is refused. `executor_config`
     replaces the run's executor section (serial, process pool, Ray); `executor` is used as
-    given (tests)."""
-    store = RunStore.open(run_dir)
+    given (tests). `run_dir` may be the run's store, already opened (locked) by the caller;
+    it is closed at the end. A new protocol whose rounds cannot work (`check_rounds`) or
+    whose devices are not here is refused before it is stored; a round in which no genome
+    gets a fitness raises NoSurvivorsError."""
+    store = run_dir if isinstance(run_dir, RunStore) else RunStore.open(run_dir)
     with store:
         run_config = store.run_config()
         check_search(store, run_config)
         elim = _protocol(store, run_config, config)
         if store.get_meta(META_CONFIG) is None:
+            if executor is None:
+                with_rounds = run_config.model_copy(update={"elimination": elim})
+                stages = [elimination_stage(n) for n in range(1, len(elim.rounds) + 1)]
+                check_devices(with_rounds, stages)
             store.set_meta(META_CONFIG, elim.model_dump_json())
         store.set_meta(META_STARTED, repr(time.time()))
         worker_config = run_config.model_copy(
@@ -163,7 +187,7 @@ def stored_elimination(store: RunStore) -> EliminationResult | None:
     finished = (
         store.get_meta(META_FINISHED) is not None
         and len(rounds) == len(elim.rounds)
-        and all(r.finished for r in rounds)
+        and all(r.finished and not r.failed for r in rounds)
     )
     return EliminationResult(store.run_dir, elim, rounds, finished)
 
@@ -174,7 +198,13 @@ def stored_protocol(store: RunStore) -> EliminationConfig | None:
     raw = store.get_meta(META_CONFIG)
     if raw is None:
         return None
-    return stored_config(EliminationConfig, raw, f"{store.run_dir / DB_NAME} (elimination)")
+    source = f"{store.run_dir / DB_NAME} (elimination)"
+    if not isinstance(raw, str):
+        raise StoredDataError(f"{source}: the stored protocol is not text")
+    try:
+        return stored_config(EliminationConfig, raw, source)
+    except ConfigError as exc:
+        raise StoredDataError(str(exc)) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -210,6 +240,10 @@ def _protocol(
             )
         return stored
     if wanted is not None:
+        try:
+            check_rounds(wanted)
+        except ValueError as exc:
+            raise ConfigError(f"elimination: {exc}") from None
         return wanted
     return elimination_protocol(run_config.fitness, "auto")
 
@@ -245,8 +279,19 @@ def _rounds(
             found = [store.get(r.key) for r in requests]
             results = [ev for ev in found if ev is not None]
         ranking = _ranked(results)
-        out.append(RoundResult(n, stage, rnd.fitness, entering, ranking, elim.advancing(n)))
+        result = RoundResult(n, stage, rnd.fitness, entering, ranking, elim.advancing(n))
+        out.append(result)
         if len(results) < len(requests) or not results:
+            break
+        if result.failed:
+            if evaluate is not None:
+                statuses = Counter(ev.status for ev in results)
+                shown = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+                raise NoSurvivorsError(
+                    f"{store.run_dir}: elimination round {n} ({stage}: base "
+                    f"{rnd.fitness.base}, {rnd.fitness.total_steps} steps): no genome got a "
+                    f"fitness ({shown}); nothing survives, no survivors are stored"
+                )
             break
         entering = ranking[: elim.advancing(n)]
     return out

@@ -128,11 +128,17 @@ def elimination_protocol(
         default_steps = (round(fitness.total_steps * PAPER_STEPS / PAPER_SEARCH_STEPS),)
     custom = tops is not None or bases is not None or steps is not None or seeds is not None
     tops_t = _ints("tops", tops if tops is not None else default_tops)
+    for a, b in itertools.pairwise(tops_t):
+        if b > a:
+            raise ValueError(
+                f"tops: each round keeps at most as many genomes as entered it, got "
+                f"{_arrow(tops_t)}"
+            )
     if bases is None:
         n_rounds = len(tops_t) - 1
         if tops is not None and n_rounds != len(default_bases):
             raise ValueError(
-                f"tops {_arrow(tops_t)} make {n_rounds} round(s): give one base per round "
+                f"tops: {_arrow(tops_t)} make {n_rounds} round(s): give one base per round "
                 f"(the {protocol} protocol has {len(default_bases)})"
             )
         bases_t = default_bases
@@ -140,14 +146,16 @@ def elimination_protocol(
         bases_t = _ints("bases", bases)
     if len(tops_t) != len(bases_t) + 1:
         raise ValueError(
-            f"tops need one entry per round plus the survivors: {len(bases_t)} round(s) "
+            f"tops: need one entry per round plus the survivors: {len(bases_t)} round(s) "
             f"(bases {list(bases_t)}) take {len(bases_t) + 1} tops, got {list(tops_t)}"
         )
     steps_t = _ints("steps", steps if steps is not None else default_steps)
     if len(steps_t) == 1:
         steps_t = steps_t * len(bases_t)
     if len(steps_t) != len(bases_t):
-        raise ValueError(f"give one steps value, or one per round ({len(bases_t)}), got {steps_t}")
+        raise ValueError(
+            f"steps: give one steps value, or one per round ({len(bases_t)}), got {list(steps_t)}"
+        )
     rounds = []
     for i, (top, base, total) in enumerate(zip(tops_t, bases_t, steps_t, strict=False)):
         raw = {**fitness.model_dump(), "base": base, "total_steps": total}
@@ -159,7 +167,32 @@ def elimination_protocol(
         "survivors": tops_t[-1],
         "seeds": PAPER_SEEDS if seeds is None else seeds,
     }
-    return build(EliminationConfig, raw_config, "elimination")
+    config = build(EliminationConfig, raw_config, "elimination")
+    try:
+        check_rounds(config)
+    except ValueError as exc:
+        raise ValueError(f"steps: {exc}") from None
+    return config
+
+
+def check_rounds(config: EliminationConfig) -> None:
+    """ValueError naming the round when a round's fitness protocol cannot rank anything:
+    a warm-up longer than the learning-rate screen (the screen then trains at a fraction of
+    each rate, and every genome fails it: `--steps` far above the search's)."""
+    for i, rnd in enumerate(config.rounds, 1):
+        fit = rnd.fitness
+        if fit.warmup_steps > fit.screen_steps:
+            raise ValueError(
+                f"round {i}: its warm-up ({fit.warmup_steps:,} steps = warmup_fraction "
+                f"{fit.warmup_fraction:g} x {fit.total_steps:,} steps) is longer than its "
+                f"learning-rate screen ({fit.screen_steps:,} steps), so every genome would "
+                f"fail the screen; use at most {_most_steps(fit):,} steps"
+            )
+
+
+def _most_steps(fit: FitnessConfig) -> int:
+    """The most total steps whose warm-up still fits in the screen."""
+    return int(fit.screen_steps / fit.warmup_fraction) if fit.warmup_fraction > 0 else 0
 
 
 def _ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
@@ -167,7 +200,7 @@ def _ints(name: str, values: Sequence[int]) -> tuple[int, ...]:
     if not out:
         raise ValueError(f"{name}: give at least one value")
     if any(v < 1 for v in out):
-        raise ValueError(f"{name} must be positive integers, got {list(out)}")
+        raise ValueError(f"{name}: must be positive integers, got {list(out)}")
     return out
 
 

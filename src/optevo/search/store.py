@@ -8,7 +8,11 @@ included) loses nothing finished and ends exactly as an uninterrupted one. No pi
 and results are JSON text.
 
 A run directory is used by one process at a time: an exclusive `flock` on `RUNDIR/lock` (freed
-by the kernel when the process dies, however it dies).
+by the kernel when the process dies, however it dies). Reading (`open(lock=False)`) needs no
+write access: the database is opened by its file URI, quoted (`%`, `#`, `?` in a path are
+names, not URI syntax), read-only, and on a directory that cannot be written (a read-only
+mount) as immutable. Everything read back is checked: a stored value that is not what was
+written is a `StoredDataError` naming the file, the row and the problem.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from optevo import jsonio
-from optevo.fitness import FitnessResult
+from optevo.config import ConfigError, short
+from optevo.fitness import STATUSES, FitnessResult
 from optevo.search.config import RunConfig, stored_run_config
 from optevo.search.records import Evaluation, Request, TrialResult
 from optevo.space.genome import Genome
@@ -61,6 +66,47 @@ class Column:
             return self.encode(None)
         return self.encode(getattr(ev.request if self.of == "request" else ev, self.name))
 
+    def read(self, value: Any) -> Any:
+        """A stored value, checked against the column's SQL type, then decoded; ValueError
+        or TypeError saying what is wrong with it."""
+        if value is None:
+            if "NOT NULL" in self.sql:
+                raise ValueError("missing")
+        elif self.sql.startswith("TEXT"):
+            if not isinstance(value, str):
+                raise TypeError(f"expected text, got {type(value).__name__}")
+        elif self.sql.startswith("INTEGER"):
+            if not isinstance(value, int):
+                raise TypeError(f"expected a whole number, got {_kind(value)}")
+        elif self.sql.startswith("REAL"):
+            value = _finite(value)
+        return self.decode(value)
+
+
+def _kind(value: Any) -> str:
+    return short(repr(value), 60) if isinstance(value, int | float) else type(value).__name__
+
+
+def _finite(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"expected a number, got {_kind(value)}")
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
+
+
+def _fitness_values(text: str) -> tuple[float | None, ...]:
+    values = json.loads(text)
+    if not isinstance(values, list):
+        raise TypeError(f"expected a JSON list, got {type(values).__name__}")
+    return tuple(None if v is None else _finite(v) for v in values)
+
+
+def _status(value: str) -> str:
+    if value not in (*STATUSES, "mixed"):
+        raise ValueError(f"unknown status {short(repr(value), 60)}")
+    return value
+
 
 EVALUATION_COLUMNS: tuple[Column, ...] = (
     Column("key", "TEXT PRIMARY KEY", "request"),
@@ -76,7 +122,7 @@ EVALUATION_COLUMNS: tuple[Column, ...] = (
     Column("canonical_hash", "TEXT NOT NULL", "evaluation"),
     Column("behaviour_hash", "TEXT NOT NULL", "evaluation"),
     Column("parent_hash", "TEXT", "request"),
-    Column("status", "TEXT NOT NULL", "evaluation"),
+    Column("status", "TEXT NOT NULL", "evaluation", decode=_status),
     Column("fitness", "REAL", "evaluation", _real),
     Column("fitness_std", "REAL", "evaluation", _real),
     Column(
@@ -84,7 +130,7 @@ EVALUATION_COLUMNS: tuple[Column, ...] = (
         "TEXT NOT NULL",
         "evaluation",
         lambda v: jsonio.dumps(list(v)),
-        lambda text: tuple(json.loads(text)),
+        _fitness_values,
     ),
     Column("best_lr", "REAL", "evaluation", _real),
     Column("screen_acc", "REAL", "evaluation", _real),
@@ -130,6 +176,12 @@ class StoreError(RuntimeError):
     """A run directory that cannot be used (missing, locked, not a run, unreadable)."""
 
 
+class StoredDataError(StoreError, ConfigError):
+    """Something a run's database holds that cannot be read back (its configuration, a
+    genome, a trial's result): the message names the database file, the row and the problem.
+    A StoreError and a ConfigError, so every command that reports either reports it."""
+
+
 class RunStore:
     """The SQLite store of one run directory. Use `create` for a new run, `open` to resume or
     read one; `close` (or a `with` block) releases the lock."""
@@ -167,17 +219,32 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: str | Path, lock: bool = True) -> RunStore:
-        """An existing run; `lock=False` opens it for reading while another process runs it."""
+        """An existing run; `lock=False` opens it for reading (while another process runs
+        it, or where it cannot be written). `lock=True` (to continue it) takes the lock
+        first, before anything is read, and refuses a run that cannot be written."""
         run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise StoreError(f"run directory not found: {run_dir}")
         db = run_dir / DB_NAME
-        if not db.is_file():
-            raise StoreError(f"{run_dir} holds no run (no {DB_NAME})")
-        fd = _lock(run_dir) if lock else None
+        check_run_dir(run_dir)
+        fd = None
+        if lock:
+            if not (writable(run_dir) and writable(db)):
+                raise StoreError(
+                    f"{run_dir} is read-only: it can be read (status, report, export, show) "
+                    "but not continued; copy it to a writable place to continue it"
+                )
+            fd = _lock(run_dir)
         try:
             conn = _connect(db, readonly=not lock)
-            schema = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            try:
+                schema = _schema(conn)
+            except sqlite3.OperationalError:
+                if lock or writable(run_dir):
+                    raise
+                # A directory that cannot be written (a read-only mount): SQLite cannot make
+                # the WAL's shared-memory file there; read the file as it stands (immutable).
+                conn.close()
+                conn = _connect(db, readonly=True, immutable=True)
+                schema = _schema(conn)
         except sqlite3.DatabaseError as exc:
             if fd is not None:
                 os.close(fd)
@@ -185,8 +252,8 @@ class RunStore:
         if schema is None or schema[0] != SCHEMA_VERSION:
             if fd is not None:
                 os.close(fd)
-            found = None if schema is None else schema[0]
-            raise StoreError(f"{db}: unknown run schema {found!r}, expected {SCHEMA_VERSION}")
+            found = None if schema is None else short(repr(schema[0]), 60)
+            raise StoreError(f"{db}: unknown run schema {found}, expected {SCHEMA_VERSION}")
         return cls(run_dir, conn, fd)
 
     def close(self) -> None:
@@ -212,16 +279,27 @@ class RunStore:
         return None if row is None else row[0]
 
     @property
+    def db_path(self) -> Path:
+        return self.run_dir / DB_NAME
+
+    @property
     def config_json(self) -> str:
         value = self.get_meta("config_json")
         if value is None:
-            raise StoreError(f"{self.run_dir}: the run's configuration is missing")
+            raise StoredDataError(f"{self.db_path}: the run's configuration is missing")
+        if not isinstance(value, str):
+            raise StoredDataError(f"{self.db_path}: the stored configuration is not text")
         return value
 
     def run_config(self) -> RunConfig:
-        """The configuration the run was created with (a ConfigError naming the database
-        file when it cannot be read)."""
-        return stored_run_config(self.config_json, source=str(self.run_dir / DB_NAME))
+        """The configuration the run was created with (a StoredDataError naming the
+        database file when it cannot be read)."""
+        try:
+            return stored_run_config(self.config_json, source=str(self.db_path))
+        except StoredDataError:
+            raise
+        except ConfigError as exc:
+            raise StoredDataError(str(exc)) from None
 
     # -- trials -----------------------------------------------------------------------------
 
@@ -256,7 +334,22 @@ class RunStore:
         rows = self._conn.execute(
             "SELECT seed_index, result, host FROM trials WHERE key = ?", (key,)
         ).fetchall()
-        return {i: TrialResult(FitnessResult.from_dict(json.loads(r)), h or "") for i, r, h in rows}
+        out: dict[int, TrialResult] = {}
+        for i, text, host in rows:
+            try:
+                if not isinstance(i, int) or i < 0:
+                    raise ValueError(f"seed index {short(repr(i), 40)}")
+                if not isinstance(text, str | bytes):
+                    raise TypeError(f"expected JSON text, got {type(text).__name__}")
+                raw = json.loads(text)
+                if not isinstance(raw, dict):
+                    raise TypeError(f"expected a JSON object, got {type(raw).__name__}")
+                out[i] = TrialResult(
+                    FitnessResult.from_dict(raw), host if isinstance(host, str) else ""
+                )
+            except _BAD_DATA as exc:
+                raise self._bad(f"trial result of {key!r} seed {i}", exc) from None
+        return out
 
     # -- evaluations ------------------------------------------------------------------------
 
@@ -272,7 +365,7 @@ class RunStore:
         row = self._conn.execute(
             f"SELECT {_COLS} FROM evaluations WHERE key = ?", (key,)
         ).fetchone()
-        return None if row is None else _evaluation(row)
+        return None if row is None else self._evaluation(row)
 
     def find_trained(
         self, stage: str, schedule: str, canonical: str, behaviour: str
@@ -285,7 +378,7 @@ class RunStore:
             "ORDER BY seq LIMIT 1",
             (stage, schedule, canonical, behaviour),
         ).fetchone()
-        return None if row is None else _evaluation(row)
+        return None if row is None else self._evaluation(row)
 
     def evaluations(self, stage: str | None = None) -> list[Evaluation]:
         """Every stored evaluation (of `stage`), in the order they finished."""
@@ -295,7 +388,7 @@ class RunStore:
             rows = self._conn.execute(
                 f"SELECT {_COLS} FROM evaluations WHERE stage = ? ORDER BY seq", (stage,)
             )
-        return [_evaluation(r) for r in rows.fetchall()]
+        return [self._evaluation(r) for r in rows.fetchall()]
 
     def count(self, stage: str | None = None, trained_only: bool = False) -> int:
         sql = "SELECT COUNT(*) FROM evaluations WHERE 1 = 1"
@@ -321,11 +414,36 @@ class RunStore:
         rows = self._conn.execute(
             "SELECT particle, time_step, key FROM particles ORDER BY particle, time_step"
         )
-        for p, _, key in rows.fetchall():
+        for p, t, key in rows.fetchall():
+            if not (isinstance(p, int) and isinstance(t, int) and isinstance(key, str)):
+                raise self._bad(
+                    f"particle position {short(repr((p, t, key)), 80)}",
+                    TypeError("expected (particle, time-step, evaluation key)"),
+                )
             out.setdefault(p, []).append(key)
         return out
 
     # -- internals --------------------------------------------------------------------------
+
+    def _evaluation(self, row: tuple[Any, ...]) -> Evaluation:
+        """An evaluation from a row of `SELECT {_COLS}` (a StoredDataError naming the row
+        and the column when a stored value is not what was written)."""
+        fields: dict[str, dict[str, Any]] = {"request": {}, "evaluation": {}}
+        key = short(repr(row[0]), 80)
+        for col, value in zip(_READ, row, strict=True):
+            try:
+                fields[col.of][col.name] = col.read(value)
+            except _BAD_DATA as exc:
+                raise self._bad(f"evaluation {key}", exc, col.name) from None
+        try:
+            return Evaluation(request=Request(**fields["request"]), **fields["evaluation"])
+        except _BAD_DATA as exc:
+            raise self._bad(f"evaluation {key}", exc) from None
+
+    def _bad(self, what: str, exc: BaseException, column: str | None = None) -> StoredDataError:
+        reason = short(" ".join(str(exc).split()) or type(exc).__name__, 200)
+        where = "" if column is None or reason.startswith(f"{column}:") else f"{column}: "
+        return StoredDataError(f"{self.db_path}: stored {what} is not valid: {where}{reason}")
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -336,17 +454,37 @@ class RunStore:
             raise StoreError(f"cannot write the run database in {self.run_dir}: {exc}") from None
 
 
-def _evaluation(row: tuple[Any, ...]) -> Evaluation:
-    """An evaluation from a row of `SELECT {_COLS}`."""
-    fields: dict[str, dict[str, Any]] = {"request": {}, "evaluation": {}}
-    for col, value in zip(_READ, row, strict=True):
-        fields[col.of][col.name] = col.decode(value)
-    return Evaluation(request=Request(**fields["request"]), **fields["evaluation"])
+_BAD_DATA = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError, RecursionError)
+"""What decoding a tampered stored value raises (JSON, genome and result parsing)."""
 
 
-def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+def writable(path: Path) -> bool:
+    """Whether this process may write `path` (False on a read-only mount, even for root)."""
+    return os.access(path, os.W_OK)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """StoreError unless `run_dir` is a directory holding a run database."""
+    if not run_dir.exists():
+        raise StoreError(f"run directory not found: {run_dir}")
+    if not run_dir.is_dir():
+        raise StoreError(f"{run_dir} is a file, not a run directory")
+    if not (run_dir / DB_NAME).is_file():
+        raise StoreError(f"{run_dir} holds no run (no {DB_NAME})")
+
+
+def _schema(conn: sqlite3.Connection) -> tuple[Any, ...] | None:
+    row: tuple[Any, ...] | None = conn.execute(
+        "SELECT value FROM meta WHERE key = 'schema'"
+    ).fetchone()
+    return row
+
+
+def _connect(path: Path, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
+        # The path as a quoted file URI: `%`, `#` and `?` are part of the name.
+        uri = path.absolute().as_uri() + "?mode=ro" + ("&immutable=1" if immutable else "")
+        conn = sqlite3.connect(uri, uri=True, timeout=30.0)
     else:
         conn = sqlite3.connect(path, timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")

@@ -20,6 +20,25 @@ from optevo.search.runner import SearchRun
 from optevo.search.strategies.base import best, ranked, seed_genomes
 from optevo.space.genome import Genome
 
+INIT_CHUNK = 1024
+"""The enlarged initial population is drawn and evaluated this many genomes at a time (one
+batch for the paper's populations of up to 1,000)."""
+
+
+def _best_distinct(evaluations: list[Evaluation], n: int) -> list[Evaluation]:
+    """The first `n` of `evaluations` ranked best first (ties keep their order), skipping a
+    genome that duplicates a better one (particles start apart)."""
+    out: list[Evaluation] = []
+    seen = SeenSet()
+    for ev in ranked(evaluations):
+        if ev.genome in seen:
+            continue
+        seen.add(ev.genome)
+        out.append(ev)
+        if len(out) == n:
+            break
+    return out
+
 
 class ParticleSearch:
     def __init__(self, config: ParticleStrategy) -> None:
@@ -51,30 +70,29 @@ class ParticleSearch:
             return [seeds[p % len(seeds)] for p in range(cfg.particles)]
         if cfg.init_factor == 0:
             return [run.draw_random(run.rng("particle", p)).genome for p in range(cfg.particles)]
-        population = [
-            run.draw_random(run.rng("init", i)) for i in range(cfg.init_factor * cfg.particles)
-        ]
-        evals = run.evaluate(
-            [
-                Request(
-                    f"init/{i:05d}",
-                    d.genome,
-                    "init",
-                    proposals=d.proposals,
-                    integrity_rejections=d.integrity_rejections,
-                )
-                for i, d in enumerate(population)
+        # Drawn and evaluated INIT_CHUNK at a time, keeping only the best `particles` distinct
+        # genomes so far: the same choice as ranking the whole population at once.
+        size = cfg.init_factor * cfg.particles
+        best_so_far: list[Evaluation] = []
+        for start in range(0, size, INIT_CHUNK):
+            drawn = [
+                (i, run.draw_random(run.rng("init", i)))
+                for i in range(start, min(size, start + INIT_CHUNK))
             ]
-        )
-        chosen: list[Genome] = []
-        seen = SeenSet()
-        for ev in ranked(evals):
-            if ev.genome in seen:
-                continue  # a duplicate of a better one: particles start apart
-            seen.add(ev.genome)
-            chosen.append(ev.genome)
-            if len(chosen) == cfg.particles:
-                break
+            evals = run.evaluate(
+                [
+                    Request(
+                        f"init/{i:05d}",
+                        d.genome,
+                        "init",
+                        proposals=d.proposals,
+                        integrity_rejections=d.integrity_rejections,
+                    )
+                    for i, d in drawn
+                ]
+            )
+            best_so_far = _best_distinct([*best_so_far, *evals], cfg.particles)
+        chosen = [ev.genome for ev in best_so_far]
         # Fewer distinct genomes than particles (a tiny population): cycle through them.
         distinct = list(chosen)
         while len(chosen) < cfg.particles:
