@@ -96,9 +96,27 @@ def test_any_field_can_be_set_including_name(tmp_path: Path) -> None:
         ("fitness.screen_lrs", "fitness.screen_lrs.0: expected a number"),
         ("sphere.threshold", "sphere.threshold: expected a number"),
         ("space.n_hidden", "space.n_hidden: expected a number"),
+        ("strategy.particles", "strategy.particle.particles: expected a number"),
+        ("executor.num_cpus", "executor.num_cpus: expected a number"),
+        ("final.seeds", "final.seeds: expected a number"),
     ],
 )
 def test_true_is_not_a_number(tmp_path: Path, key: str, needle: str) -> None:
     value = "[true]" if key.endswith("lrs") else "true"
     args = ["search", "--preset", "tiny", "--set", f"{key}={value}"]
     refused([*args, "--run-dir", str(tmp_path / "run")], needle, tmp_path)
+
+
+@pytest.mark.parametrize("command", ["search", "evaluate"])
+def test_absurd_thread_counts_are_refused_before_torch_sees_them(
+    tmp_path: Path, command: str
+) -> None:
+    # torch.set_num_threads(1_000_000) crashes the process (a segfault, no message)
+    args = [command, "--preset", "tiny", "--threads", "1000000"]
+    if command == "evaluate":
+        args.append("Adam")
+    else:
+        args += ["--run-dir", str(tmp_path / "run")]
+    result = runner.invoke(app, args, env=WIDE)
+    assert result.exit_code == 2 and "--threads" in result.output
+    assert not (tmp_path / "run").exists()

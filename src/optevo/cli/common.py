@@ -14,7 +14,9 @@ from optevo.jsonio import OutputError, check_output
 from optevo.space.limits import MAX_GENOME_BYTES, quote
 
 if TYPE_CHECKING:
-    from optevo.search.config import ExecutorConfig
+    from optevo.search.config import ExecutorConfig, RunConfig
+    from optevo.search.executors import Executor
+    from optevo.search.worker import Worker
 
 app = typer.Typer(
     add_completion=False,
@@ -34,7 +36,9 @@ ExecutorOption = Annotated[
 AddressOption = Annotated[
     str | None, typer.Option(help="Ray cluster address (with --executor ray)")
 ]
-ThreadsOption = Annotated[int | None, typer.Option(min=1, help="torch threads per evaluation")]
+ThreadsOption = Annotated[
+    int | None, typer.Option(min=1, max=1024, help="torch threads per evaluation")
+]
 
 
 def load_genome(spec: str, command: str | None = None) -> Genome:
@@ -142,3 +146,20 @@ def executor_options(
 
     raw = {**stored.model_dump(), **executor_overrides(kind, workers, address, threads)}
     return build(ExecutorConfig, raw, "executor")
+
+
+def executor_text(executor: ExecutorConfig) -> str:
+    """`process x 2`, `serial`: how a run's evaluations execute, for the header line."""
+    return executor.kind + (f" x {executor.workers}" if executor.kind != "serial" else "")
+
+
+def connect_executor(config: RunConfig, worker: Worker) -> Executor:
+    """The run's executor (a Ray cluster is connected to here, before any run directory is
+    made); a cluster that cannot be reached is `fail`. Pool and Ray workers load their own
+    data; the serial executor reuses `worker`."""
+    from optevo.search.executors import ExecutorError, make_executor
+
+    try:
+        return make_executor(config, worker)
+    except ExecutorError as exc:
+        fail(str(exc))

@@ -24,8 +24,10 @@ from optevo.cli.common import (
     ThreadsOption,
     WorkersOption,
     app,
+    connect_executor,
     console,
     executor_options,
+    executor_text,
     fail,
 )
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
@@ -43,7 +45,7 @@ from optevo.search.elimination_config import (
     EliminationConfig,
     elimination_protocol,
 )
-from optevo.search.executors import Executor, ExecutorError, make_executor
+from optevo.search.executors import Executor, ExecutorError
 from optevo.search.preflight import check_stages
 from optevo.search.records import STAGES
 from optevo.search.runner import Event
@@ -127,12 +129,9 @@ def eliminate_command(
         console.print(
             f"elimination of {run_dir}: {shown.protocol}, {shown.describe()}; "
             f"{available} distinct genomes with a fitness in the search; "
-            f"executor: {ex.kind}" + (f" x {ex.workers}" if ex.kind != "serial" else "")
+            f"executor: {executor_text(ex)}"
         )
-        try:  # a Ray cluster is connected to here, before any run directory is made
-            evaluator = make_executor(config, worker)  # pool and Ray workers load their own data
-        except ExecutorError as exc:
-            fail(str(exc))
+        evaluator = connect_executor(config, worker)
         del worker
         try:
             result = _run_with_progress(store, elim, ex, evaluator, shown, available)

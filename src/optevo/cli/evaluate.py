@@ -55,7 +55,7 @@ def evaluate(
             "the file is created if missing, its folder must exist)"
         ),
     ] = None,
-    threads: Annotated[int | None, typer.Option(min=1, help="torch CPU threads")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, max=1024, help="torch CPU threads")] = None,
 ) -> None:
     """Fitness of optimizers by SPEC 5's protocol (LR screen, thresholds, early-stopped run).
 

@@ -27,10 +27,12 @@ from optevo.cli.common import (
     ThreadsOption,
     WorkersOption,
     app,
+    connect_executor,
     console,
     err_console,
     executor_options,
     executor_overrides,
+    executor_text,
     fail,
     parse_overrides,
 )
@@ -50,7 +52,7 @@ from optevo.search.config import (
     run_preset,
     run_preset_names,
 )
-from optevo.search.executors import Executor, ExecutorError, make_executor
+from optevo.search.executors import Executor, ExecutorError
 from optevo.search.inspect import find_genome
 from optevo.search.preflight import check_stages
 from optevo.search.runner import Event, timestamp
@@ -114,13 +116,9 @@ def search(
             f"run directory: {target}\n"
             f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
             f"fitness: {cfg.fitness.dataset}, ConvNet base {cfg.fitness.base}, "
-            f"{cfg.fitness.total_steps} steps; executor: {cfg.executor.kind}"
-            + (f" x {cfg.executor.workers}" if cfg.executor.kind != "serial" else "")
+            f"{cfg.fitness.total_steps} steps; executor: {executor_text(cfg.executor)}"
         )
-        try:  # a Ray cluster is connected to here, before any run directory is made
-            evaluator = make_executor(cfg, worker)  # pool and Ray workers load their own data
-        except ExecutorError as exc:
-            fail(str(exc))
+        evaluator = connect_executor(cfg, worker)
         del worker
         try:
             summary = _run_with_progress(cfg, target, store, evaluator)

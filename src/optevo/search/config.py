@@ -18,6 +18,8 @@ from pydantic import Field, field_validator, model_validator
 
 from optevo.config import (
     ConfigError,
+    Float,
+    Int,
     M,
     StrictModel,
     build,
@@ -86,7 +88,7 @@ def read_seed_genome(spec: str) -> Genome:
 
 
 class _Strategy(StrictModel):
-    seeds_per_candidate: int = Field(1, ge=1, le=100)
+    seeds_per_candidate: Int = Field(1, ge=1, le=100)
     """Fitness of a candidate = the mean over this many training seeds (SPEC 6 refinement)."""
     mutation_scope: MutationScope = "all"
     """`decay-only`: children change only decay functions (SPEC 6, Adam schedules)."""
@@ -122,14 +124,14 @@ class ParticleStrategy(_Strategy):
     """The mutation-only particle GA of SPEC 6."""
 
     kind: Literal["particle"] = "particle"
-    particles: int = Field(50, ge=1, le=MAX_POPULATION)
-    time_steps: int = Field(5, ge=0)
-    mutations: int = Field(7, ge=1)
-    init_factor: int = Field(10, ge=0)
+    particles: Int = Field(50, ge=1, le=MAX_POPULATION)
+    time_steps: Int = Field(5, ge=0)
+    mutations: Int = Field(7, ge=1)
+    init_factor: Int = Field(10, ge=0)
     """The enlarged initial population has `init_factor * particles` random genomes, evaluated
     on the cheaper surrogate (`RunConfig.init_fitness`); 0 starts from random genomes as they
     are (or from `seed_genomes`)."""
-    screen_redraws: int = Field(4, ge=0)
+    screen_redraws: Int = Field(4, ge=0)
     """A child the learning-rate screen rejects is replaced by a new mutation up to this often."""
 
     def planned_evaluations(self) -> int:
@@ -146,11 +148,11 @@ class RegularizedStrategy(_Strategy):
     """Regularized evolution (Real et al. 2019): tournament selection, the oldest dies."""
 
     kind: Literal["regularized"] = "regularized"
-    population: int = Field(20, ge=2, le=MAX_POPULATION)
-    tournament: int = Field(5, ge=1)
-    batch: int = Field(7, ge=1, le=MAX_POPULATION)
+    population: Int = Field(20, ge=2, le=MAX_POPULATION)
+    tournament: Int = Field(5, ge=1)
+    batch: Int = Field(7, ge=1, le=MAX_POPULATION)
     """Children bred per round from the population as it stands (handed over as one batch)."""
-    budget: int = Field(2300, ge=1)
+    budget: Int = Field(2300, ge=1)
     """Candidate evaluations in all, the initial population included."""
 
     @model_validator(mode="after")
@@ -169,8 +171,8 @@ class RandomStrategy(_Strategy):
     """Random search: independent random valid genomes, in batches."""
 
     kind: Literal["random"] = "random"
-    batch: int = Field(50, ge=1, le=MAX_POPULATION)
-    budget: int = Field(2300, ge=1)
+    batch: Int = Field(50, ge=1, le=MAX_POPULATION)
+    budget: Int = Field(2300, ge=1)
 
     def planned_evaluations(self) -> int:
         return self.budget
@@ -209,16 +211,16 @@ class ExecutorConfig(StrictModel):
     with GPUs)."""
 
     kind: ExecutorKind = "serial"
-    workers: int = Field(1, ge=1, le=4096)
-    threads: int | None = Field(None, ge=1)
+    workers: Int = Field(1, ge=1, le=4096)
+    threads: Int | None = Field(None, ge=1, le=1024)
     address: str | None = None
     """`auto` (the cluster `ray start` runs on this machine, or RAY_ADDRESS), `HOST:PORT` (a
     head node, e.g. `10.0.0.5:6379`) or `ray://HOST:PORT` (Ray Client)."""
-    connect_timeout: float = Field(30.0, gt=0, le=3600)
+    connect_timeout: Float = Field(30.0, gt=0, le=3600)
     """Seconds to wait for the Ray cluster at `address` before giving up."""
-    num_cpus: float = Field(1.0, gt=0)
-    num_gpus: float = Field(0.0, ge=0)
-    pack: int = Field(1, ge=1)
+    num_cpus: Float = Field(1.0, gt=0)
+    num_gpus: Float = Field(0.0, ge=0)
+    pack: Int = Field(1, ge=1)
 
     @field_validator("address")
     @classmethod
@@ -237,9 +239,9 @@ class FinalConfig(StrictModel):
     is what runs: nothing is re-evaluated unless `top` or `baselines` says so, and other
     `seeds` without either are refused."""
 
-    top: int = Field(0, ge=0)
+    top: Int = Field(0, ge=0)
     baselines: tuple[str, ...] = ()
-    seeds: int = Field(3, ge=1, le=100)
+    seeds: Int = Field(3, ge=1, le=100)
     simplify: bool = False
     """Each of the `top` genomes also appears in its simplified form (`optevo.simplify`'s exact
     pass: no training, the same behaviour), re-evaluated beside the original: the leaderboard
@@ -279,7 +281,7 @@ class RunConfig(StrictModel):
 
     name: str = "search"
     description: str = ""
-    seed: int = Field(0, ge=0, lt=2**63)
+    seed: Int = Field(0, ge=0, lt=2**63)
     space: SpaceConfig = SpaceConfig()
     sphere: SphereConfig = SphereConfig()
     fitness: FitnessConfig = FitnessConfig()

@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from optevo.config import StrictModel, build
+from optevo.config import Int, StrictModel, build
 from optevo.fitness.config import PAPER, FitnessConfig
 
 Protocol = Literal["auto", "paper", "scaled"]
@@ -43,7 +43,7 @@ CPU can afford."""
 class EliminationRound(StrictModel):
     """One round: how many genomes enter it and the fitness protocol they are trained with."""
 
-    candidates: int = Field(ge=1)
+    candidates: Int = Field(ge=1)
     fitness: FitnessConfig
 
 
@@ -53,8 +53,8 @@ class EliminationConfig(StrictModel):
 
     protocol: str = "custom"
     rounds: tuple[EliminationRound, ...] = Field(min_length=1)
-    survivors: int = Field(ge=1)
-    seeds: int = Field(PAPER_SEEDS, ge=1, le=100)
+    survivors: Int = Field(ge=1)
+    seeds: Int = Field(PAPER_SEEDS, ge=1, le=100)
 
     @model_validator(mode="after")
     def _shrinking(self) -> EliminationConfig:
