@@ -27,6 +27,7 @@ import yaml
 from typer.testing import CliRunner
 
 import optevo.cli.eliminate
+import optevo.search.executors
 import optevo.search.store
 import optevo.search.strategies.particle
 import optevo.search.worker
@@ -406,7 +407,7 @@ def test_a_round_without_any_fitness_is_an_error_not_a_winner(
 
     # The command: exit 1, the round's table, one error line, no survivors.
     monkeypatch.setattr(
-        optevo.cli.eliminate, "make_executor", lambda *a: SyntheticExecutor(fail_below=2.0)
+        optevo.search.executors, "make_executor", lambda *a: SyntheticExecutor(fail_below=2.0)
     )
     result = invoke("eliminate", run_dir)
     line = one_error_line(result, code=1)

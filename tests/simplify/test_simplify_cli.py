@@ -41,8 +41,10 @@ def test_simplify_exact_only_writes_the_smaller_genome(tmp_path: Path) -> None:
         (["ablate", "Adam", "--fitness", "huge"], "unknown fitness preset"),
     ],
 )
-def test_bad_arguments_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
-    os.chdir(tmp_path)
+def test_bad_arguments_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], needle: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args, env=WIDE)
     assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
 
