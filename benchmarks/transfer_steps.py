@@ -56,7 +56,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--tasks", default=",".join(TASKS))
+    bench_tasks = [t.name for t in TASKS.values() if "bench" in t.sizes]
+    parser.add_argument("--tasks", default=",".join(bench_tasks))
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     if args.threads:

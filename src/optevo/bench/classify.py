@@ -20,6 +20,17 @@ from torch import Tensor, nn
 
 from optevo.bench.datasets import ImageSet
 from optevo.bench.optimizers import OptimizerSpec
+from optevo.tasks.base import RunOutcome, finite_weights
+
+__all__ = [
+    "ClassificationRunner",
+    "ImagePipeline",
+    "RunOutcome",
+    "Transform",
+    "centre_crop",
+    "finite_weights",
+    "random_crop_to",
+]
 
 Transform = Callable[[Tensor, float, torch.Generator], Tensor]
 """(batch as float in [0, 1], progress through the run in [0, 1], generator) -> batch."""
@@ -82,21 +93,6 @@ class ImagePipeline:
         if self.eval_crop is not None:
             x = centre_crop(x, self.eval_crop)
         return self._layout(self._normalise(x))
-
-
-def finite_weights(model: nn.Module) -> bool:
-    """Whether every parameter is finite (one sync for the whole model)."""
-    with torch.no_grad():
-        return bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    metric: float | None
-    status: str
-    seconds: float
-    steps: int
-    extra: dict[str, float]
 
 
 class ClassificationRunner:

@@ -18,108 +18,27 @@ Steps at scale 1 (warm-up W / hold H), batch:
 The paper gives W/H (6,400 warm-up, 12,800 hold) for CIFAR and TinyImageNet only; the other
 tasks keep the same proportions of their run (1/15 and 2/15). `--scale S` multiplies every
 step count (total, warm-up, hold), never the data.
+
+The registry `TASKS` also holds the search and validation suites' tasks (`optevo.tasks`),
+which `optevo bench` runs at their suite's size.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
 
 import torch
-from pydantic import ConfigDict, Field
 from torch import nn
 
 from optevo.bench import datasets as ds
-from optevo.bench.classify import ImagePipeline, RunOutcome, random_crop_to
-from optevo.bench.optimizers import OptimizerSpec
-from optevo.config import Int, StrictModel
+from optevo.bench.classify import ImagePipeline, random_crop_to
 from optevo.data.augment import Augment
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
+from optevo.tasks.base import Budget, Runner, Task, TaskOptions, registry
+from optevo.tasks.suites import SUITE_TASKS
 
-
-class Budget(StrictModel):
-    """A task's training budget: steps, the one-cycle schedule's warm-up and hold, batch."""
-
-    total_steps: Int = Field(ge=1)
-    warmup_steps: Int = Field(ge=0)
-    hold_steps: Int = Field(ge=0)
-    batch_size: Int = Field(ge=1)
-
-    def scaled(self, scale: float) -> Budget:
-        """Every step count times `scale` (at least one step; warm-up + hold fit inside)."""
-        if not (scale > 0 and math.isfinite(scale)):
-            raise ValueError(f"scale must be positive and finite, got {scale}")
-        total = max(1, round(self.total_steps * scale))
-        warmup = min(round(self.warmup_steps * scale), total)
-        hold = min(round(self.hold_steps * scale), total - warmup)
-        return self.model_copy(
-            update={"total_steps": total, "warmup_steps": warmup, "hold_steps": hold}
-        )
-
-
-def _proportional(total: int, batch: int) -> Budget:
-    return Budget(
-        total_steps=total,
-        warmup_steps=round(total / 15),
-        hold_steps=round(2 * total / 15),
-        batch_size=batch,
-    )
-
-
-class TaskOptions(StrictModel):
-    """Where a task finds its files and how it runs.
-
-    `model` overrides model arguments (tests shrink EfficientNetV2-S with `width_mult` /
-    `depth_mult`, ResNet9 with `width`, the AWD-LSTM with `embedding_size` / `hidden_size`);
-    `image_size` overrides the size images are decoded at (fine-tuning: 224); `batch_size`
-    the task's batch size (small machines, tests); `data` an in-memory data set used instead
-    of reading `root` (an `ImageSet`, or a `TextSet` for PTB: benchmarks, custom data).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
-
-    root: Path | None = None
-    checkpoint: Path | None = None
-    device: str = "cpu"
-    model: dict[str, Any] = Field(default_factory=dict)
-    image_size: Int | None = Field(None, ge=1)
-    eval_batch_size: Int | None = Field(None, ge=1)
-    batch_size: Int | None = Field(None, ge=1)
-    data: Any = None
-
-
-class Runner(Protocol):
-    def run(
-        self,
-        optimizer: OptimizerSpec,
-        lr: float,
-        seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome: ...
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    column: str  # the table header, as in the paper
-    metric: Literal["accuracy", "perplexity"]
-    budget: Budget
-    layout: str
-    build: Callable[[TaskOptions, Budget], Runner]
-    finetune: bool = False
-    needs_root: bool = True
-    needs_checkpoint: bool = False
-
-    @property
-    def higher_is_better(self) -> bool:
-        return self.metric == "accuracy"
+_proportional = Budget.proportional
 
 
 # -- builders ---------------------------------------------------------------------------------
@@ -277,12 +196,13 @@ def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], lay
         _build_finetune(load, name, layout),
         finetune=True,
         needs_checkpoint=True,
+        family="efficientnet-finetune",
+        source=name,
     )
 
 
-TASKS: dict[str, Task] = {
-    t.name: t
-    for t in (
+TASKS: dict[str, Task] = registry(
+    (
         Task(
             "fashion-convnet",
             "Fashion",
@@ -291,6 +211,8 @@ TASKS: dict[str, Task] = {
             ds.FASHION_LAYOUT,
             _build_convnet(ds.load_fashion_mnist, 16, Augment()),
             needs_root=False,
+            family="convnet",
+            source="fashion-mnist",
         ),
         Task(
             "cifar10-convnet",
@@ -300,6 +222,8 @@ TASKS: dict[str, Task] = {
             "the CIFAR-10 python batches (folder or .tar.gz)",
             _build_convnet(ds.load_cifar10, 32, Augment(crop=True, flip=True, cutout=True)),
             needs_root=False,
+            family="convnet",
+            source="cifar10",
         ),
         Task(
             "cifar10-effnetv2s",
@@ -309,6 +233,8 @@ TASKS: dict[str, Task] = {
             "the CIFAR-10 python batches (folder or .tar.gz)",
             _build_effnet_scratch(ds.load_cifar10),
             needs_root=False,
+            family="efficientnet",
+            source="cifar10",
         ),
         Task(
             "cifar100-effnetv2s",
@@ -318,6 +244,8 @@ TASKS: dict[str, Task] = {
             "the CIFAR-100 python batches (folder or .tar.gz)",
             _build_effnet_scratch(ds.load_cifar100),
             needs_root=False,
+            family="efficientnet",
+            source="cifar100",
         ),
         Task(
             "tinyimagenet-resnet9",
@@ -326,6 +254,8 @@ TASKS: dict[str, Task] = {
             Budget(total_steps=300_000, warmup_steps=6_400, hold_steps=12_800, batch_size=256),
             ds.TINY_LAYOUT,
             _build_tiny,
+            family="resnet",
+            source="tinyimagenet",
         ),
         _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_LAYOUT),
         _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_LAYOUT),
@@ -337,9 +267,14 @@ TASKS: dict[str, Task] = {
             _proportional(99_600, 80),
             ds.PTB_LAYOUT,
             _build_ptb,
+            family="lstm",
+            source="ptb",
         ),
+        *SUITE_TASKS,
     )
-}
+)
+"""Every task, one registry: the transfer benchmarks above, then the tensor tasks of the search
+and validation suites (`optevo.tasks.suites`). `optevo.tasks.registry` reads it by suite."""
 
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 

@@ -11,6 +11,7 @@ from optevo.cli import (  # noqa: F401 - they register their commands
     report,
     search,
     simplify,
+    tasks,
 )
 from optevo.cli.common import app
 

@@ -1,0 +1,72 @@
+"""Seconds per run of a task at one of its sizes (what `optevo tasks --measure` and
+`benchmarks/task_suite.py` print): the runner is built first (data loaded, not timed as part
+of the run), then one run with Adam at the task's reference learning rate, seed 0, scored on
+the validation split."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from optevo.tasks.base import Task, TaskOptions
+
+if TYPE_CHECKING:
+    from optevo.bench.optimizers import OptimizerSpec
+
+
+@dataclass(frozen=True)
+class Timing:
+    task: str
+    size: str
+    steps: int
+    batch_size: int
+    build_seconds: float
+    run_seconds: float
+    metric: float | None
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure(
+    task: Task,
+    size: str,
+    options: TaskOptions | None = None,
+    optimizer: OptimizerSpec | None = None,
+    lr: float | None = None,
+    seed: int = 0,
+) -> Timing:
+    """One run of `task` at size `size` (default: Adam at `task.reference_lr`)."""
+    if optimizer is None:
+        from optevo.bench.optimizers import named
+
+        (optimizer,) = named(["Adam"])
+    budget = task.size(size)
+    t0 = time.perf_counter()
+    runner = task.build(options or TaskOptions(), budget)
+    built = time.perf_counter() - t0
+    outcome = runner.run(
+        optimizer,
+        task.reference_lr if lr is None else lr,
+        seed,
+        budget.total_steps,
+        budget.total_steps,
+        budget.warmup_steps,
+        budget.hold_steps,
+        "val",
+    )
+    return Timing(
+        task.name,
+        size,
+        budget.total_steps,
+        budget.batch_size,
+        built,
+        outcome.seconds,
+        outcome.metric,
+        outcome.status,
+    )
+
+
+__all__ = ["Timing", "measure"]
