@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from optevo.tasks.timing import Timing
 
 
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if value >= 1 else f"{value:.2f}"
+
+
 def _measured(got: Timing | str | None, size: str) -> list[str]:
     """The measured seconds and score cells of one size's row."""
     if got is None:
@@ -25,7 +31,7 @@ def _measured(got: Timing | str | None, size: str) -> list[str]:
         return ["", ""]
     score = "-" if got.metric is None else f"{got.metric:.4g}"
     status = "" if got.status == "ok" else f" ({got.status})"
-    return [f"{got.run_seconds:.1f}", score + status]
+    return [_seconds(got.run_seconds), score + status]
 
 
 def measured_size(task: Task) -> str | None:
@@ -103,7 +109,7 @@ def tasks(
                 size,
                 f"{budget.total_steps:,}",
                 str(budget.batch_size),
-                "-" if recorded is None else f"{recorded:.1f}",
+                _seconds(recorded),
             ]
             if measure:
                 row += _measured(timings.get(t.name), size)
