@@ -1,13 +1,16 @@
-"""The optimizers a bench compares: named ones of the library, or the best genomes of a run."""
+"""The optimizers a bench compares: named ones of the library, the best genomes of a run, or
+any torch optimizer built by a factory (`OptimizerSpec.of_factory`: Lion, in `optevo validate`).
+"""
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from optevo import library
@@ -20,21 +23,54 @@ def _adam_hash() -> str:
     return library.genome("Adam").canonical_hash()
 
 
+Params = Iterable[Tensor] | Iterable[dict[str, Any]]
+OptimizerFactory = Callable[[Params, float, int, int, int, int], torch.optim.Optimizer]
+"""(params, peak lr, total_steps, warmup_steps, hold_steps, seed) -> a torch optimizer that
+follows optevo's convention: the peak learning rate under the one-cycle schedule over the whole
+run (linear warm-up, hold, cosine decay)."""
+
+
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """A row of the bench table: a genome with its learning-rate schedule.
+    """A row of the bench table: a genome with its learning-rate schedule (and decoupled weight
+    decay, as `EvolvedOptimizer` applies it: `w <- w - lr_t * weight_decay * w`), or a factory of
+    any torch optimizer (`of_factory`) identified by `ident`.
 
     `adam_schedule` marks Adam under a discovered schedule (LR1-LR9): the paper ran their
     learning-rate test for two thirds of the training instead of one third.
     """
 
     label: str
-    genome: Genome
+    genome: Genome | None
     schedule: str = "one_cycle"
+    weight_decay: float = 0.0
+    factory: OptimizerFactory | None = field(default=None, compare=False, repr=False)
+    ident: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.genome is None) == (self.factory is None):
+            raise ValueError(f"{self.label}: give a genome or a factory, not both or neither")
+        if self.factory is not None and not self.ident:
+            raise ValueError(f"{self.label}: a factory needs an ident (its name in results)")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"{self.label}: weight decay must be >= 0, got {self.weight_decay}")
+
+    @classmethod
+    def of_factory(
+        cls, label: str, factory: OptimizerFactory, ident: str, schedule: str = "one_cycle"
+    ) -> OptimizerSpec:
+        """A spec building any torch optimizer; `ident` names it in stored results (include
+        its hyperparameters: "lion(b1=0.9,b2=0.99,wd=0)")."""
+        return cls(label, None, schedule, factory=factory, ident=ident)
 
     @property
     def genome_hash(self) -> str:
-        return self.genome.canonical_hash()
+        """What identifies the optimizer in stored results: the genome's canonical hash
+        (`+wd=<value>` with weight decay), or a factory's `ident`."""
+        if self.genome is None:
+            return self.ident
+        digest = self.genome.canonical_hash()
+        return digest if self.weight_decay == 0 else f"{digest}+wd={self.weight_decay:g}"
 
     @property
     def adam_schedule(self) -> bool:
@@ -48,7 +84,10 @@ class OptimizerSpec:
         warmup_steps: int,
         hold_steps: int,
         seed: int = 0,
-    ) -> EvolvedOptimizer:
+    ) -> torch.optim.Optimizer:
+        if self.factory is not None:
+            return self.factory(params, lr, total_steps, warmup_steps, hold_steps, seed)
+        assert self.genome is not None
         return EvolvedOptimizer(
             params,
             self.genome,
@@ -57,6 +96,7 @@ class OptimizerSpec:
             warmup_steps,
             hold_steps,
             self.schedule,
+            weight_decay=self.weight_decay,
             seed=seed,
         )
 

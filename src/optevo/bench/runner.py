@@ -107,6 +107,37 @@ def lr_test_steps(total_steps: int, spec: OptimizerSpec) -> int:
     return max(1, math.ceil(total_steps * fraction))
 
 
+def run_key(
+    task: str, spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int, total_steps: int
+) -> RunKey:
+    """The store's key of one run of `spec` on `task` (phase "lr" or "final")."""
+    return RunKey(
+        task, spec.label, spec.genome_hash, spec.schedule, phase, lr, seed, steps, total_steps
+    )
+
+
+def train(runner: Runner, spec: OptimizerSpec, key: RunKey, budget: Budget) -> RunRecord:
+    """Train the run `key` names (its learning rate, seed and steps of `budget`'s schedule) and
+    score it: on the validation split in a learning-rate test, else on the test split."""
+    outcome = runner.run(
+        spec,
+        key.lr,
+        key.seed,
+        key.steps,
+        budget.total_steps,
+        budget.warmup_steps,
+        budget.hold_steps,
+        "val" if key.phase == "lr" else "test",
+    )
+    return RunRecord(
+        key,
+        outcome.metric,
+        outcome.status,
+        outcome.seconds,
+        {"trained": outcome.steps, **outcome.extra},
+    )
+
+
 def run_bench(
     config: BenchConfig,
     out: str | Path,
@@ -141,17 +172,7 @@ def run_bench(
 
     def execute(spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int) -> RunRecord:
         nonlocal runner
-        key = RunKey(
-            task.name,
-            spec.label,
-            spec.genome_hash,
-            spec.schedule,
-            phase,
-            lr,
-            seed,
-            steps,
-            budget.total_steps,
-        )
+        key = run_key(task.name, spec, phase, lr, seed, steps, budget.total_steps)
         found = store.get(key)
         if found is not None:
             emit(BenchEvent("skip", spec.label, phase, key.lr, seed, found))
@@ -160,23 +181,7 @@ def run_bench(
             runner = task.build(config.options, budget)
             store.set_task(task.name, settings)
         emit(BenchEvent("start", spec.label, phase, key.lr, seed))
-        outcome = runner.run(
-            spec,
-            key.lr,
-            seed,
-            steps,
-            budget.total_steps,
-            budget.warmup_steps,
-            budget.hold_steps,
-            "val" if phase == "lr" else "test",
-        )
-        record = RunRecord(
-            key,
-            outcome.metric,
-            outcome.status,
-            outcome.seconds,
-            {"trained": outcome.steps, **outcome.extra},
-        )
+        record = train(runner, spec, key, budget)
         store.add(record)
         emit(BenchEvent("done", spec.label, phase, key.lr, seed, record))
         return record

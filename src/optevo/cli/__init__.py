@@ -12,6 +12,7 @@ from optevo.cli import (  # noqa: F401 - they register their commands
     search,
     simplify,
     tasks,
+    validate,
 )
 from optevo.cli.common import app
 

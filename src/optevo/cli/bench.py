@@ -17,15 +17,16 @@ from optevo.cli.common import app, console, fail
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 
 
-def _parse_grid(text: str | None) -> tuple[float, ...] | None:
+def parse_grid(text: str | None, option: str = "--lr-grid") -> tuple[float, ...] | None:
+    """A comma-separated learning-rate grid (None stays None); a bad one is `fail`."""
     if text is None:
         return None
     try:
         grid = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
-        fail(f"--lr-grid takes comma-separated numbers, got {text!r}")
+        fail(f"{option} takes comma-separated numbers, got {text!r}")
     if not grid or any(not (x > 0 and math.isfinite(x)) for x in grid):
-        fail(f"--lr-grid needs positive finite learning rates, got {text!r}")
+        fail(f"{option} needs positive finite learning rates, got {text!r}")
     return grid
 
 
@@ -41,11 +42,11 @@ def _check_scale(scale: float, task_steps: int, limit: int) -> None:
         )
 
 
-def _check_out(out: Path) -> None:
-    """A bench's --out is a folder: an existing one is resumed; anything else that exists
-    there is refused, and so is a folder that could not be created."""
+def check_out(out: Path) -> None:
+    """A bench's (or validation's) --out is a folder: an existing one is resumed; anything else
+    that exists there is refused, and so is a folder that could not be created."""
     if out.exists() and not out.is_dir():
-        fail(f"{out} exists and is not a folder (bench --out is the results folder)")
+        fail(f"{out} exists and is not a folder (--out is the results folder)")
     ancestor = out
     while not ancestor.exists():
         ancestor = ancestor.parent
@@ -55,7 +56,7 @@ def _check_out(out: Path) -> None:
         fail(f"cannot write {out}: {ancestor} is not writable")
 
 
-def _check_device(device: str) -> str:
+def check_device(device: str) -> str:
     """The device to train on (`auto` resolved); one that is unknown or not here is `fail`."""
     from optevo.fitness import check_device
     from optevo.fitness.spec import resolve_device
@@ -77,6 +78,18 @@ def _check_files(root: Path | None, checkpoint: Path | None) -> None:
     if checkpoint is not None and not checkpoint.is_file():
         what = "is a folder" if checkpoint.is_dir() else "does not exist"
         fail(f"--checkpoint {checkpoint} {what}; it must be a state-dict file")
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads (None: torch's choice); more than the machine's CPUs is `fail`."""
+    if threads is None:
+        return
+    import torch
+
+    cpus = os.cpu_count() or 1
+    if threads > cpus:
+        fail(f"--threads {threads}: more than the {cpus} CPUs of this machine")
+    torch.set_num_threads(threads)
 
 
 @app.command()
@@ -121,8 +134,6 @@ def bench(
 
     Resumable: run the same command again and finished runs are read back, not re-run.
     """
-    import torch
-
     from optevo.bench import TASKS, BenchConfig, BenchEvent, TaskOptions, from_run, named
     from optevo.bench.lrtest import PAPER_GRID
     from optevo.bench.runner import MAX_TOTAL_STEPS, TABLE_CSV, TABLE_MD
@@ -145,9 +156,9 @@ def bench(
     if (optimizers is None) == (run is None):
         fail("give either --optimizers NAME,NAME,... or --run RUNDIR [--top K]")
     _check_scale(scale, TASKS[task].budget.total_steps, MAX_TOTAL_STEPS)
-    grid = _parse_grid(lr_grid) or PAPER_GRID
-    _check_out(out)
-    device = _check_device(device)
+    grid = parse_grid(lr_grid) or PAPER_GRID
+    check_out(out)
+    device = check_device(device)
     _check_files(root, checkpoint)
     try:
         if optimizers is not None:
@@ -163,11 +174,7 @@ def bench(
             specs = from_run(run, top)
     except (KeyError, ValueError, StoreError) as error:
         fail(str(error).strip("'\""))
-    if threads is not None:
-        cpus = os.cpu_count() or 1
-        if threads > cpus:
-            fail(f"--threads {threads}: more than the {cpus} CPUs of this machine")
-        torch.set_num_threads(threads)
+    set_threads(threads)
     command = "optevo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         config = BenchConfig(

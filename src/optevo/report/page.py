@@ -148,6 +148,9 @@ def build(data: RunData, images: _Images, top: int, rows: int, span: ScheduleSpa
         sections.append(_elimination(data, images))
     if data.ablations:
         sections.append(_ablations(data))
+    validation = validation_section(data.run_dir)
+    if validation is not None:
+        sections.append(validation)
     sections.append(_progress(data, images))
     tops = featured(data, top)
     sections.append(_genealogy(data, images, tops))
@@ -261,6 +264,28 @@ def _ablations(data: RunData) -> doc.Section:
                 ),
             )
         )
+    return section
+
+
+def validation_section(run_dir: Path) -> doc.Section | None:
+    """`optevo validate --run`'s tables (RUN/validate/summary.json), when there are any."""
+    from optevo.validate import tables
+
+    section = doc.Section("Validation", "validation")
+    try:
+        summary = tables.read_summary(run_dir / "validate")
+    except ValueError as exc:
+        section.blocks.append(doc.Para(f"Not shown: {exc}"))
+        return section
+    if summary is None:
+        return None
+    section.blocks.append(doc.Para(" ".join(tables.intro(summary))))
+    for task in summary["tasks"]:
+        header, rows = tables.task_table(summary, task)
+        section.blocks.append(doc.Table(header, tuple(rows), caption=tables.task_caption(task)))
+    header, rows = tables.overall_table(summary)
+    overall = doc.Table(header, tuple(rows), id="validation-overall", caption="overall")
+    section.blocks.append(overall)
     return section
 
 
