@@ -551,7 +551,7 @@ def test_messages_name_the_problem_and_the_field(finished: Path, tmp_path: Path)
         ),
         (
             ["search", "--preset", "tiny", "--set", "fitness.preset=nope"],
-            "fitness: unknown fitness preset 'nope'; known: paper, quick, tiny",
+            "fitness: unknown fitness preset 'nope'; known: paper, quick, suite, tiny",
         ),
         (
             ["search", "--preset", "tiny", "--set", "init_fitness.preset=nope"],

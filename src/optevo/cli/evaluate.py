@@ -40,7 +40,9 @@ def evaluate(
     genomes: Annotated[
         list[str] | None, typer.Argument(help="named optimizers (optevo list) or genome JSON files")
     ] = None,
-    preset_name: Annotated[str, typer.Option("--preset", help="paper, quick or tiny")] = "quick",
+    preset_name: Annotated[
+        str, typer.Option("--preset", help="paper, quick, tiny or suite")
+    ] = "quick",
     config: Annotated[Path | None, typer.Option(help="a YAML config (overrides --preset)")] = None,
     set_: Annotated[
         list[str] | None,
@@ -65,7 +67,7 @@ def evaluate(
     import torch
 
     from optevo.config import ConfigError, apply_overrides, build, expand_preset, read_yaml
-    from optevo.fitness import FitnessConfig, dataset_for, preflight
+    from optevo.fitness import FitnessConfig, check_device, dataset_for, preflight
     from optevo.fitness.config import preset
 
     check_seed(seed)
@@ -90,21 +92,35 @@ def evaluate(
         fail("name at least one genome, or pass --random N")
     if out is not None:
         check_output_path(out)
-    try:
-        data = dataset_for(cfg)
-    except (ValueError, FileNotFoundError, OSError) as exc:
-        fail(f"cannot load the data set: {exc}")
-    try:
-        preflight(cfg, data)
-    except ValueError as exc:
-        fail(str(exc))
-    console.print(
-        f"data: {data!r}; model: ConvNet(base {cfg.base}); "
-        f"screen {len(cfg.screen_lrs)} x {cfg.screen_steps} steps, "
-        f"full run {cfg.total_steps} steps; device {cfg.device}"
-    )
+    data: Dataset | None = None
+    if cfg.tasks:  # the paired multi-task fitness: each task loads its own data
+        try:
+            check_device(cfg.device)
+        except ValueError as exc:
+            fail(f"device: {exc}")
+        console.print(
+            f"suite of {len(cfg.tasks)} tasks ({', '.join(t.name for t in cfg.tasks)}), each "
+            f"scored against Adam on the same seed; screen {len(cfg.screen_lrs)} rates x "
+            f"{cfg.task_screen_fraction:g} of the task's run, then the full run; "
+            f"device {cfg.device}"
+        )
+    else:
+        try:
+            data = dataset_for(cfg)
+        except (ValueError, FileNotFoundError, OSError) as exc:
+            fail(f"cannot load the data set: {exc}")
+        try:
+            preflight(cfg, data)
+        except ValueError as exc:
+            fail(str(exc))
+        console.print(
+            f"data: {data!r}; model: ConvNet(base {cfg.base}); "
+            f"screen {len(cfg.screen_lrs)} x {cfg.screen_steps} steps, "
+            f"full run {cfg.total_steps} steps; device {cfg.device}"
+        )
     rows = _evaluate_all(candidates, cfg, data, out)
-    title = f"fitness ({cfg.dataset}, preset {preset_name if config is None else config})"
+    what = f"suite of {len(cfg.tasks)} tasks" if cfg.tasks else cfg.dataset
+    title = f"fitness ({what}, preset {preset_name if config is None else config})"
     console.print(results_table(rows, title))
     if out is not None:
         console.print(f"results appended to {out}")
@@ -118,7 +134,7 @@ Row = tuple[str, Genome, "FitnessResult"]
 def _evaluate_all(
     candidates: list[tuple[str, Genome | str]],
     cfg: FitnessConfig,
-    data: Dataset,
+    data: Dataset | None,
     out: Path | None,
 ) -> list[Row]:
     """Evaluate each candidate, print its outcome (with the reason of an `error`) and append
@@ -147,6 +163,14 @@ def _evaluate_all(
                 highlight=False,
                 markup=False,
             )
+            for t in result.tasks:
+                progress.console.print(
+                    f"  {t.task}: {t.status}, d {t.d:+.4f} (score {_number(t.score)} at lr "
+                    f"{_number(t.lr)}; Adam {t.adam:.4g} at lr {t.adam_lr:g}; trivial "
+                    f"{t.trivial:.4g}), {t.seconds:.1f} s",
+                    highlight=False,
+                    markup=False,
+                )
             if out is not None:
                 record = {"name": name, "genome": g.to_dict(), "config": cfg.model_dump()}
                 try:
@@ -161,6 +185,10 @@ def _evaluate_all(
                     )
             progress.advance(task)
     return rows
+
+
+def _number(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4g}"
 
 
 def error_reason(error: str | None) -> str:

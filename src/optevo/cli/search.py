@@ -112,11 +112,16 @@ def search(
             worker = _check_data(cfg)
         except (ConfigError, StoreError) as exc:
             fail(str(exc))
+        fit = cfg.fitness
+        fitness_text = (
+            f"suite of {len(fit.tasks)} tasks, paired with Adam"
+            if fit.tasks
+            else f"{fit.dataset}, ConvNet base {fit.base}, {fit.total_steps} steps"
+        )
         console.print(
             f"run directory: {target}\n"
             f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
-            f"fitness: {cfg.fitness.dataset}, ConvNet base {cfg.fitness.base}, "
-            f"{cfg.fitness.total_steps} steps; executor: {executor_text(cfg.executor)}"
+            f"fitness: {fitness_text}; executor: {executor_text(cfg.executor)}"
         )
         evaluator = connect_executor(cfg, worker)
         del worker

@@ -10,10 +10,10 @@ packed); to *pack* is to train many copies as one batched model; *validate* is t
 pass of a full run.
 """
 
-from optevo.fitness.config import PAPER, FitnessConfig, load_config, preset
+from optevo.fitness.config import PAPER, FitnessConfig, TaskRef, load_config, preset
 from optevo.fitness.preflight import check_device, preflight
 from optevo.fitness.protocol import dataset_for, fitness, fitness_many, guarded
-from optevo.fitness.result import STATUSES, FitnessResult, RunResult, Status
+from optevo.fitness.result import STATUSES, FitnessResult, RunResult, Status, TaskScore
 
 __all__ = [
     "PAPER",
@@ -22,6 +22,8 @@ __all__ = [
     "FitnessResult",
     "RunResult",
     "Status",
+    "TaskRef",
+    "TaskScore",
     "check_device",
     "dataset_for",
     "fitness",

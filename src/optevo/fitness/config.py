@@ -1,11 +1,12 @@
 """The fitness protocol's configuration (SPEC 5). Its defaults are the paper's protocol: the
 `paper` preset is `FitnessConfig()`, and every other preset (`optevo/configs/fitness/`) and
-the elimination's paper sizes are stated relative to it."""
+the elimination's paper sizes are stated relative to it. A config that names `tasks` is the
+paired multi-task fitness instead (`optevo.fitness.suite`, the `suite` preset)."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,6 +14,39 @@ from optevo.config import Float, Int, StrictModel, known
 from optevo.data import NAMES as DATASETS
 from optevo.data import Augment
 from optevo.fitness.spec import Layout
+
+
+class TaskRef(StrictModel):
+    """One task of the paired multi-task fitness: a registry task (`optevo tasks`), its weight
+    in the suite's mean, and the size it runs at (its `search` or `validate` budget). A bare
+    name stands for `{name: NAME}`."""
+
+    name: str
+    weight: Float = Field(1.0, gt=0, allow_inf_nan=False)
+    size: Literal["search", "validate"] = "search"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, raw: Any) -> Any:
+        return {"name": raw} if isinstance(raw, str) else raw
+
+    @field_validator("name")
+    @classmethod
+    def _known_task(cls, v: str) -> str:
+        from optevo.tasks.registry import TASKS
+
+        return known(v, TASKS, "task")
+
+    @model_validator(mode="after")
+    def _has_size(self) -> TaskRef:
+        from optevo.tasks.registry import get_task
+
+        sizes = get_task(self.name).sizes
+        if self.size not in sizes:
+            raise ValueError(
+                f"task {self.name} has no {self.size!r} size; it has: {', '.join(sizes)}"
+            )
+        return self
 
 
 class FitnessConfig(StrictModel):
@@ -52,6 +86,17 @@ class FitnessConfig(StrictModel):
     model."""
     eval_batch_size: Int = Field(1000, ge=1)
     seed: Int = 0
+    tasks: tuple[TaskRef, ...] = ()
+    """The paired multi-task fitness (`optevo.fitness.suite`): each task screens the rates of
+    `screen_lrs` scaled by the task's reference rate over 1e-3, runs in full at the best one,
+    and is scored against Adam's run of the same seed. Empty: the single-task protocol of the
+    fields above (dataset, base, steps, thresholds), which a suite ignores except for
+    `screen_lrs`, `seed` and `device`."""
+    task_scale: Float = Field(1.0, gt=0, le=1000)
+    """Every task's budget (steps, warm-up, hold) times this (smaller runs, tests)."""
+    task_screen_fraction: Float = Field(0.2, gt=0, le=1)
+    """A task's screen runs train this fraction of its schedule (0.2: to the end of the
+    one-cycle warm-up and hold, the peak rate's whole stretch)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -74,6 +119,16 @@ class FitnessConfig(StrictModel):
     def _positive_lrs(cls, v: tuple[float, ...]) -> tuple[float, ...]:
         if not v or any(not (lr > 0 and math.isfinite(lr)) for lr in v):
             raise ValueError("screen_lrs must be a non-empty list of positive learning rates")
+        return v
+
+    @field_validator("tasks")
+    @classmethod
+    def _distinct_tasks(cls, v: tuple[TaskRef, ...]) -> tuple[TaskRef, ...]:
+        seen: set[tuple[str, str]] = set()
+        for ref in v:
+            if (ref.name, ref.size) in seen:
+                raise ValueError(f"task {ref.name} at size {ref.size} is given twice")
+            seen.add((ref.name, ref.size))
         return v
 
     @field_validator("device")

@@ -90,11 +90,18 @@ def fitness(
        epoch below `full_min_acc` training accuracy stops it. Fitness = best validation
        accuracy. A non-finite loss ends a run ("diverged" if it ends the full run).
     Errors inside the evaluation are caught and returned as status "error".
+
+    A config with `tasks` is the paired multi-task fitness instead (`optevo.fitness.suite`).
     """
     t0 = time.perf_counter()
     g, sched = resolve(genome, schedule)
-    dataset = data if data is not None else dataset_for(config)
-    result = guarded(lambda: _protocol(g, sched, config, dataset), FitnessResult.failure)
+    if config.tasks:  # the paired multi-task fitness; `data` is not used
+        from optevo.fitness.suite import suite_fitness
+
+        result = guarded(lambda: suite_fitness(g, sched, config), FitnessResult.failure)
+    else:
+        dataset = data if data is not None else dataset_for(config)
+        result = guarded(lambda: _protocol(g, sched, config, dataset), FitnessResult.failure)
     result.seconds = time.perf_counter() - t0
     return result
 
@@ -115,6 +122,8 @@ def fitness_many(
     items = [resolve(g, s) for g, s in zip(genomes, schedules, strict=True)]
     if not items:
         return []
+    if config.tasks:  # a suite fitness is not packed (yet): one candidate at a time
+        return [fitness(g, config, s) for g, s in items]
     data = data if data is not None else dataset_for(config)
     on_gpu = resolve_device(config.device).startswith("cuda")
     if config.layout == "sequential" or (config.layout == "auto" and not on_gpu):

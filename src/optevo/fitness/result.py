@@ -10,6 +10,10 @@ Status = Literal["ok", "failed_screen", "failed_threshold", "diverged", "error"]
 
 STATUSES: tuple[str, ...] = ("ok", "failed_screen", "failed_threshold", "diverged", "error")
 
+TASK_STATUSES: tuple[str, ...] = ("ok", "failed_screen", "diverged", "error")
+"""A suite task's outcome: its full run finished, no screen rate beat the trivial score, the
+full run diverged, or the candidate's runs raised."""
+
 
 @dataclass
 class RunResult:
@@ -68,12 +72,81 @@ class RunResult:
 
 
 @dataclass
+class TaskScore:
+    """One task of a suite fitness (`optevo.fitness.suite`).
+
+    `score`: the candidate's metric on the task's validation split (the trivial score when it
+    failed the screen or diverged; None after an error). `adam`: Adam's paired reference (same
+    seed, initial weights and batch order, at Adam's own best rate `adam_lr`). `trivial`: the
+    trivial predictor's score. `d`: the normalized difference the suite averages, in [-1, 1]
+    (0 = Adam's score, -1 = the trivial score or worse). `lr`: the candidate's best screen
+    rate; `screen`: its metric at each screen rate (None: diverged); `seconds`: the
+    candidate's runs on the task (Adam's reference, when this evaluation computed it, counts
+    in the result's `seconds` only)."""
+
+    task: str
+    size: str
+    weight: float
+    status: str
+    score: float | None
+    adam: float
+    adam_lr: float
+    trivial: float
+    d: float
+    lr: float | None = None
+    screen: dict[float, float | None] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "size": self.size,
+            "weight": self.weight,
+            "status": self.status,
+            "score": self.score,
+            "adam": self.adam,
+            "adam_lr": self.adam_lr,
+            "trivial": self.trivial,
+            "d": self.d,
+            "lr": self.lr,
+            "screen": {repr(k): v for k, v in self.screen.items()},
+            "seconds": self.seconds,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskScore:
+        status = d["status"]
+        if status not in TASK_STATUSES:
+            raise ValueError(f"unknown task status {status!r}")
+        error = d.get("error")
+        return cls(
+            task=str(d["task"]),
+            size=str(d["size"]),
+            weight=float(d["weight"]),
+            status=status,
+            score=_opt_float(d.get("score")),
+            adam=float(d["adam"]),
+            adam_lr=float(d["adam_lr"]),
+            trivial=float(d["trivial"]),
+            d=float(d["d"]),
+            lr=_opt_float(d.get("lr")),
+            screen={float(k): _opt_float(v) for k, v in (d.get("screen") or {}).items()},
+            seconds=float(d.get("seconds") or 0.0),
+            error=None if error is None else str(error),
+        )
+
+
+@dataclass
 class FitnessResult:
     """Outcome of one fitness evaluation.
 
     `fitness`: best validation accuracy of the full run (None when rejected or errored).
     `screen`: the final training accuracy at each screened learning rate.
     `runs`: the curves of every run (screen runs first, the full run last).
+    `tasks`: a suite fitness's breakdown, one `TaskScore` per task (empty for the single-task
+    protocol; its `fitness` is then the weighted mean of their `d`).
     """
 
     fitness: float | None
@@ -84,6 +157,7 @@ class FitnessResult:
     stopped_early: bool = False
     seconds: float = 0.0
     error: str | None = None
+    tasks: list[TaskScore] = field(default_factory=list)
 
     @classmethod
     def failure(cls, message: str) -> FitnessResult:
@@ -91,7 +165,7 @@ class FitnessResult:
         return cls(None, "error", error=message)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "fitness": self.fitness,
             "status": self.status,
             "best_lr": self.best_lr,
@@ -101,6 +175,9 @@ class FitnessResult:
             "error": self.error,
             "runs": [r.to_dict() for r in self.runs],
         }
+        if self.tasks:  # only a suite fitness has the key: single-task records stay as they were
+            out["tasks"] = [t.to_dict() for t in self.tasks]
+        return out
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FitnessResult:
@@ -118,6 +195,7 @@ class FitnessResult:
             stopped_early=bool(d.get("stopped_early", False)),
             seconds=float(d.get("seconds") or 0.0),
             error=d.get("error"),
+            tasks=[TaskScore.from_dict(t) for t in d.get("tasks") or []],
         )
 
     @property

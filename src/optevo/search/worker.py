@@ -42,6 +42,11 @@ class Worker:
             self._data[key] = load(cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         return self._data[key]
 
+    def data_for(self, cfg: FitnessConfig) -> Dataset | None:
+        """The data set a stage trains on; None for a suite fitness (its tasks load their own
+        data, once per process, and Adam's reference runs on them are kept there too)."""
+        return None if cfg.tasks else self.data(cfg)
+
     def run_many(self, trials: list[Trial]) -> list[TrialResult]:
         """Several trials at once: those of one stage and seed are packed into batched models
         (`fitness_many`); results in the order of `trials`. A group whose packed evaluation
@@ -68,7 +73,7 @@ class Worker:
         cfg = self.stage_configs[stage].model_copy(update={"seed": seed, "layout": "packed"})
         genomes = [Genome.from_json(trials[i].genome_json) for i in members]
         schedules = [trials[i].schedule for i in members]
-        return fitness_many(genomes, cfg, schedules, self.data(cfg))
+        return fitness_many(genomes, cfg, schedules, self.data_for(cfg))
 
     def run(self, trial: Trial) -> TrialResult:
         """The trial's result; any failure is an `error` result."""
@@ -76,7 +81,7 @@ class Worker:
         def evaluate() -> FitnessResult:
             cfg = self.stage_configs[trial.stage].model_copy(update={"seed": trial.seed})
             genome = Genome.from_json(trial.genome_json)
-            return fitness(genome, cfg, schedule=trial.schedule, data=self.data(cfg))
+            return fitness(genome, cfg, schedule=trial.schedule, data=self.data_for(cfg))
 
         return TrialResult(guarded(evaluate, FitnessResult.failure), self.host)
 

@@ -1,0 +1,271 @@
+"""The paired multi-task fitness (issue 15, item 4): a candidate scored against Adam on every
+task of `FitnessConfig.tasks`, each run on the same seed, initial weights and batch order as
+Adam's (the task runner's pairing, `optevo.tasks.tensor`), so seed noise cancels.
+
+    from optevo.fitness import fitness, preset
+    result = fitness(genome, preset("suite"))
+    result.fitness                          # weighted mean of the tasks' d: 0 = Adam's level
+    [(t.task, t.d, t.score, t.adam) for t in result.tasks]
+
+Per task (a registry task at its `search` or `validate` budget, times `task_scale`):
+
+1. Screen. The task's grid is `screen_lrs` times the task's reference rate over 1e-3: the
+   paper's grid 10 ... 1e-5 around Adam's usual 1e-3 becomes, on a task Adam trains best at
+   1e-2, 100 ... 1e-4, so a candidate's rate is sought around Adam's on that task and Adam's
+   own rate is on the grid. Each rate trains `task_screen_fraction` of the full run's schedule
+   and is scored on the validation split. SPEC 5's screen rule, per task: a rate whose run
+   diverges or does not beat the trivial score is rejected; no rate left: "failed_screen".
+2. Full run at the best remaining rate (ties: the one nearest the reference rate), scored on
+   the validation split; a diverged run scores the trivial score ("diverged").
+3. Adam's reference: Adam through the same screen and full run, same seed, at its own best
+   rate. Computed once per process for each (task, size, seed, protocol) and kept
+   (`adam_reference`: a memo of a deterministic computation, nothing an executor must know
+   about); every result records the reference it was compared with (`TaskScore.adam`,
+   `adam_lr`, `trivial`), so a stored score can be checked and reproduced.
+4. d = (candidate - Adam) / |Adam - trivial|, negated where lower is better, clipped to
+   [-1, 1]: 0 is Adam's score, -1 the trivial predictor's (and a failed, diverged or faulty
+   task), 1 a candidate that beats Adam by as much as Adam beats the trivial predictor.
+
+The suite's fitness is the weighted mean of d. Clipping bounds what one task can contribute
+(a loss that a candidate drives far below Adam's cannot outweigh the other tasks), and a
+mean of differences keeps how much better or worse a candidate is, which a rank against
+Adam alone would not. Status "ok" when any task's full run finished; otherwise "diverged"
+when one diverged, else "failed_screen" (the particle search draws such a child again, as
+for the single-task protocol); "error" (fitness None) only when every task raised. A task
+that fails, diverges or raises scores -1 and the run goes on with the others.
+
+The trivial score: for a loss, the runner's (the training targets' mean or class
+frequencies); for accuracy, the validation share of the training set's most frequent class
+(chance), not the runner's floor of 0, so a candidate that learns nothing scores -1 there too.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from optevo import library
+from optevo.bench.lrtest import norm_lr, pick_best
+from optevo.bench.optimizers import OptimizerSpec
+from optevo.fitness.config import FitnessConfig, TaskRef
+from optevo.fitness.protocol import guarded
+from optevo.fitness.result import FitnessResult, Status, TaskScore
+from optevo.fitness.spec import resolve_device
+from optevo.space.genome import Genome
+from optevo.tasks.base import Budget, Task, TaskOptions
+from optevo.tasks.registry import get_task
+
+ADAM_LR = 1e-3
+"""The rate of `screen_lrs` that lands on each task's reference rate."""
+
+SPLIT = "val"
+"""The split a suite fitness scores on (the tasks' `test` split is for reporting)."""
+
+
+@dataclass(frozen=True)
+class TaskRun:
+    """One optimizer's screen and full run on a task: "ok", "failed_screen" or "diverged";
+    `score` is the trivial score unless "ok"."""
+
+    status: str
+    score: float
+    lr: float | None
+    screen: dict[float, float | None]
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Adam's run on one task and seed, which a candidate's run there is compared with."""
+
+    lr: float
+    score: float
+    trivial: float
+
+
+_REFERENCES: dict[tuple[Any, ...], Reference] = {}
+
+
+def suite_fitness(genome: Genome, schedule: str, config: FitnessConfig) -> FitnessResult:
+    """The paired multi-task fitness of `genome` under `schedule` (see the module)."""
+    spec = OptimizerSpec("candidate", genome, schedule)
+    return combine([score_task(spec, ref, config) for ref in config.tasks])
+
+
+def combine(scores: list[TaskScore]) -> FitnessResult:
+    """The suite's result from its tasks' scores: the weighted mean of d, and a status."""
+    statuses = {s.status for s in scores}
+    errors = [f"task {s.task}: {s.error}" for s in scores if s.error]
+    if statuses == {"error"}:
+        return FitnessResult(None, "error", error=errors[0], tasks=scores)
+    value = sum(s.weight * s.d for s in scores) / sum(s.weight for s in scores)
+    status: Status
+    if "ok" in statuses:
+        status = "ok"
+    elif "diverged" in statuses:
+        status = "diverged"
+    else:
+        status = "failed_screen"
+    return FitnessResult(value, status, tasks=scores, error=errors[0] if errors else None)
+
+
+def score_task(spec: OptimizerSpec, ref: TaskRef, config: FitnessConfig) -> TaskScore:
+    """The candidate `spec` on one task, against Adam's reference there. Adam's reference
+    failing raises (the suite is misconfigured); the candidate failing is the task's -1."""
+    task = get_task(ref.name)
+    adam = adam_reference(ref, config)
+    t0 = time.perf_counter()
+
+    def candidate() -> TaskScore:
+        runner = build_runner(ref.name, ref.size, resolve_device(config.device))
+        run = screen_and_run(spec, task, ref, config, runner, adam.trivial)
+        d = normalized(run.score, adam, task.higher_is_better) if run.status == "ok" else -1.0
+        return _task_score(ref, adam, run.status, run.score, d, lr=run.lr, screen=run.screen)
+
+    def failed(message: str) -> TaskScore:
+        return _task_score(ref, adam, "error", None, -1.0, error=message)
+
+    score = guarded(candidate, failed)
+    score.seconds = time.perf_counter() - t0
+    return score
+
+
+def _task_score(
+    ref: TaskRef, adam: Reference, status: str, score: float | None, d: float, **rest: Any
+) -> TaskScore:
+    return TaskScore(
+        task=ref.name,
+        size=ref.size,
+        weight=ref.weight,
+        status=status,
+        score=score,
+        adam=adam.score,
+        adam_lr=adam.lr,
+        trivial=adam.trivial,
+        d=d,
+        **rest,
+    )
+
+
+def normalized(score: float, adam: Reference, higher_is_better: bool) -> float:
+    """(score - Adam's) / |Adam's - trivial|, negated where lower is better, in [-1, 1]."""
+    gap = adam.score - adam.trivial if higher_is_better else adam.trivial - adam.score
+    diff = score - adam.score if higher_is_better else adam.score - score
+    return max(-1.0, min(1.0, diff / gap))
+
+
+def adam_reference(ref: TaskRef, config: FitnessConfig) -> Reference:
+    """Adam's screen and full run on `ref`'s task at the config's seed, computed once per
+    process for each (task, size, seed, protocol)."""
+    device = resolve_device(config.device)
+    protocol = (config.task_scale, config.task_screen_fraction, config.screen_lrs, device)
+    key = (ref.name, ref.size, config.seed, *protocol)
+    if key not in _REFERENCES:
+        _REFERENCES[key] = compute_reference(ref, config, device)
+    return _REFERENCES[key]
+
+
+def compute_reference(ref: TaskRef, config: FitnessConfig, device: str) -> Reference:
+    """Adam's screen and full run on the task; ValueError when it does not beat the trivial
+    score (d would divide by nothing)."""
+    task = get_task(ref.name)
+    hib = task.higher_is_better
+    runner = build_runner(ref.name, ref.size, device)
+    trivial = trivial_score(runner, task)
+    adam = OptimizerSpec("Adam", library.genome("Adam"), "one_cycle")
+    run = screen_and_run(adam, task, ref, config, runner, trivial)
+    if run.status != "ok" or run.lr is None or not _beats(run.score, trivial, hib):
+        raise ValueError(
+            f"task {ref.name}: Adam's reference run ({run.status}, score {run.score:.4g}) does "
+            f"not beat the trivial score {trivial:.4g}, so the task cannot normalise a "
+            "candidate's score; give it a larger budget (task_scale) or drop it"
+        )
+    return Reference(run.lr, run.score, trivial)
+
+
+def screen_and_run(
+    spec: OptimizerSpec,
+    task: Task,
+    ref: TaskRef,
+    config: FitnessConfig,
+    runner: Any,
+    trivial: float,
+) -> TaskRun:
+    """The screen of `task_grid` and the full run at its best rate (steps 1-2 of the
+    module), all at the config's seed."""
+    budget = task_budget(task, ref.size, config.task_scale)
+    screen_steps = max(1, round(budget.total_steps * config.task_screen_fraction))
+    hib = task.higher_is_better
+
+    def run(lr: float, steps: int) -> float | None:
+        out = runner.run(
+            spec,
+            lr,
+            config.seed,
+            steps,
+            budget.total_steps,
+            budget.warmup_steps,
+            budget.hold_steps,
+            SPLIT,
+        )
+        ok = out.status != "diverged" and out.metric is not None and math.isfinite(out.metric)
+        return float(out.metric) if ok else None
+
+    screen = {lr: run(lr, screen_steps) for lr in task_grid(config, task)}
+    passing = {lr: m for lr, m in screen.items() if m is not None and _beats(m, trivial, hib)}
+    best = pick_best(dict(passing), hib, centre=task.reference_lr)
+    if best is None:
+        return TaskRun("failed_screen", trivial, None, screen)
+    full = run(best, budget.total_steps)
+    if full is None:
+        return TaskRun("diverged", trivial, best, screen)
+    return TaskRun("ok", full, best, screen)
+
+
+def _beats(score: float, trivial: float, higher_is_better: bool) -> bool:
+    return score > trivial if higher_is_better else score < trivial
+
+
+def task_grid(config: FitnessConfig, task: Task) -> tuple[float, ...]:
+    """The task's screen rates: `screen_lrs` times its reference rate over `ADAM_LR`."""
+    factor = task.reference_lr / ADAM_LR
+    return tuple(norm_lr(lr * factor) for lr in config.screen_lrs)
+
+
+def task_budget(task: Task, size: str, scale: float) -> Budget:
+    budget = task.size(size)
+    return budget if scale == 1 else budget.scaled(scale)
+
+
+@functools.lru_cache(maxsize=32)
+def build_runner(name: str, size: str, device: str) -> Any:
+    """The runner of a task at a size (its data loaded and placed once per process)."""
+    task = get_task(name)
+    return task.build(TaskOptions(device=device), task.size(size))
+
+
+def trivial_score(runner: Any, task: Task) -> float:
+    """The trivial predictor's score on the validation split (see the module)."""
+    if task.metric != "accuracy":
+        return float(runner.worst(SPLIT))
+    y_train = runner.data.train[1].reshape(-1)
+    y = runner.data.split(SPLIT)[1].reshape(-1)
+    majority = int(torch.bincount(y_train).argmax())
+    return float((y == majority).double().mean())
+
+
+__all__ = [
+    "ADAM_LR",
+    "Reference",
+    "TaskRun",
+    "adam_reference",
+    "combine",
+    "normalized",
+    "score_task",
+    "suite_fitness",
+    "task_grid",
+]
