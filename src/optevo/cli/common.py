@@ -8,6 +8,16 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from optevo import Genome, library
 from optevo.jsonio import OutputError, check_output
@@ -163,3 +173,19 @@ def connect_executor(config: RunConfig, worker: Worker) -> Executor:
         return make_executor(config, worker)
     except ExecutorError as exc:
         fail(str(exc))
+
+
+def progress(*extra: ProgressColumn) -> Progress:
+    """The progress bar of every long command: spinner, description, bar, done/total,
+    elapsed, ETA, then `extra` columns."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        *extra,
+        console=console,
+    )

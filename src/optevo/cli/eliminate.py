@@ -7,15 +7,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from optevo.cli.common import (
@@ -29,6 +20,9 @@ from optevo.cli.common import (
     executor_options,
     executor_text,
     fail,
+)
+from optevo.cli.common import (
+    progress as progress_bar,
 )
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig
 from optevo.search.elimination import (
@@ -194,16 +188,7 @@ def _run_with_progress(
     for n in range(1, len(shown.rounds) + 1):
         planned += entering
         entering = min(entering, shown.advancing(n))
-    columns = (
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with progress_bar() as progress:
         task = progress.add_task("eliminating", total=planned)
 
         def on_event(event: Event) -> None:

@@ -4,24 +4,17 @@ which part of an equation earns its place (issue 17)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from optevo import library
-from optevo.cli.common import app, console, fail, genome_from_run, load_genome
+from optevo.cli.common import app, console, fail, genome_from_run, load_genome, progress
 
 if TYPE_CHECKING:
     from optevo.fitness import FitnessConfig
+    from optevo.simplify import ScoreStore
     from optevo.space.genome import Genome
 
 GenomeArg = Annotated[
@@ -68,16 +61,12 @@ def _fitness(spec: str) -> FitnessConfig:
     return config
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
+def _interrupted(scores: ScoreStore, store_path: Path) -> NoReturn:
+    console.print(
+        f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
+        "same command again to go on"
     )
+    raise typer.Exit(130)
 
 
 @app.command()
@@ -122,24 +111,20 @@ def simplify(
     scorer = FitnessScorer(config, schedule, scores)
     seed_list = list(range(seeds))
     try:
-        with _progress() as progress:
-            task = progress.add_task("simplifying", total=max_evals)
+        with progress() as bar:
+            task = bar.add_task("simplifying", total=max_evals)
             result = run_simplify(
                 original,
                 scorer,
                 seed_list,
                 horizon=config.total_steps,
                 max_evaluations=max_evals,
-                on_score=lambda n: progress.update(task, completed=n),
+                on_score=lambda n: bar.update(task, completed=n),
                 noisy=not exact_only,
                 tolerance=tolerance,
             )
     except KeyboardInterrupt:
-        console.print(
-            f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
-            "same command again to go on"
-        )
-        raise typer.Exit(130) from None
+        _interrupted(scores, store_path)
     finally:
         scores.close()
     table = Table(title=f"simplified ({config.dataset} fitness, {seeds} paired seeds)")
@@ -192,21 +177,17 @@ def ablate(
         without = FitnessScorer(config, "one_cycle", scores)
         extra.append((f"learning-rate factor {schedule}", without))
     try:
-        with _progress() as progress:
-            task = progress.add_task("ablating", total=None)
+        with progress() as bar:
+            task = bar.add_task("ablating", total=None)
             base, rows = run_ablate(
                 original,
                 scorer,
                 list(range(seeds)),
                 extra,
-                on_score=lambda n: progress.update(task, completed=n),
+                on_score=lambda n: bar.update(task, completed=n),
             )
     except KeyboardInterrupt:
-        console.print(
-            f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
-            "same command again to go on"
-        )
-        raise typer.Exit(130) from None
+        _interrupted(scores, store_path)
     finally:
         scores.close()
     from optevo.simplify.ablation_file import ablation_record, verdict, write_ablation
