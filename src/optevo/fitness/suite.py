@@ -15,6 +15,10 @@ Per task (a registry task at its `search` or `validate` budget, times `task_scal
    own rate is on the grid. Each rate trains `task_screen_fraction` of the full run's schedule
    and is scored on the validation split. SPEC 5's screen rule, per task: a rate whose run
    diverges or does not beat the trivial score is rejected; no rate left: "failed_screen".
+   On the tasks of `PACKED_TASKS` (small MLP-like models, on a CPU) the screen's rates
+   train as one packed model (`optevo.tasks.packed`: stacked weights, the same seed, initial
+   weights and batches per rate, the rule stepping each rate's row): the sequential runs'
+   outcomes within float tolerance, 1.9-10.8x faster there (docs/results/packed-tasks/).
 2. Full run at the best remaining rate (ties: the one nearest the reference rate), scored on
    the validation split; a diverged run scores the trivial score ("diverged").
 3. Adam's reference: Adam through the same screen and full run, same seed, at its own best
@@ -57,8 +61,10 @@ from optevo.fitness.protocol import guarded
 from optevo.fitness.result import FitnessResult, Status, TaskScore
 from optevo.fitness.spec import resolve_device
 from optevo.space.genome import Genome
-from optevo.tasks.base import Budget, Task, TaskOptions
+from optevo.tasks.base import Budget, RunOutcome, Task, TaskOptions
+from optevo.tasks.packed import packable_model, packable_spec, run_packed
 from optevo.tasks.registry import get_task
+from optevo.tasks.tensor import TensorRunner
 
 ADAM_LR = 1e-3
 """The rate of `screen_lrs` that lands on each task's reference rate."""
@@ -212,10 +218,23 @@ def screen_and_run(
             budget.hold_steps,
             SPLIT,
         )
-        ok = out.status != "diverged" and out.metric is not None and math.isfinite(out.metric)
-        return float(out.metric) if ok else None
+        return _metric(out)
 
-    screen = {lr: run(lr, screen_steps) for lr in task_grid(config, task)}
+    grid = task_grid(config, task)
+    if packed_screen(task, runner, spec):
+        outs = run_packed(
+            runner,
+            [(spec, lr) for lr in grid],
+            config.seed,
+            screen_steps,
+            budget.total_steps,
+            budget.warmup_steps,
+            budget.hold_steps,
+            SPLIT,
+        )
+        screen = {lr: _metric(out) for lr, out in zip(grid, outs, strict=True)}
+    else:
+        screen = {lr: run(lr, screen_steps) for lr in grid}
     passing = {lr: m for lr, m in screen.items() if m is not None and _beats(m, trivial, hib)}
     best = pick_best(dict(passing), hib, centre=task.reference_lr)
     if best is None:
@@ -224,6 +243,30 @@ def screen_and_run(
     if full is None:
         return TaskRun("diverged", trivial, best, screen)
     return TaskRun("ok", full, best, screen)
+
+
+def _metric(out: RunOutcome) -> float | None:
+    """A run's score, None when it diverged or has none."""
+    if out.status == "diverged" or out.metric is None or not math.isfinite(out.metric):
+        return None
+    return float(out.metric)
+
+
+PACKED_TASKS = frozenset({"teacher-mlp", "heavy-tailed-logreg", "manifold-autoencoder"})
+"""Tasks whose screen trains its rates as one packed model (`optevo.tasks.packed`), where
+that measured faster on a CPU (`benchmarks/packed_tasks.py`: docs/results/packed-tasks/)."""
+
+
+def packed_screen(task: Task, runner: Any, spec: OptimizerSpec) -> bool:
+    """Whether the screen of `spec` on `task` runs packed: a task of `PACKED_TASKS` on a CPU
+    whose model and optimizer can be packed exactly; otherwise the rates run one by one."""
+    return (
+        task.name in PACKED_TASKS
+        and isinstance(runner, TensorRunner)
+        and runner.device == "cpu"
+        and packable_spec(spec)
+        and packable_model(runner.make_model())
+    )
 
 
 def _beats(score: float, trivial: float, higher_is_better: bool) -> bool:
@@ -260,11 +303,13 @@ def trivial_score(runner: Any, task: Task) -> float:
 
 __all__ = [
     "ADAM_LR",
+    "PACKED_TASKS",
     "Reference",
     "TaskRun",
     "adam_reference",
     "combine",
     "normalized",
+    "packed_screen",
     "score_task",
     "suite_fitness",
     "task_grid",

@@ -1,0 +1,299 @@
+"""Packed runs of a tensor task: K copies of a small MLP-like model trained as one.
+
+Small models are dominated by per-step overhead (a handful of tiny matrix products, the
+autograd graph, an optimizer step each), so K runs that share a seed - the screen's rates of
+one candidate, or several candidates' screens - train faster as one model with stacked
+weights: each `nn.Linear` becomes a `(K, in, out)` batched product (`torch.baddbmm`), the
+same batch is fed to every copy, and each copy's loss is its own mean (the gradient of their
+sum is every copy's own gradient).
+
+What a copy sees is what `TensorRunner.run` gives it for that seed: the same initial weights
+(the model built under `torch.manual_seed(seed)`, copied into every row), the same batch
+order, and the same update rule applied to its own row of a `(K, N)` parameter matrix laid
+out as the sequential optimizer's flat bucket (the model's parameters in order, each
+row-major), with the same segments, so every op of the rule - segment norms included - sees
+what it would see alone. Copies of one genome and schedule are adjacent rows stepped by one
+rule evaluation with one peak learning rate per row. Divergence is per copy, by the
+sequential rule (the first batch's loss times `BLOWUP`, NaN, non-finite final weights); a
+diverged copy is retired (its row frozen at zero) and the others go on.
+
+Packable: a model of `nn.Linear` layers and elementwise activations (an `nn.Sequential`,
+possibly nested, or one `nn.Linear`), and an optimizer spec of a genome without decoupled
+weight decay or random operations (`packable_spec`). Results equal the sequential runner's
+within float tolerance (a batched product sums in another order). Whether packing wins is a
+per-task measurement: `benchmarks/packed_tasks.py`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from optevo.compile import compile_genome
+from optevo.program import Workspace
+from optevo.scheduled import ScheduledRule
+from optevo.space.genome import Genome
+from optevo.space.ops import OpContext
+from optevo.tasks.base import RunOutcome
+from optevo.tasks.tensor import BLOWUP, TensorRunner, _finish, _sums
+
+if TYPE_CHECKING:
+    from optevo.bench.optimizers import OptimizerSpec
+
+_ACTIVATIONS: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
+    nn.ReLU: F.relu,
+    nn.GELU: F.gelu,
+    nn.Tanh: torch.tanh,
+}
+
+
+def _layers(model: nn.Module) -> list[nn.Module] | None:
+    """The model as a flat list of Linear layers and activations, or None if it is not one."""
+    if isinstance(model, nn.Linear):
+        return [model]
+    if type(model) is not nn.Sequential:
+        return None
+    out: list[nn.Module] = []
+    for child in model:
+        if isinstance(child, nn.Linear) or type(child) in _ACTIVATIONS:
+            if type(child) is nn.GELU and child.approximate != "none":
+                return None
+            out.append(child)
+        else:
+            inner = _layers(child)
+            if inner is None:
+                return None
+            out.extend(inner)
+    return out
+
+
+def packable_model(model: nn.Module) -> bool:
+    """Whether `model` is made of Linear layers and elementwise activations only."""
+    return _layers(model) is not None
+
+
+def packable_spec(spec: OptimizerSpec) -> bool:
+    """Whether an optimizer spec can step packed copies exactly as alone: a genome (no torch
+    factory), no decoupled weight decay, no random operations."""
+    if spec.factory is not None or spec.genome is None or spec.weight_decay != 0:
+        return False
+    return not compile_genome(spec.genome).random
+
+
+@dataclass
+class _Group:
+    """Rows start:stop, stepped by one genome's rule."""
+
+    scheduled: ScheduledRule
+    start: int
+    stop: int
+    state: dict[str, Tensor]
+    peak: Tensor
+    ctx: OpContext
+    workspace: Workspace
+
+
+class PackedNet:
+    """K copies of an MLP-like model as one (K, N) parameter matrix with stacked views."""
+
+    def __init__(self, model: nn.Module, k: int, device: str) -> None:
+        layers = _layers(model)
+        if layers is None:
+            raise ValueError(f"cannot pack {type(model).__name__}: Linear layers only")
+        params = list(model.parameters())
+        self.sizes = [p.numel() for p in params]
+        row = torch.cat([p.detach().reshape(-1) for p in params]).to(device)
+        self.flat = row.unsqueeze(0).repeat(k, 1).requires_grad_(True)
+        self.shapes = [p.shape for p in params]
+        self.k = k
+        # The forward: for each layer, ("linear", weight index, bias index | None) or an act.
+        self.plan: list[tuple[int, int | None] | Callable[[Tensor], Tensor]] = []
+        index = {id(p): i for i, p in enumerate(params)}
+        for layer in layers:
+            if isinstance(layer, nn.Linear):
+                b = index[id(layer.bias)] if layer.bias is not None else None
+                self.plan.append((index[id(layer.weight)], b))
+            else:
+                self.plan.append(_ACTIVATIONS[type(layer)])
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """`flat` (K, N) as one (K, *shape) view per parameter."""
+        parts = torch.split(flat, self.sizes, dim=1)
+        return [p.view(self.k, *s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def forward(self, x: Tensor, flat: Tensor | None = None) -> Tensor:
+        """(B, in) -> (K, B, out): every copy on the same inputs."""
+        views = self.views(self.flat if flat is None else flat)
+        h = x.unsqueeze(0).expand(self.k, *x.shape)
+        for step in self.plan:
+            if isinstance(step, tuple):
+                w, b = step
+                wt = views[w].transpose(1, 2)  # (K, in, out)
+                h = torch.bmm(h, wt) if b is None else torch.baddbmm(views[b][:, None], h, wt)
+            else:
+                h = step(h)
+        return h
+
+
+def _losses(kind: str, out: Tensor, y: Tensor) -> Tensor:
+    """Each copy's mean training loss, (K,)."""
+    k = out.shape[0]
+    if kind == "mse":
+        return ((out - y.unsqueeze(0)) ** 2).reshape(k, -1).mean(1)
+    logits = out.reshape(-1, out.shape[-1])
+    target = y.reshape(-1).repeat(k)
+    return F.cross_entropy(logits, target, reduction="none").view(k, -1).mean(1)
+
+
+def run_packed(
+    runner: TensorRunner,
+    runs: Sequence[tuple[OptimizerSpec, float]],
+    seed: int,
+    steps: int,
+    total_steps: int,
+    warmup_steps: int,
+    hold_steps: int,
+    split: str,
+) -> list[RunOutcome]:
+    """The outcomes of `runner.run(spec, lr, seed, steps, ...)` for each (spec, lr) of `runs`,
+    trained as one packed model (see the module). Every spec must pass `packable_spec` and the
+    runner's model `packable_model`. Each outcome's `seconds` is the packed run's wall time
+    divided by the number of copies."""
+    t0 = time.perf_counter()
+    if not runs:
+        return []
+    for spec, _ in runs:
+        if not packable_spec(spec):
+            raise ValueError(f"{spec.label}: cannot be stepped packed (see packable_spec)")
+    device = runner.device
+    torch.manual_seed(seed)
+    net = PackedNet(runner.make_model(), len(runs), device)
+    keys: dict[tuple[Genome, str], list[int]] = {}
+    for i, (spec, _) in enumerate(runs):
+        assert spec.genome is not None
+        keys.setdefault((spec.genome, spec.schedule), []).append(i)
+    order = [i for members in keys.values() for i in members]  # row -> index in `runs`
+    lrs = [runs[i][1] for i in order]
+    segments = tuple(net.sizes) if len(net.sizes) > 1 else None
+    groups: list[_Group] = []
+    start = 0
+    data = net.flat.detach()
+    for (genome, schedule), members in keys.items():
+        stop = start + len(members)
+        scheduled = ScheduledRule.create(genome, total_steps, warmup_steps, hold_steps, schedule)
+        peak = torch.tensor(lrs[start:stop], device=device, dtype=data.dtype).unsqueeze(1)
+        groups.append(
+            _Group(
+                scheduled,
+                start,
+                stop,
+                scheduled.init_state(data[start:stop]),
+                peak,
+                OpContext(segments=segments),
+                scheduled.workspace(data[start:stop]),
+            )
+        )
+        start = stop
+    needs_w = any(g.scheduled.rule.needs_weight for g in groups)
+    w_buf = torch.empty_like(data) if needs_w else None
+    k = len(runs)
+    active = [True] * k
+    mask = torch.ones(k, 1, dtype=torch.bool, device=device)
+    zero = torch.zeros((), dtype=data.dtype, device=device)
+    done = [0] * k
+    recent = [0.0] * k
+    limit = [math.inf] * k
+    status = ["ok"] * k
+
+    x_all, y_all = runner._on_device["train"]
+    gen = torch.Generator().manual_seed(seed)
+    perm, pos = torch.empty(0, dtype=torch.long), 0
+    bs = runner.batch_size
+    for step in range(steps):
+        if pos + bs > len(perm):
+            perm, pos = torch.randperm(len(y_all), generator=gen), 0
+        idx = perm[pos : pos + bs].to(device)
+        pos += bs
+        losses = _losses(runner.loss, net.forward(x_all[idx]), y_all[idx])
+        net.flat.grad = None
+        losses.sum().backward()
+        grad = net.flat.grad
+        assert grad is not None
+        if w_buf is not None:
+            w_buf.copy_(data)
+        all_active = all(active)
+        with torch.no_grad():
+            for grp in groups:
+                rows = slice(grp.start, grp.stop)
+                delta = grp.scheduled.delta(
+                    grad[rows],
+                    grp.state,
+                    step,
+                    grp.peak,
+                    None if w_buf is None else w_buf[rows],
+                    grp.ctx,
+                    grp.workspace,
+                )
+                if all_active:
+                    data[rows].add_(delta)
+                else:
+                    data[rows].add_(torch.where(mask[rows], delta, zero))
+        values = losses.detach().tolist()
+        for row in range(k):
+            if not active[row]:
+                continue
+            done[row] = step + 1
+            recent[row] = values[row]
+            if step == 0:
+                limit[row] = BLOWUP * max(abs(values[row]), 1e-6)
+            if not values[row] <= limit[row]:
+                status[row] = "diverged"
+                active[row] = False
+                mask[row] = False
+                data[row].zero_()
+        if not any(active):
+            break
+    finite = torch.isfinite(data).all(1).tolist()
+    for row in range(k):
+        if status[row] == "ok" and not finite[row]:
+            status[row] = "diverged"
+    scores = _scores(runner, net, split)
+    worst = runner.worst(split)
+    seconds = (time.perf_counter() - t0) / k
+    outcomes: list[RunOutcome | None] = [None] * k
+    for row, i in enumerate(order):
+        score = worst if status[row] == "diverged" else scores[row]
+        if not math.isfinite(score):
+            score = worst
+        score = max(score, worst) if runner.higher_is_better else min(score, worst)
+        extra = {"train_loss": recent[row]} if math.isfinite(recent[row]) else {}
+        outcomes[i] = RunOutcome(score, status[row], seconds, done[row], extra)
+    return [o for o in outcomes if o is not None]
+
+
+@torch.no_grad()
+def _scores(runner: TensorRunner, net: PackedNet, split: str) -> list[float]:
+    """Each copy's metric on `split` (may be non-finite)."""
+    x_all, y_all = runner._on_device[split]
+    data = net.flat.detach()
+    totals = [0.0] * net.k
+    count = 0
+    for i in range(0, len(y_all), runner.eval_batch_size):
+        out = net.forward(x_all[i : i + runner.eval_batch_size], data)
+        y = y_all[i : i + runner.eval_batch_size]
+        n = 0
+        for row in range(net.k):
+            s, n = _sums(runner.metric, out[row], y)
+            totals[row] += s
+        count += n
+    return [_finish(runner.metric, t, count) for t in totals]
+
+
+__all__ = ["PackedNet", "packable_model", "packable_spec", "run_packed"]

@@ -1,0 +1,118 @@
+"""Packed runs of the small tasks (optevo.tasks.packed): the same outcomes as the sequential
+runner for the same seeds and rates (metrics within float tolerance, the same diverged
+flags), per-copy divergence, what can and cannot be packed, and the suite screen's use."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from optevo import library
+from optevo.bench import named
+from optevo.bench.optimizers import OptimizerSpec
+from optevo.fitness.suite import PACKED_TASKS, packed_screen
+from optevo.tasks.base import TaskOptions
+from optevo.tasks.models import CharRNN, autoencoder, mlp
+from optevo.tasks.packed import PackedNet, packable_model, packable_spec, run_packed
+from optevo.tasks.registry import get_task
+
+ADAM, OPT6, SGD = named(["Adam", "Opt6", "SGD"])
+
+
+def small_runner(name: str, steps: int) -> Any:
+    task = get_task(name)
+    return task.build(TaskOptions(), task.budget.scaled(steps / task.budget.total_steps))
+
+
+def sequential(runner: Any, runs: list[tuple[Any, float]], steps: int) -> list[Any]:
+    return [runner.run(spec, lr, 3, steps, steps, 2, 4, "val") for spec, lr in runs]
+
+
+def assert_same(seq: list[Any], packed: list[Any], rel: float = 1e-4) -> None:
+    assert [o.status for o in seq] == [o.status for o in packed]
+    for a, b in zip(seq, packed, strict=True):
+        assert b.metric == pytest.approx(a.metric, rel=rel)
+        if a.status == "ok":
+            assert a.steps == b.steps
+
+
+@pytest.mark.parametrize(
+    ("name", "lrs"),
+    [
+        ("teacher-mlp", (3e-3, 1e-3, 3e-4)),
+        ("heavy-tailed-logreg", (1e-1, 1e-2, 1e-3, 1e-4)),
+        ("manifold-autoencoder", (1e-2, 1e-3, 1e-4)),
+    ],
+)
+def test_packed_equals_sequential(name: str, lrs: tuple[float, ...]) -> None:
+    steps = 40
+    runner = small_runner(name, steps)
+    runs = [(spec, lr) for spec in (ADAM, OPT6) for lr in lrs]
+    seq = sequential(runner, runs, steps)
+    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    assert_same(seq, packed)
+
+
+def test_divergence_is_per_copy() -> None:
+    steps = 30
+    runner = small_runner("manifold-autoencoder", steps)
+    runs = [(SGD, 1e4), (ADAM, 1e-3), (SGD, 1e6)]
+    seq = sequential(runner, runs, steps)
+    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    assert [o.status for o in packed] == ["diverged", "ok", "diverged"]
+    assert [o.status for o in seq] == [o.status for o in packed]
+    assert packed[1].metric == pytest.approx(seq[1].metric, rel=1e-4)
+    assert packed[0].metric == runner.worst("val")
+    assert packed[0].steps < steps
+
+
+def test_initial_weights_are_the_sequential_models() -> None:
+    torch.manual_seed(5)
+    model = mlp(4, [6], 3)
+    net = PackedNet(model, 2, "cpu")
+    x = torch.randn(8, 4)
+    out = net.forward(x)
+    assert out.shape == (2, 8, 3)
+    torch.testing.assert_close(out[0], model(x))
+    torch.testing.assert_close(out[1], model(x))
+
+
+def test_what_can_be_packed() -> None:
+    assert packable_model(nn.Linear(3, 2))
+    assert packable_model(mlp(3, [4, 4], 2, "tanh"))
+    assert packable_model(autoencoder(8, 6, 2))
+    assert not packable_model(CharRNN(10))
+    assert not packable_model(nn.Sequential(nn.Linear(3, 3), nn.Dropout()))
+    assert packable_spec(ADAM)
+    assert not packable_spec(OptimizerSpec("AdamW", library.genome("Adam"), weight_decay=0.01))
+    lion = OptimizerSpec.of_factory("x", lambda p, *a: torch.optim.SGD(p, lr=1.0), "sgd")
+    assert not packable_spec(lion)
+    with pytest.raises(ValueError, match="cannot pack"):
+        PackedNet(CharRNN(10), 2, "cpu")
+    runner = small_runner("teacher-mlp", 5)
+    with pytest.raises(ValueError, match="packed"):
+        run_packed(runner, [(lion, 1e-3)], 0, 5, 5, 0, 0, "val")
+    assert run_packed(runner, [], 0, 5, 5, 0, 0, "val") == []
+
+
+def test_suite_screen_packs_where_measured() -> None:
+    mlp_task, lstm_task = get_task("teacher-mlp"), get_task("stdlib-lstm")
+    assert mlp_task.name in PACKED_TASKS and lstm_task.name not in PACKED_TASKS
+    runner = small_runner("teacher-mlp", 5)
+    assert packed_screen(mlp_task, runner, ADAM)
+    assert not packed_screen(mlp_task, runner, OptimizerSpec("W", ADAM.genome, weight_decay=0.1))
+    assert not packed_screen(lstm_task, small_runner("stdlib-lstm", 5), ADAM)
+
+
+def test_outcomes_keep_the_order_of_runs() -> None:
+    steps = 10
+    runner = small_runner("heavy-tailed-logreg", steps)
+    runs = [(ADAM, 1e-2), (OPT6, 1e-2), (ADAM, 1e-3), (OPT6, 1e-3)]  # rows regrouped inside
+    seq = sequential(runner, runs, steps)
+    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    assert_same(seq, packed)
+    assert all(math.isfinite(o.extra["train_loss"]) for o in packed)
