@@ -41,7 +41,7 @@ from optevo.search.elimination_config import (
 )
 from optevo.search.executors import Executor, ExecutorError
 from optevo.search.preflight import check_stages
-from optevo.search.records import STAGES
+from optevo.search.records import elimination_round
 from optevo.search.runner import Event
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
@@ -117,7 +117,7 @@ def eliminate_command(
             )
             config = run_config.model_copy(update={"elimination": shown, "executor": ex})
             worker = Worker(config)
-            check_stages(config, worker, config.stages()[len(STAGES) :])
+            check_stages(config, worker, tuple(s for s in config.stages() if elimination_round(s)))
         except (ConfigError, StoreError) as exc:
             fail(str(exc))
         console.print(

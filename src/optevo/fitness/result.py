@@ -97,6 +97,8 @@ class TaskScore:
     screen: dict[float, float | None] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    steps: int = 0
+    """Optimizer steps the candidate trained on the task (screen and full run)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -113,6 +115,7 @@ class TaskScore:
             "screen": {repr(k): v for k, v in self.screen.items()},
             "seconds": self.seconds,
             "error": self.error,
+            "steps": self.steps,
         }
 
     @classmethod
@@ -135,6 +138,7 @@ class TaskScore:
             screen={float(k): _opt_float(v) for k, v in (d.get("screen") or {}).items()},
             seconds=float(d.get("seconds") or 0.0),
             error=None if error is None else str(error),
+            steps=int(d.get("steps") or 0),
         )
 
 
@@ -197,6 +201,13 @@ class FitnessResult:
             error=d.get("error"),
             tasks=[TaskScore.from_dict(t) for t in d.get("tasks") or []],
         )
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps this evaluation trained: every run's (screen and full), or every
+        task's for a suite fitness (Adam's shared references not counted). What a search's
+        budget is counted in (`benchmarks/strategies.py`)."""
+        return sum(r.steps for r in self.runs) + sum(t.steps for t in self.tasks)
 
     @property
     def best_screen_acc(self) -> float | None:

@@ -82,6 +82,8 @@ class TaskRun:
     score: float
     lr: float | None
     screen: dict[float, float | None]
+    steps: int = 0
+    """Optimizer steps trained in all (the screen's rates and the full run)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,9 @@ def score_task(spec: OptimizerSpec, ref: TaskRef, config: FitnessConfig) -> Task
         runner = build_runner(ref.name, ref.size, resolve_device(config.device))
         run = screen_and_run(spec, task, ref, config, runner, adam.trivial)
         d = normalized(run.score, adam, task.higher_is_better) if run.status == "ok" else -1.0
-        return _task_score(ref, adam, run.status, run.score, d, lr=run.lr, screen=run.screen)
+        return _task_score(
+            ref, adam, run.status, run.score, d, lr=run.lr, screen=run.screen, steps=run.steps
+        )
 
     def failed(message: str) -> TaskScore:
         return _task_score(ref, adam, "error", None, -1.0, error=message)
@@ -206,8 +210,10 @@ def screen_and_run(
     budget = task_budget(task, ref.size, config.task_scale)
     screen_steps = max(1, round(budget.total_steps * config.task_screen_fraction))
     hib = task.higher_is_better
+    trained = 0
 
     def run(lr: float, steps: int) -> float | None:
+        nonlocal trained
         out = runner.run(
             spec,
             lr,
@@ -218,6 +224,7 @@ def screen_and_run(
             budget.hold_steps,
             SPLIT,
         )
+        trained += out.steps
         return _metric(out)
 
     grid = task_grid(config, task)
@@ -233,16 +240,17 @@ def screen_and_run(
             SPLIT,
         )
         screen = {lr: _metric(out) for lr, out in zip(grid, outs, strict=True)}
+        trained += sum(out.steps for out in outs)
     else:
         screen = {lr: run(lr, screen_steps) for lr in grid}
     passing = {lr: m for lr, m in screen.items() if m is not None and _beats(m, trivial, hib)}
     best = pick_best(dict(passing), hib, centre=task.reference_lr)
     if best is None:
-        return TaskRun("failed_screen", trivial, None, screen)
+        return TaskRun("failed_screen", trivial, None, screen, trained)
     full = run(best, budget.total_steps)
     if full is None:
-        return TaskRun("diverged", trivial, best, screen)
-    return TaskRun("ok", full, best, screen)
+        return TaskRun("diverged", trivial, best, screen, trained)
+    return TaskRun("ok", full, best, screen, trained)
 
 
 def _metric(out: RunOutcome) -> float | None:

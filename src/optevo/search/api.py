@@ -19,7 +19,7 @@ from optevo.config import ConfigError, safe_load
 from optevo.search.config import RunConfig
 from optevo.search.executors import Executor, make_executor
 from optevo.search.preflight import check_devices
-from optevo.search.records import Evaluation, Request
+from optevo.search.records import Evaluation, Request, funnel_rung
 from optevo.search.runner import Event, SearchRun
 from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
@@ -161,7 +161,7 @@ def final_stage(run: SearchRun) -> list[Evaluation]:
     """Re-evaluate the best `final.top` distinct genomes of the search and the baselines over
     `final.seeds` fresh training seeds (not the seeds they were selected on)."""
     cfg = run.config.final
-    top = [s.evaluation for s in leaderboard(run.store.evaluations("search"))][: cfg.top]
+    top = [s.evaluation for s in leaderboard(searched(run.store.evaluations()))][: cfg.top]
     requests = [
         Request(
             f"final/top{i + 1}",
@@ -205,15 +205,22 @@ def final_stage(run: SearchRun) -> list[Evaluation]:
     return run.evaluate(requests)
 
 
+def searched(evaluations: list[Evaluation]) -> list[Evaluation]:
+    """The search's evaluations: the search stage and, with a funnel, its rungs."""
+    return [e for e in evaluations if funnel_rung(e.request.stage) is not None]
+
+
 def leaderboard(evaluations: list[Evaluation]) -> list[Standing]:
     """Distinct genomes (by canonical hash and schedule) with a fitness, best first; each
-    genome's first trained evaluation stands for it."""
+    genome's first evaluation at the highest funnel rung it reached stands for it (its
+    first evaluation, without a funnel); `times_seen` counts its search-stage requests."""
     firsts: dict[tuple[str, str], Evaluation] = {}
     seen: Counter[tuple[str, str]] = Counter()
     for ev in evaluations:
         key = (ev.canonical_hash, ev.request.schedule)
-        seen[key] += 1
-        if key not in firsts:
+        if ev.rung == 0:
+            seen[key] += 1
+        if key not in firsts or ev.rank_key()[0] > firsts[key].rank_key()[0]:
             firsts[key] = ev
     rows = [ev for ev in firsts.values() if ev.fitness is not None]
     rows.sort(key=lambda ev: ev.rank_key(), reverse=True)
@@ -221,7 +228,7 @@ def leaderboard(evaluations: list[Evaluation]) -> list[Standing]:
         Standing(
             ev.request.name or ev.canonical_hash[:10],
             ev,
-            seen[(ev.canonical_hash, ev.request.schedule)],
+            max(1, seen[(ev.canonical_hash, ev.request.schedule)]),
         )
         for ev in rows
     ]
@@ -244,6 +251,9 @@ def summarize(store: RunStore, config: RunConfig | None = None) -> RunSummary:
             config.final.top + len(config.final.baselines) if config.final.enabled else 0
         ),
     }
+    for e in evaluations:
+        if e.rung > 0:
+            counts[e.request.stage] = counts.get(e.request.stage, 0) + 1
     status_counts = dict(Counter(e.status for e in search))
     final = [e for e in evaluations if e.request.stage == "final"]
     return RunSummary(
@@ -252,7 +262,7 @@ def summarize(store: RunStore, config: RunConfig | None = None) -> RunSummary:
         finished=store.get_meta("finished") is not None,
         counts=counts,
         status_counts=status_counts,
-        leaderboard=leaderboard([e for e in search if e.request.stage == "search"]),
+        leaderboard=leaderboard(searched(evaluations)),
         final=leaderboard(final),
     )
 

@@ -32,7 +32,14 @@ from optevo.config import (
 from optevo.fitness.config import FitnessConfig
 from optevo.integrity import SphereConfig
 from optevo.search.elimination_config import EliminationConfig
-from optevo.search.records import STAGES, elimination_round, elimination_stage
+from optevo.search.funnel import FunnelConfig
+from optevo.search.records import (
+    STAGES,
+    elimination_round,
+    elimination_stage,
+    funnel_rung,
+    rung_stage,
+)
 from optevo.space.config import SpaceConfig
 from optevo.space.constants import MUTATIONS
 from optevo.space.genome import Genome
@@ -293,6 +300,10 @@ class RunConfig(StrictModel):
     elimination: EliminationConfig | None = None
     """The elimination rounds after the search (SPEC 7.1; `optevo eliminate`). None: chosen
     when the elimination starts (`elimination_protocol`), and stored in the run's meta."""
+    funnel: FunnelConfig | None = None
+    """Rungs of growing cost inside the search (`optevo.search.funnel`); each rung's `fitness`
+    is written as overrides of `fitness`. None: every candidate is evaluated once, on
+    `fitness` (the paper's protocol)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -308,6 +319,17 @@ class RunConfig(StrictModel):
             part = raw.get(key)
             if isinstance(part, dict) and isinstance(fit, dict):
                 raw[key] = {**fit, **_expanded(key, part)}
+        funnel = raw.get("funnel")
+        if isinstance(funnel, dict) and isinstance(funnel.get("rungs"), list | tuple):
+            rungs = []
+            for i, rung in enumerate(funnel["rungs"]):
+                if isinstance(rung, dict) and isinstance(fit, dict):
+                    part = rung.get("fitness", {})
+                    if isinstance(part, dict):
+                        where = f"funnel.rungs.{i}.fitness"
+                        rung = {**rung, "fitness": {**fit, **_expanded(where, part)}}
+                rungs.append(rung)
+            raw["funnel"] = {**funnel, "rungs": rungs}
         return raw
 
     def search_space(self) -> SpaceConfig:
@@ -322,12 +344,24 @@ class RunConfig(StrictModel):
 
     def stages(self) -> tuple[str, ...]:
         """Every stage this configuration can evaluate: init, search, final and the
-        elimination rounds (`elim-1`, ...) when it holds an elimination."""
+        elimination rounds (`elim-1`, ...) when it holds an elimination, and the funnel's rungs
+        (`rung-1`, ...) when it holds a funnel."""
         rounds = () if self.elimination is None else self.elimination.rounds
-        return (*STAGES, *(elimination_stage(i + 1) for i in range(len(rounds))))
+        rungs = () if self.funnel is None else self.funnel.rungs
+        return (
+            *STAGES,
+            *(elimination_stage(i + 1) for i in range(len(rounds))),
+            *(rung_stage(i + 1) for i in range(len(rungs))),
+        )
 
     def stage_fitness(self, stage: str) -> FitnessConfig:
-        """The fitness protocol of a stage: init, search, final or an elimination round."""
+        """The fitness protocol of a stage: init, search, final, an elimination round or a
+        funnel rung."""
+        rung = funnel_rung(stage)
+        if rung:
+            if self.funnel is None or rung > len(self.funnel.rungs):
+                raise ValueError(f"stage {stage!r}: this configuration has no such funnel rung")
+            return self.funnel.rungs[rung - 1].fitness
         round_number = elimination_round(stage)
         if round_number is not None:
             if self.elimination is None:

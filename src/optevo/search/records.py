@@ -21,9 +21,35 @@ from optevo.space.genome import Genome
 STAGES: tuple[str, ...] = ("init", "search", "final")
 """init: the enlarged initial population (cheap surrogate); search: particles and children;
 final: the best genomes and the baselines re-evaluated over several seeds. After the search,
-the elimination rounds (SPEC 7.1) are the stages `elim-1`, `elim-2`, ... (`elimination_stage`)."""
+the elimination rounds (SPEC 7.1) are the stages `elim-1`, `elim-2`, ... (`elimination_stage`).
+With a funnel (`RunConfig.funnel`), the search's candidates promoted past rung 0 (the search
+stage) are evaluated again at the stages `rung-1`, `rung-2`, ... (`rung_stage`)."""
 
 ELIMINATION_PREFIX = "elim-"
+RUNG_PREFIX = "rung-"
+
+
+def _numbered(stage: str, prefix: str) -> int | None:
+    if not stage.startswith(prefix):
+        return None
+    digits = stage[len(prefix) :]
+    if not digits.isdigit() or digits.startswith("0"):
+        return None
+    return int(digits)
+
+
+def rung_stage(rung: int) -> str:
+    """The stage name of funnel rung `rung` (1, 2, ...; rung 0 is the search stage)."""
+    if rung < 1:
+        raise ValueError(f"funnel rungs past the search count from 1, got {rung}")
+    return f"{RUNG_PREFIX}{rung}"
+
+
+def funnel_rung(stage: str) -> int | None:
+    """The funnel rung of a stage: 0 for `search`, 2 for `rung-2`, None for other stages."""
+    if stage == "search":
+        return 0
+    return _numbered(stage, RUNG_PREFIX)
 
 
 def elimination_stage(round_number: int) -> str:
@@ -35,17 +61,12 @@ def elimination_stage(round_number: int) -> str:
 
 def elimination_round(stage: str) -> int | None:
     """The round number of an elimination stage (`elim-2` -> 2), None for other stages."""
-    if not stage.startswith(ELIMINATION_PREFIX):
-        return None
-    digits = stage[len(ELIMINATION_PREFIX) :]
-    if not digits.isdigit() or digits.startswith("0"):
-        return None
-    return int(digits)
+    return _numbered(stage, ELIMINATION_PREFIX)
 
 
 def is_stage(stage: str) -> bool:
-    """A stage a request may name: one of STAGES or an elimination round."""
-    return stage in STAGES or elimination_round(stage) is not None
+    """A stage a request may name: one of STAGES, an elimination round or a funnel rung."""
+    return stage in STAGES or elimination_round(stage) is not None or funnel_rung(stage) is not None
 
 
 @dataclass(frozen=True)
@@ -139,12 +160,19 @@ class Evaluation:
     def genome(self) -> Genome:
         return self.request.genome
 
-    def rank_key(self) -> tuple[float, float]:
-        """Higher is better: fitness first, then the best screen accuracy (so that among
-        children that all failed, the particle moves to the most promising one)."""
+    @property
+    def rung(self) -> int:
+        """The funnel rung this evaluation was made at (0 outside a funnel's rungs)."""
+        return funnel_rung(self.request.stage) or 0
+
+    def rank_key(self) -> tuple[int, float, float]:
+        """Higher is better: the funnel rung reached first (a candidate promoted past another
+        ranks above it; 0 without a funnel, and 0 for a candidate that failed at its rung),
+        then fitness, then the best screen accuracy (so that among children that all failed,
+        the particle moves to the most promising one)."""
         fit = -math.inf if self.fitness is None else self.fitness
         screen = -math.inf if self.screen_acc is None else self.screen_acc
-        return (fit, screen)
+        return (self.rung if self.fitness is not None else 0, fit, screen)
 
 
 @dataclass(frozen=True)

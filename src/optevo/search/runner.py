@@ -23,6 +23,7 @@ from optevo.search.candidates import Drawn, draw_child, draw_random
 from optevo.search.config import RunConfig
 from optevo.search.duplicates import Identity
 from optevo.search.executors import Executor
+from optevo.search.funnel import Ladder
 from optevo.search.records import (
     Evaluation,
     Request,
@@ -30,6 +31,8 @@ from optevo.search.records import (
     TrialResult,
     aggregate,
     elimination_round,
+    funnel_rung,
+    rung_stage,
 )
 from optevo.search.store import RunStore
 from optevo.space.config import SpaceConfig
@@ -68,6 +71,8 @@ class SearchRun:
         self.on_event = on_event
         self.space: SpaceConfig = config.search_space()
         self.sphere: SphereConfig = config.sphere
+        funnel = config.funnel
+        self.ladder = None if funnel is None else Ladder(len(funnel.rungs))
 
     # -- randomness -------------------------------------------------------------------------
 
@@ -77,8 +82,13 @@ class SearchRun:
         return np.random.default_rng(np.random.SeedSequence(words))
 
     def training_seeds(self, stage: str) -> list[int]:
+        rung = funnel_rung(stage)
         if stage == "final":
             n, group = self.config.final.seeds, "final"
+        elif rung:  # a funnel rung: the search's seeds (seed 0 is the search's seed 0)
+            if self.config.funnel is None or rung > len(self.config.funnel.rungs):
+                raise ValueError(f"stage {stage!r}: the run's configuration has no such rung")
+            n, group = self.config.funnel.rungs[rung - 1].seeds, "fitness"
         elif elimination_round(stage) is not None:
             if self.config.elimination is None:
                 raise ValueError(f"stage {stage!r}: the run's configuration holds no elimination")
@@ -108,7 +118,35 @@ class SearchRun:
         """Evaluate a batch; results in request order. A request whose key the store holds
         is read back; one whose genome (by canonical form or behaviour, same stage and
         schedule) was trained before reuses that result as a duplicate; the rest become one
-        trial per training seed, run by the executor as one batch."""
+        trial per training seed, run by the executor as one batch. With a funnel, the
+        batch's search-stage candidates then climb its rungs (`optevo.search.funnel`), and
+        each comes back as its evaluation at the highest rung it reached."""
+        results = self._evaluate(requests)
+        if self.ladder is not None:
+            results = self._climb(requests, results)
+        return results
+
+    def _climb(self, requests: Sequence[Request], results: list[Evaluation]) -> list[Evaluation]:
+        assert self.config.funnel is not None and self.ladder is not None
+        current = list(results)
+        entrants = [i for i, r in enumerate(requests) if r.stage == "search"]
+        for rung, cfg in enumerate(self.config.funnel.rungs, 1):
+            if not entrants:
+                break
+            keys = [
+                current[i].rank_key() if current[i].fitness is not None else None for i in entrants
+            ]
+            chosen = [entrants[j] for j in self.ladder.promote(rung, cfg.keep, keys)]
+            stage = rung_stage(rung)
+            promoted = [
+                replace(requests[i], key=f"{requests[i].key}/{stage}", stage=stage) for i in chosen
+            ]
+            for i, ev in zip(chosen, self._evaluate(promoted), strict=True):
+                current[i] = ev
+            entrants = chosen
+        return current
+
+    def _evaluate(self, requests: Sequence[Request]) -> list[Evaluation]:
         keys = [r.key for r in requests]
         if len(set(keys)) != len(keys):
             raise ValueError("a batch names the same key twice")
