@@ -111,15 +111,22 @@ def named(names: Iterable[str]) -> list[OptimizerSpec]:
 
 
 def from_run(run_dir: str | Path, top: int) -> list[OptimizerSpec]:
-    """The best `top` distinct genomes of a search run's leaderboard, labelled by rank and
-    hash ("#1 3fa2c1d0e9")."""
+    """The best `top` distinct genomes of a search run, labelled by rank and hash ("#1
+    3fa2c1d0e9"): in the order of its final re-evaluation over fresh seeds when it has one
+    (the found genomes, not the baselines nor the simplified forms), else of its search."""
     from optevo.search.api import read_summary
 
     if top < 1:
         raise ValueError(f"--top must be at least 1, got {top}")
     summary = read_summary(run_dir)
+    found = [
+        s
+        for s in summary.final
+        if s.evaluation.key.startswith("final/top") and not s.evaluation.key.endswith("simplified")
+    ]
+    board = found if found else summary.leaderboard
     specs = []
-    for rank, standing in enumerate(summary.leaderboard[:top], 1):
+    for rank, standing in enumerate(board[:top], 1):
         ev = standing.evaluation
         specs.append(
             OptimizerSpec(f"#{rank} {ev.canonical_hash[:10]}", ev.genome, ev.request.schedule)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -55,9 +55,13 @@ from optevo.search.config import (
 from optevo.search.executors import Executor, ExecutorError
 from optevo.search.inspect import find_genome
 from optevo.search.preflight import check_stages
+from optevo.search.records import elimination_round
 from optevo.search.runner import Event, timestamp
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
+
+if TYPE_CHECKING:
+    from optevo.validate.run import ValidateEvent
 
 
 @app.command()
@@ -171,7 +175,7 @@ def _check_data(cfg: RunConfig) -> Worker:
     a problem is one clear line naming the field (not an `error` per candidate, a run finished
     for good). The in-process worker keeps the data sets."""
     worker = Worker(cfg)
-    check_stages(cfg, worker, ("init", "search", "final"))
+    check_stages(cfg, worker, tuple(s for s in cfg.stages() if not elimination_round(s)))
     return worker
 
 
@@ -206,10 +210,34 @@ def _run_with_progress(
                 best=f"{max(best):.4f}" if best else "-",
             )
 
+        validating: list[int] = []
+
+        def on_validate(event: ValidateEvent) -> None:
+            # the validation stage (RUN/validate): a second bar, in estimated seconds
+            if not validating:
+                validating.append(progress.add_task("validate", total=0.0, best="-"))
+            bar = validating[0]
+            total = progress.tasks[bar].total or 0.0
+            if event.kind == "plan":
+                progress.update(bar, total=event.cost)
+            elif event.kind in ("extend", "skip"):
+                change = event.cost if event.kind == "extend" else -event.cost
+                progress.update(bar, total=max(0.0, total + change))
+            elif event.kind == "start":
+                what = f"lr {event.lr:g}" if event.phase == "lr" else f"seed {event.seed}"
+                progress.update(bar, description=f"validate {event.task} {event.optimizer} {what}")
+            elif event.kind == "done":
+                progress.update(bar, advance=event.cost)
+            elif event.kind == "finals":
+                progress.console.print(
+                    f"validate {event.task} {event.optimizer}: lr {event.lr:g}, {event.message}",
+                    highlight=False,
+                )
+
         try:
             if store is not None:
-                return resume_search(store, on_event, executor, config=cfg)
-            return start_search(cfg, target, on_event, executor)
+                return resume_search(store, on_event, executor, config=cfg, on_validate=on_validate)
+            return start_search(cfg, target, on_event, executor, on_validate=on_validate)
         except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()
             fail(str(exc))

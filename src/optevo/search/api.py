@@ -7,12 +7,14 @@ summary.final[0].name, summary.final[0].fitness
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from optevo import library
 from optevo.config import ConfigError, safe_load
@@ -23,6 +25,9 @@ from optevo.search.records import Evaluation, Request, funnel_rung
 from optevo.search.runner import Event, SearchRun
 from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
+
+if TYPE_CHECKING:
+    from optevo.validate.run import ValidateEvent
 
 CONFIG_YAML = "config.yaml"
 MAX_CONFIG_YAML_BYTES = 1 << 20
@@ -57,11 +62,20 @@ class RunSummary:
 
 
 def planned_evaluations(config: RunConfig) -> int:
-    """Requests the run will make before redraws (duplicates included)."""
+    """Requests the run will make before redraws (duplicates included); with a funnel, its
+    rungs' share of the search's candidates (rung k: the product of the keep fractions up to
+    it, rounded up)."""
     final = 0
     if config.final.enabled:
         final = config.final.top + len(config.final.baselines)
-    return config.strategy.planned_evaluations() + final
+    search = config.strategy.planned_evaluations()
+    rungs = 0
+    if config.funnel is not None:
+        share = 1.0
+        for rung in config.funnel.rungs:
+            share *= rung.keep
+            rungs += math.ceil(search * share - 1e-9)
+    return search + rungs + final
 
 
 def start_search(
@@ -69,15 +83,17 @@ def start_search(
     run_dir: str | Path,
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
+    on_validate: Callable[[ValidateEvent], None] | None = None,
 ) -> RunSummary:
-    """A new run in `run_dir` (refused if it already holds one), run to the end. A device
+    """A new run in `run_dir` (refused if it already holds one), run to the end: the search,
+    the final re-evaluation and the validation stage (`on_validate` sees its events). A device
     that is not here (`fitness.device: cuda` without CUDA) is refused before anything is
     written, when the evaluations run on this machine (`executor` None, not a Ray cluster)."""
     if executor is None:
         check_devices(config, config.stages())
     store = RunStore.create(run_dir, config.to_yaml(), config.model_dump_json())
     with store:
-        return _execute(store, config, on_event, executor)
+        return _execute(store, config, on_event, executor, on_validate)
 
 
 def resume_search(
@@ -85,6 +101,7 @@ def resume_search(
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
     config: RunConfig | None = None,
+    on_validate: Callable[[ValidateEvent], None] | None = None,
 ) -> RunSummary:
     """Continue the run in `run_dir` from where it stopped (its stored configuration; an
     executor section in `config` may replace the stored one, nothing else may change).
@@ -104,7 +121,7 @@ def resume_search(
                     "--config/--preset/--set (only the executor may change)"
                 )
             stored = config
-        return _execute(store, stored, on_event, executor)
+        return _execute(store, stored, on_event, executor, on_validate)
 
 
 def restore_config_yaml(store: RunStore, config: RunConfig) -> str | None:
@@ -141,6 +158,7 @@ def _execute(
     config: RunConfig,
     on_event: Callable[[Event], None] | None,
     executor: Executor | None,
+    on_validate: Callable[[ValidateEvent], None] | None = None,
 ) -> RunSummary:
     own = executor is None
     executor = executor or make_executor(config)
@@ -150,10 +168,16 @@ def _execute(
         run_strategy(run)
         if config.final.enabled:
             final_stage(run)
-        store.set_meta("finished", repr(time.time()))
     finally:
         if own:
             executor.close()
+    if config.validation is not None:
+        from optevo.validate.stage import DONE_META, run_stage
+
+        if store.get_meta(DONE_META) is None:
+            run_stage(store.run_dir, config, on_validate)
+            store.set_meta(DONE_META, repr(time.time()))
+    store.set_meta("finished", repr(time.time()))
     return summarize(store, config)
 
 

@@ -240,6 +240,16 @@ class ExecutorConfig(StrictModel):
         )
 
 
+def known_named(names: tuple[str, ...]) -> tuple[str, ...]:
+    """`names` when every one is a library optimizer; ValueError naming the others."""
+    from optevo import library
+
+    unknown = [n for n in names if n not in library.names()]
+    if unknown:
+        raise ValueError(f"unknown named optimizer(s) {unknown}; see `optevo list`")
+    return names
+
+
 class FinalConfig(StrictModel):
     """The end of a run: the best `top` genomes and the `baselines` re-evaluated over `seeds`
     training seeds, leaderboard as mean and std (the quick fitness is noisy). What is written
@@ -268,16 +278,42 @@ class FinalConfig(StrictModel):
     @field_validator("baselines")
     @classmethod
     def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from optevo import library
-
-        unknown = [n for n in v if n not in library.names()]
-        if unknown:
-            raise ValueError(f"unknown named optimizer(s) {unknown}; see `optevo list`")
-        return v
+        return known_named(v)
 
     @property
     def enabled(self) -> bool:
         return self.top > 0 or bool(self.baselines)
+
+
+class ValidateStageConfig(StrictModel):
+    """The run's last stage (`optevo.validate.stage`): `optevo validate` on the run's best
+    `top` genomes (the final re-evaluation's order when the run has one, else the search's),
+    beside `named` library optimizers (e.g. the paper's best find) and, with `baselines`,
+    Adam, AdamW and Lion; `seeds` final runs each; `tasks` (default: the validation suite) at
+    `scale` times their validation budget. Results in RUN/validate/ (what `optevo report`
+    shows), stored run by run: a resumed run goes on where it stopped."""
+
+    top: Int = Field(3, ge=1, le=20)
+    seeds: Int = Field(3, ge=1, le=20)
+    scale: Float = Field(1.0, gt=0, le=10)
+    tasks: tuple[str, ...] = ()
+    named: tuple[str, ...] = ()
+    baselines: bool = True
+
+    @field_validator("tasks")
+    @classmethod
+    def _tasks(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        from optevo.tasks.registry import TASKS
+
+        unknown = [t for t in v if t not in TASKS]
+        if unknown:
+            raise ValueError(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+        return v
+
+    @field_validator("named")
+    @classmethod
+    def _named(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return known_named(v)
 
 
 class RunConfig(StrictModel):
@@ -300,6 +336,8 @@ class RunConfig(StrictModel):
     elimination: EliminationConfig | None = None
     """The elimination rounds after the search (SPEC 7.1; `optevo eliminate`). None: chosen
     when the elimination starts (`elimination_protocol`), and stored in the run's meta."""
+    validation: ValidateStageConfig | None = None
+    """`optevo validate` on the best genomes once the run has finished (None: not run)."""
     funnel: FunnelConfig | None = None
     """Rungs of growing cost inside the search (`optevo.search.funnel`); each rung's `fitness`
     is written as overrides of `fitness`. None: every candidate is evaluated once, on

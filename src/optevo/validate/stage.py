@@ -1,0 +1,50 @@
+"""A search run's validation stage (`RunConfig.validation`): `optevo validate` on the run's best
+genomes, beside named optimizers and the baselines, into RUN/validate/ (what `optevo report`
+shows). Run at the end of `start_search`/`resume_search`, or by the CLI with a progress bar;
+every run is stored as it ends, so a killed run's stage goes on where it stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from optevo.bench.optimizers import OptimizerSpec, from_run, named
+from optevo.fitness.spec import resolve_device
+from optevo.search.config import RunConfig
+from optevo.validate.baselines import baselines
+from optevo.validate.run import TaskResult, ValidateConfig, ValidateEvent, run_validate
+
+VALIDATE_DIR = "validate"
+"""The stage's results folder inside the run (the one `optevo validate --run` uses)."""
+DONE_META = "validated"
+"""The run store's meta key set when the stage has finished."""
+
+
+def stage_config(run_dir: str | Path, config: RunConfig) -> ValidateConfig:
+    """What the stage validates: the run's best genomes, the named ones, the baselines."""
+    cfg = config.validation
+    if cfg is None:
+        raise ValueError("the run's configuration has no validate stage")
+    specs: list[OptimizerSpec] = from_run(run_dir, cfg.top)
+    labels = {s.label for s in specs}
+    specs += [s for s in named(cfg.named) if s.label not in labels]
+    if cfg.baselines:
+        labels = {s.label for s in specs}
+        specs += [b for b in baselines() if b.label not in labels]
+    return ValidateConfig(
+        tuple(specs),
+        cfg.tasks,
+        seeds=cfg.seeds,
+        scale=cfg.scale,
+        device=resolve_device(config.fitness.device),
+        command=f"optevo search --resume {run_dir}",
+    )
+
+
+def run_stage(
+    run_dir: str | Path,
+    config: RunConfig,
+    on_event: Callable[[ValidateEvent], None] | None = None,
+) -> list[TaskResult]:
+    """Validate the run's best genomes into RUN/validate/ (resumable)."""
+    return run_validate(stage_config(run_dir, config), Path(run_dir) / VALIDATE_DIR, on_event)
