@@ -79,10 +79,12 @@ def synthetic_result(genome: Genome, seed: int, fail_below: float = 0.27) -> dic
 class SyntheticExecutor:
     """Runs no training: each trial's result is `synthetic_result` of its genome."""
 
-    def __init__(self, fail_below: float = 0.27) -> None:
+    def __init__(self, fail_below: float = 0.27, steps: int = 0) -> None:
         self.trials: list[Trial] = []
         self.batches: list[int] = []
         self.fail_below = fail_below
+        self.steps = steps
+        """Optimizer steps each trial reports (one run of that length), for budget tests."""
 
     def run(self, trials: list[Trial], on_done: OnDone) -> None:
         self.batches.append(len(trials))
@@ -90,6 +92,8 @@ class SyntheticExecutor:
             self.trials.append(trial)
             genome = Genome.from_json(trial.genome_json)
             result = synthetic_result(genome, trial.seed, self.fail_below)
+            if self.steps:
+                result["runs"] = [RunResult(1.0, trial.seed, steps=self.steps).to_dict()]
             on_done(trial, TrialResult.from_dict({**result, "host": "synthetic"}))
 
     def close(self) -> None:

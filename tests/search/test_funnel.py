@@ -140,6 +140,12 @@ def test_a_random_search_funnel_promotes_what_the_rule_says(tmp_path: Path) -> N
     ]
     assert got2 == [[js[i] for i in w] for js, w in zip(want1, want2, strict=True)]
     assert all(len(t) == 2 for t in trials2)  # rung 2: two seeds
+    seeds: dict[str, set[int]] = {}
+    for trial in ex.trials:
+        seeds.setdefault(trial.stage, set()).add(trial.seed)
+    # every candidate of a stage shares its seeds (paired); each rung's are fresh
+    assert [len(seeds[s]) for s in ("search", "rung-1", "rung-2")] == [1, 1, 2]
+    assert not (seeds["search"] & seeds["rung-1"]) and not (seeds["rung-1"] & seeds["rung-2"])
     # the leaderboard ranks by the rung reached first; the final stage takes its top two
     board = summary.leaderboard
     assert [s.evaluation.rung for s in board[:2]] == [2, 2]
@@ -289,3 +295,39 @@ def test_a_run_killed_at_or_inside_a_rung_resumes_to_the_same_end(
     assert not set(trained) & before  # nothing stored was trained again
     with RunStore.open(run_dir, lock=False) as store:
         assert summarize(store).leaderboard[0].evaluation.rung >= 1
+
+
+# ------------------------------------------------------------------------------ step budget
+
+
+def test_a_step_budget_stops_the_search_before_its_next_batch(tmp_path: Path) -> None:
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 4, "budget": 40},
+        final={"top": 1, "baselines": ["Adam"], "seeds": 2},
+        budget_steps=1000,
+    )
+    ex = SyntheticExecutor(steps=100)
+    summary = start_search(cfg, tmp_path / "run", executor=ex)
+    # 400, 800, 1200 steps after batches 1-3: the fourth is not started
+    assert ex.batches == [4, 4, 4, 4]  # the last: the final stage (top 1 and Adam, 2 seeds)
+    assert summary.counts["requested"] == 12 and summary.finished
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        assert "1,200 steps trained" in (store.get_meta("budget_spent") or "")
+    again = SyntheticExecutor(steps=100)
+    resume_search(tmp_path / "run", executor=again)
+    assert again.trials == []  # the replay stops at the same place; nothing is trained
+
+
+def test_the_funnels_rungs_count_against_the_step_budget(tmp_path: Path) -> None:
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 4, "budget": 40},
+        final={"top": 0, "baselines": []},
+        funnel={"rungs": [{"keep": 0.5}]},
+        budget_steps=1000,
+    )
+    ex = SyntheticExecutor(steps=100, fail_below=0.0)
+    start_search(cfg, tmp_path / "run", executor=ex)
+    # batch 1: 4 + 2 promoted = 600 steps; batch 2: 4 more and at least 1 promoted > 1000
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        assert len(store.evaluations("search")) == 8
+        assert len(store.evaluations("rung-1")) >= 3

@@ -22,7 +22,7 @@ from optevo.search.config import RunConfig
 from optevo.search.executors import Executor, make_executor
 from optevo.search.preflight import check_devices
 from optevo.search.records import Evaluation, Request, funnel_rung
-from optevo.search.runner import Event, SearchRun
+from optevo.search.runner import BudgetSpent, Event, SearchRun
 from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
 
@@ -165,7 +165,10 @@ def _execute(
     try:
         run = SearchRun(config, store, executor, on_event)
         store.set_meta("started", repr(time.time()))
-        run_strategy(run)
+        try:
+            run_strategy(run)
+        except BudgetSpent as spent:
+            store.set_meta("budget_spent", str(spent))
         if config.final.enabled:
             final_stage(run)
     finally:

@@ -336,6 +336,11 @@ class RunConfig(StrictModel):
     elimination: EliminationConfig | None = None
     """The elimination rounds after the search (SPEC 7.1; `optevo eliminate`). None: chosen
     when the elimination starts (`elimination_protocol`), and stored in the run's meta."""
+    budget_steps: Int | None = Field(None, ge=1)
+    """Stop the search (before its next batch) once its candidates have trained this many
+    optimizer steps in all: screens and full runs, the funnel's rungs included, duplicates
+    free, the final and validation stages not counted. None: the strategy's own budget only.
+    What strategies are compared on (`benchmarks/strategies.py`)."""
     validation: ValidateStageConfig | None = None
     """`optevo validate` on the best genomes once the run has finished (None: not run)."""
     funnel: FunnelConfig | None = None

@@ -36,7 +36,9 @@ class FunnelRung(StrictModel):
     """One rung past the search stage. `fitness`: its protocol, written as overrides of the
     run's `fitness` (e.g. `{task_scale: 1.0}` over a search fitness at `task_scale: 0.3`, or
     another `tasks` list); `keep`: the fraction of the rung below promoted to it; `seeds`:
-    training seeds per candidate here (the search's seeds: seed 0 is the search's seed 0)."""
+    training seeds per candidate here, fresh ones (not the seeds it was promoted on, so a
+    lucky seed below does not carry it: the winner's curse), the same for every candidate
+    at the rung (paired)."""
 
     fitness: FitnessConfig = FitnessConfig()
     keep: Float = Field(0.5, gt=0, le=1)

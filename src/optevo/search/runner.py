@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -54,6 +54,14 @@ def derive_seed(run_seed: int, *place: int | str) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:4], "little") & 0x7FFFFFFF
 
 
+class BudgetSpent(Exception):  # noqa: N818 (a stop signal, not an error)
+    """The search has trained `RunConfig.budget_steps` optimizer steps: it stops here."""
+
+
+SPENDING_STAGES = ("init", "search")
+"""Stages whose training counts against `budget_steps` (with the funnel's rungs)."""
+
+
 class SearchRun:
     """The services a strategy uses: seeded random streams, candidate drawing with the run's
     space and sphere, and `evaluate` for a batch of requests."""
@@ -73,6 +81,9 @@ class SearchRun:
         self.sphere: SphereConfig = config.sphere
         funnel = config.funnel
         self.ladder = None if funnel is None else Ladder(len(funnel.rungs))
+        self.steps = 0
+        """Optimizer steps the search's candidates trained so far (stored ones included: a
+        resumed run counts as the uninterrupted one did, in the same order)."""
 
     # -- randomness -------------------------------------------------------------------------
 
@@ -85,10 +96,10 @@ class SearchRun:
         rung = funnel_rung(stage)
         if stage == "final":
             n, group = self.config.final.seeds, "final"
-        elif rung:  # a funnel rung: the search's seeds (seed 0 is the search's seed 0)
+        elif rung:  # a funnel rung: fresh seeds, not those the candidate was promoted on
             if self.config.funnel is None or rung > len(self.config.funnel.rungs):
                 raise ValueError(f"stage {stage!r}: the run's configuration has no such rung")
-            n, group = self.config.funnel.rungs[rung - 1].seeds, "fitness"
+            n, group = self.config.funnel.rungs[rung - 1].seeds, stage
         elif elimination_round(stage) is not None:
             if self.config.elimination is None:
                 raise ValueError(f"stage {stage!r}: the run's configuration holds no elimination")
@@ -121,6 +132,10 @@ class SearchRun:
         trial per training seed, run by the executor as one batch. With a funnel, the
         batch's search-stage candidates then climb its rungs (`optevo.search.funnel`), and
         each comes back as its evaluation at the highest rung it reached."""
+        budget = self.config.budget_steps
+        spending = any(r.stage in SPENDING_STAGES for r in requests)
+        if budget is not None and spending and self.steps >= budget:
+            raise BudgetSpent(f"{self.steps:,} steps trained, the budget is {budget:,}")
         results = self._evaluate(requests)
         if self.ladder is not None:
             results = self._climb(requests, results)
@@ -159,6 +174,8 @@ class SearchRun:
             stored = self.store.get(req.key)
             if stored is not None:
                 out[i] = stored
+                if stored.duplicate_of is None:
+                    self._spend(req.stage, self.store.trials(req.key).values())
                 self._emit(stored, "stored")
                 continue
             ident = Identity.of(req.genome)
@@ -215,10 +232,15 @@ class SearchRun:
         self, req: Request, ident: Identity, done: dict[int, TrialResult], n: int
     ) -> Evaluation:
         results = [done[s] for s in range(n)]
+        self._spend(req.stage, results)
         ev = aggregate(req, ident.canonical, ident.behaviour, results)
         ev = self.store.put_evaluation(ev)
         self._emit(ev, "trained")
         return ev
+
+    def _spend(self, stage: str, results: Iterable[TrialResult]) -> None:
+        if stage in SPENDING_STAGES or funnel_rung(stage):
+            self.steps += sum(r.result.steps for r in results)
 
     def _resolve(
         self,
