@@ -331,3 +331,34 @@ def test_the_funnels_rungs_count_against_the_step_budget(tmp_path: Path) -> None
     with RunStore.open(tmp_path / "run", lock=False) as store:
         assert len(store.evaluations("search")) == 8
         assert len(store.evaluations("rung-1")) >= 3
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"kind": "particle", "particles": 2, "time_steps": 50, "mutations": 3, "init_factor": 2},
+        {"kind": "regularized", "population": 4, "tournament": 2, "batch": 3, "budget": 500},
+        {"kind": "random", "batch": 5, "budget": 500},
+    ],
+)
+@pytest.mark.parametrize("funnel", [None, {"rungs": [{"keep": 0.5, "seeds": 2}]}])
+def test_every_strategy_spends_the_same_step_budget(
+    tmp_path: Path, strategy: dict, funnel: dict | None
+) -> None:
+    """The budget is counted the same way whatever the strategy: the steps of every trial of
+    the init, search and rung stages (counted here from the store), stopping at the first
+    batch boundary at or past the budget."""
+    extra = {} if funnel is None else {"funnel": funnel}
+    cfg = micro_config(
+        strategy=strategy, final={"top": 0, "baselines": []}, budget_steps=3000, **extra
+    )
+    ex = SyntheticExecutor(steps=100)
+    start_search(cfg, tmp_path / "run", executor=ex)
+    spent = 100 * len(ex.trials)
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        trained = [e for e in store.evaluations() if e.duplicate_of is None]
+        counted = sum(len(store.trials(e.key)) for e in trained) * 100
+    assert counted == spent
+    # stopped at the first batch boundary past the budget: the last batch crossed it
+    last_batch = ex.batches[-1] * 100
+    assert 3000 <= spent < 3000 + last_batch + (2 * 100 * ex.batches[-1] if funnel else 0)
