@@ -264,3 +264,40 @@ def test_a_seeded_decay_only_run_changes_nothing_but_decay_genes(tmp_path: Path)
     # Seeded particles start from the given genome, not from an initial population.
     assert not store.evaluations("init")
     assert all(store.get(k[0]).genome == adam for k in store.trajectories().values())
+
+
+def test_some_particles_start_from_seed_genomes_and_the_rest_from_the_random_population(
+    tmp_path: Path,
+) -> None:
+    store, ex = run(
+        tmp_path,
+        strategy={
+            "particles": 3,
+            "time_steps": 1,
+            "mutations": 2,
+            "init_factor": 2,
+            "seed_genomes": ["Adam"],
+            "seeded": 1,
+        },
+    )
+    init = store.evaluations("init")
+    assert len(init) == 2 * 2  # init_factor x the two random particles
+    starts = {e.request.particle: e for e in store.evaluations("search") if e.key.endswith("t00")}
+    assert starts[0].genome == library.genome("Adam")
+    ranked_init = sorted(
+        (e for e in init if e.fitness is not None), key=lambda e: e.rank_key(), reverse=True
+    )
+    want = {e.canonical_hash for e in ranked_init[:2]}
+    assert {starts[1].canonical_hash, starts[2].canonical_hash} == want
+    assert summarize(store).counts["planned"] == 4 + 3 * (1 + 1 * 2)
+
+
+def test_seeded_needs_seed_genomes_and_at_most_every_particle() -> None:
+    import pytest
+
+    from optevo.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs seed_genomes"):
+        micro_config(strategy={"seeded": 1})
+    with pytest.raises(ConfigError, match="exceeds particles"):
+        micro_config(strategy={"particles": 2, "seed_genomes": ["Adam"], "seeded": 3})

@@ -182,8 +182,9 @@ def _check_data(cfg: RunConfig) -> Worker:
 def _run_with_progress(
     cfg: RunConfig, target: Path, store: RunStore | None, executor: Executor
 ) -> RunSummary:
-    planned = planned_evaluations(cfg)
-    best: list[float] = []
+    budget = cfg.budget_steps  # a step budget: the bar counts optimizer steps
+    planned = planned_evaluations(cfg) if budget is None else budget
+    best: list[tuple[int, float]] = []  # (funnel rung, fitness): the highest rung's best
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -195,19 +196,27 @@ def _run_with_progress(
         TextColumn("best {task.fields[best]}"),
     )
     with Progress(*columns, console=console) as progress:
-        task = progress.add_task("evaluating", total=planned, best="-")
+        what = "evaluating" if budget is None else "optimizer steps"
+        task = progress.add_task(what, total=planned, best="-")
 
         def on_event(event: Event) -> None:
             ev = event.evaluation
             if ev.request.stage != "final" and ev.fitness is not None:
-                best.append(ev.fitness)
-            done = progress.tasks[0].completed + 1
+                best.append((ev.rung, ev.fitness))
+            if budget is None:
+                done = progress.tasks[0].completed + 1
+            else:
+                done = min(event.steps, budget) if ev.request.stage != "final" else budget
+            top = max(best) if best else None
+            shown = "-" if top is None else f"{top[1]:.4f}"
+            if top is not None and cfg.funnel is not None:
+                shown += f" (rung {top[0]})"
             progress.update(
                 task,
-                advance=1,
+                completed=done,
                 total=max(planned, done),
                 description=f"{ev.request.stage} {ev.key}",
-                best=f"{max(best):.4f}" if best else "-",
+                best=shown,
             )
 
         validating: list[int] = []

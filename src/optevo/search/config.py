@@ -140,14 +140,33 @@ class ParticleStrategy(_Strategy):
     are (or from `seed_genomes`)."""
     screen_redraws: Int = Field(4, ge=0)
     """A child the learning-rate screen rejects is replaced by a new mutation up to this often."""
+    seeded: Int | None = Field(None, ge=0)
+    """With `seed_genomes`: how many particles start from them (cycled); the others start
+    from the best of an initial population of `init_factor` x their number random genomes.
+    None: every particle starts from a seed genome."""
+
+    @model_validator(mode="after")
+    def _seeded(self) -> ParticleStrategy:
+        if self.seeded is not None:
+            if not self.seed_genomes:
+                raise ValueError("`seeded` needs seed_genomes (the genomes particles start from)")
+            if self.seeded > self.particles:
+                raise ValueError(f"seeded ({self.seeded}) exceeds particles ({self.particles})")
+        return self
+
+    def random_particles(self) -> int:
+        """Particles that start from the random initial population."""
+        if not self.seed_genomes:
+            return self.particles
+        return 0 if self.seeded is None else self.particles - self.seeded
 
     def planned_evaluations(self) -> int:
         """10N + N(1 + T*M) for the paper's defaults (before redraws and duplicates)."""
-        init = 0 if self.seed_genomes else self.init_factor * self.particles
+        init = self.init_factor * self.random_particles()
         return init + self.particles * (1 + self.time_steps * self.mutations)
 
     def plan_formula(self) -> str:
-        init = "" if self.seed_genomes else "init_factor x particles + "
+        init = "init_factor x random particles + " if self.random_particles() else ""
         return f"{init}particles x (1 + time_steps x mutations)"
 
 

@@ -42,10 +42,12 @@ from optevo.space.genome import Genome
 @dataclass(frozen=True)
 class Event:
     """One finished request, as the progress display sees it. `source`: "trained" (run by
-    the executor), "duplicate" (reused an earlier result) or "stored" (read back on resume)."""
+    the executor), "duplicate" (reused an earlier result) or "stored" (read back on resume).
+    `steps`: the optimizer steps the search has spent so far (`RunConfig.budget_steps`)."""
 
     evaluation: Evaluation
     source: str
+    steps: int = 0
 
 
 def derive_seed(run_seed: int, *place: int | str) -> int:
@@ -269,7 +271,7 @@ class SearchRun:
 
     def _emit(self, ev: Evaluation, source: str) -> None:
         if self.on_event is not None:
-            self.on_event(Event(ev, source))
+            self.on_event(Event(ev, source, self.steps))
 
     # -- particles --------------------------------------------------------------------------
 

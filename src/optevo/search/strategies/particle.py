@@ -2,7 +2,8 @@
 
 1. Enlarged initial population: `init_factor * N` random valid genomes on the cheaper
    surrogate; the best N distinct ones become the particles (or the particles start from the
-   seed genomes, cycled).
+   seed genomes, cycled; with `seeded`, that many do and the rest come from an initial
+   population of `init_factor` times their number).
 2. Every particle is re-evaluated on the search surrogate (time-step 0).
 3. For each time-step: every particle makes M children by one mutation each (redrawn until
    it passes the integrity check and is new to this particle's history); a child the
@@ -65,17 +66,22 @@ class ParticleSearch:
 
     def _starting_points(self, run: SearchRun) -> list[Genome]:
         cfg = self.config
+        n_random = cfg.random_particles()
+        seeded: list[Genome] = []
         if cfg.seed_genomes:
             seeds = seed_genomes(cfg.seed_genomes)
-            return [seeds[p % len(seeds)] for p in range(cfg.particles)]
+            seeded = [seeds[p % len(seeds)] for p in range(cfg.particles - n_random)]
+        if n_random == 0:
+            return seeded
         if cfg.init_factor == 0:
-            return [run.draw_random(run.rng("particle", p)).genome for p in range(cfg.particles)]
-        # Drawn and evaluated INIT_CHUNK at a time, keeping only the best `particles` distinct
+            drawn = [run.draw_random(run.rng("particle", p)).genome for p in range(n_random)]
+            return [*seeded, *drawn]
+        # Drawn and evaluated INIT_CHUNK at a time, keeping only the best `n_random` distinct
         # genomes so far: the same choice as ranking the whole population at once.
-        size = cfg.init_factor * cfg.particles
+        size = cfg.init_factor * n_random
         best_so_far: list[Evaluation] = []
         for start in range(0, size, INIT_CHUNK):
-            drawn = [
+            drawn_init = [
                 (i, run.draw_random(run.rng("init", i)))
                 for i in range(start, min(size, start + INIT_CHUNK))
             ]
@@ -88,16 +94,16 @@ class ParticleSearch:
                         proposals=d.proposals,
                         integrity_rejections=d.integrity_rejections,
                     )
-                    for i, d in drawn
+                    for i, d in drawn_init
                 ]
             )
-            best_so_far = _best_distinct([*best_so_far, *evals], cfg.particles)
+            best_so_far = _best_distinct([*best_so_far, *evals], n_random)
         chosen = [ev.genome for ev in best_so_far]
         # Fewer distinct genomes than particles (a tiny population): cycle through them.
         distinct = list(chosen)
-        while len(chosen) < cfg.particles:
+        while len(chosen) < n_random:
             chosen.append(distinct[len(chosen) % len(distinct)])
-        return chosen
+        return [*seeded, *chosen]
 
     def _time_step(
         self,
