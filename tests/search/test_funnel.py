@@ -362,3 +362,26 @@ def test_every_strategy_spends_the_same_step_budget(
     # stopped at the first batch boundary past the budget: the last batch crossed it
     last_batch = ex.batches[-1] * 100
     assert 3000 <= spent < 3000 + last_batch + (2 * 100 * ex.batches[-1] if funnel else 0)
+
+
+@pytest.mark.slow  # renders equations and figures
+def test_the_report_describes_the_funnel_and_ranks_by_rung(tmp_path: Path) -> None:
+    from optevo.report.page import write_report
+
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 6, "budget": 12},
+        final={"top": 0, "baselines": []},
+        funnel={"rungs": [{"keep": 0.5, "fitness": {"total_steps": 80}}]},
+        budget_steps=10**9,
+    )
+    start_search(cfg, tmp_path / "run", executor=SyntheticExecutor(steps=10))
+    files = write_report(tmp_path / "run", tmp_path / "report", top=1, rows=5)
+    text = files.markdown.read_text()
+    assert "Funnel: rung 1: top 50%, 1 fresh seed, digits" in text
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        n = len(store.evaluations("rung-1"))
+    assert f"Evaluations at the rungs: rung-1 {n};" in text
+    assert "Stopped by a budget of 1,000,000,000 optimizer steps." in text
+    # the leaderboard's first row is a genome that reached rung 1
+    first = next(line for line in text.splitlines() if line.startswith("| 1 |"))
+    assert "/rung-1" in first

@@ -269,7 +269,7 @@ def test_a_seeded_decay_only_run_changes_nothing_but_decay_genes(tmp_path: Path)
 def test_some_particles_start_from_seed_genomes_and_the_rest_from_the_random_population(
     tmp_path: Path,
 ) -> None:
-    store, ex = run(
+    store, _ex = run(
         tmp_path,
         strategy={
             "particles": 3,

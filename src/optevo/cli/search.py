@@ -116,17 +116,19 @@ def search(
             worker = _check_data(cfg)
         except (ConfigError, StoreError) as exc:
             fail(str(exc))
-        fit = cfg.fitness
-        fitness_text = (
-            f"suite of {len(fit.tasks)} tasks, paired with Adam"
-            if fit.tasks
-            else f"{fit.dataset}, ConvNet base {fit.base}, {fit.total_steps} steps"
+        budget = (
+            f"{planned_evaluations(cfg)} evaluations planned"
+            if cfg.budget_steps is None
+            else f"a budget of {cfg.budget_steps:,} optimizer steps"
         )
         console.print(
             f"run directory: {target}\n"
-            f"strategy: {cfg.strategy.kind}, {planned_evaluations(cfg)} evaluations planned; "
-            f"fitness: {fitness_text}; executor: {executor_text(cfg.executor)}"
+            f"strategy: {cfg.strategy.kind}, {budget}; fitness: {cfg.fitness.describe()}; "
+            f"executor: {executor_text(cfg.executor)}",
+            highlight=False,
         )
+        if cfg.funnel is not None:
+            console.print(f"funnel: {cfg.funnel.describe()}", highlight=False)
         evaluator = connect_executor(cfg, worker)
         del worker
         try:

@@ -158,6 +158,15 @@ class FitnessConfig(StrictModel):
             return default
         return Augment(crop=self.augment, flip=self.augment, cutout=self.augment)
 
+    def describe(self) -> str:
+        """One line: the paired suite (its tasks and scale) or the single task's data set,
+        network and budget."""
+        if self.tasks:
+            names = ", ".join(t.name for t in self.tasks)
+            scale = "" if self.task_scale == 1 else f" at {self.task_scale:g}x their budget"
+            return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}"
+        return f"{self.dataset}, ConvNet base {self.base}, {self.total_steps} steps"
+
 
 PAPER = FitnessConfig()
 """The paper's fitness protocol (SPEC 5), the `paper` preset."""

@@ -134,10 +134,23 @@ def build(data: RunData, images: _Images, top: int, rows: int, span: ScheduleSpa
         doc.Para(
             f"Strategy {cfg.strategy.kind}; {c['requested']} search evaluations of "
             f"{c['planned']} planned ({c['trained']} trained, {c['duplicates']} duplicates "
-            f"reused, {c['screen_redraws']} screen redraws); fitness: {fit.dataset}, ConvNet "
-            f"base {fit.base}, {fit.total_steps} steps, run seed {cfg.seed}."
+            f"reused, {c['screen_redraws']} screen redraws); fitness: {fit.describe()}, run "
+            f"seed {cfg.seed}."
+            + (
+                ""
+                if cfg.budget_steps is None
+                else f" Stopped by a budget of {cfg.budget_steps:,} optimizer steps."
+            )
         ),
     ]
+    if cfg.funnel is not None:
+        promoted = ", ".join(f"{k} {v}" for k, v in c.items() if k.startswith("rung-"))
+        intro.append(
+            doc.Para(
+                f"Funnel: {cfg.funnel.describe()}. Evaluations at the rungs: "
+                f"{promoted or 'none yet'}; a genome stands at the highest rung it reached."
+            )
+        )
     if summary.status_counts:
         statuses = ", ".join(f"{k} {v}" for k, v in sorted(summary.status_counts.items()))
         intro.append(doc.Para(f"Statuses of the search evaluations: {statuses}."))

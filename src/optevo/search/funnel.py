@@ -50,6 +50,14 @@ class FunnelConfig(StrictModel):
 
     rungs: Annotated[tuple[FunnelRung, ...], Field(min_length=1, max_length=MAX_RUNGS)]
 
+    def describe(self) -> str:
+        """One line per rung, e.g. "rung 1: top 25%, 1 fresh seed, <its fitness>"."""
+        return "; ".join(
+            f"rung {i}: top {r.keep:.0%}, {r.seeds} fresh seed{'s' if r.seeds > 1 else ''}, "
+            f"{r.fitness.describe()}"
+            for i, r in enumerate(self.rungs, 1)
+        )
+
 
 class Ladder:
     """The promotion record of one run (see the module): every result seen at each rung."""
