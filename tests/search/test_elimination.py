@@ -420,3 +420,20 @@ def test_serial_process_pool_and_ray_eliminate_alike(real_run: Path, tmp_path: P
     finally:
         ray.shutdown()
     assert elimination_rows(on_ray) == elimination_rows(serial)
+
+
+def test_a_suite_fitness_elimination_grows_its_tasks_budget_not_a_convnet() -> None:
+    from optevo.fitness import preset
+    from optevo.search.elimination_config import elimination_protocol
+
+    e = elimination_protocol(preset("suite", task_scale=0.5))
+    assert e.protocol == "scaled"  # auto: the paper's sizes do not apply to a suite
+    # the scaled protocol doubles the steps: every round's tasks run at twice the search's
+    assert [r.fitness.task_scale for r in e.rounds] == [1.0, 1.0, 1.0]
+    assert [r.candidates for r in e.rounds] == [8, 4, 2]
+    assert e.describe() == (
+        "8 -> suite tasks at 1x -> 4 -> suite tasks at 1x -> 2 -> suite tasks at 1x -> 1 "
+        "(3 seeds each)"
+    )
+    custom = elimination_protocol(preset("suite"), steps=[24000, 32000, 40000])
+    assert [r.fitness.task_scale for r in custom.rounds] == [3.0, 4.0, 5.0]

@@ -85,7 +85,11 @@ class EliminationConfig(StrictModel):
         """One line: `50 -> base 64, 16000 steps -> 24 -> ... -> 6, 3 seeds`."""
         parts = []
         for r in self.rounds:
-            parts.append(f"{r.candidates} -> base {r.fitness.base}, {r.fitness.total_steps} steps")
+            fit = r.fitness
+            if fit.tasks:
+                parts.append(f"{r.candidates} -> suite tasks at {fit.task_scale:g}x")
+            else:
+                parts.append(f"{r.candidates} -> base {fit.base}, {fit.total_steps} steps")
         return " -> ".join(parts) + f" -> {self.survivors} ({self.seeds} seeds each)"
 
 
@@ -105,16 +109,21 @@ def elimination_protocol(
       times the search base (64, 96, 128 over 48), twice the search's steps (16,000 over
       8,000), tops 8/4/2/1: for CPU-sized runs (`quick`, `tiny`).
     - `auto`: `paper` when the search ran at the paper's size (base >= 48 and >= 8,000
-      steps), else `scaled`.
+      steps, a single task), else `scaled`.
     `tops` (one entry per round, then the survivors), `bases` and `steps` (one per round, or
     one for all) and `seeds` replace the protocol's values. Every other fitness field (data
-    set, screen, early stops) is the search's. Raises ValueError naming the problem.
+    set, screen, early stops) is the search's. For a paired suite fitness (`tasks`), whose
+    tasks have their own networks, the bases do not apply and each round's `task_scale` is the
+    search's times the round's steps over the search's `total_steps` (the scaled protocol: 2x).
+    Raises ValueError naming the problem.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown elimination protocol {protocol!r}; known: {PROTOCOLS}")
     if protocol == "auto":
         paper_sized = (
-            fitness.base >= PAPER_SEARCH_BASE and fitness.total_steps >= PAPER_SEARCH_STEPS
+            not fitness.tasks  # a suite: the paper's sizes do not apply
+            and fitness.base >= PAPER_SEARCH_BASE
+            and fitness.total_steps >= PAPER_SEARCH_STEPS
         )
         protocol = "paper" if paper_sized else "scaled"
     if protocol == "paper":
@@ -159,6 +168,8 @@ def elimination_protocol(
     rounds = []
     for i, (top, base, total) in enumerate(zip(tops_t, bases_t, steps_t, strict=False)):
         raw = {**fitness.model_dump(), "base": base, "total_steps": total}
+        if fitness.tasks:  # a suite fitness: its tasks' budgets grow as the steps would
+            raw["task_scale"] = fitness.task_scale * total / fitness.total_steps
         round_fitness = build(FitnessConfig, raw, f"elimination round {i + 1}")
         rounds.append(EliminationRound(candidates=top, fitness=round_fitness))
     raw_config = {
@@ -181,6 +192,8 @@ def check_rounds(config: EliminationConfig) -> None:
     each rate, and every genome fails it: `--steps` far above the search's)."""
     for i, rnd in enumerate(config.rounds, 1):
         fit = rnd.fitness
+        if fit.tasks:  # a suite's tasks have their own screens (task_screen_fraction)
+            continue
         if fit.warmup_steps > fit.screen_steps:
             raise ValueError(
                 f"round {i}: its warm-up ({fit.warmup_steps:,} steps = warmup_fraction "
