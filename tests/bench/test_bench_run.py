@@ -137,12 +137,13 @@ def test_more_seeds_later_reuse_the_finished_ones(data: Path, tmp_path: Path) ->
 def test_cli_bench_end_to_end_and_user_errors(data: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     out = tmp_path / "out"
-    args = ["bench", "--task", "fashion-convnet", "--optimizers", "Adam", "--seeds", "1"]
-    args += ["--scale", str(SCALE), "--out", str(out), "--root", str(data), "--device", "cpu"]
-    args += ["--batch-size", "16", "--lr-grid", "0.01"]
+    args = ["bench", "--task", "fashion-convnet", "--optimizers", "Adam,AdamW,Lion", "--seeds"]
+    args += ["1", "--scale", str(SCALE), "--out", str(out), "--root", str(data), "--device"]
+    args += ["cpu", "--batch-size", "16", "--lr-grid", "0.01"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "| Adam |" in result.output and (out / "table.csv").exists()
+    assert all(f"| {n} |" in result.output for n in ("Adam", "AdamW", "Lion"))
+    assert (out / "table.csv").exists()
     bad = runner.invoke(app, ["bench", "--task", "nope", "--optimizers", "Adam"])
     assert bad.exit_code == 2 and "unknown task 'nope'" in bad.output
     bad = runner.invoke(app, ["bench", "--task", "fashion-convnet", "--optimizers", "adam"])

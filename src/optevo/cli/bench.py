@@ -96,7 +96,8 @@ def set_threads(threads: int | None) -> None:
 def bench(
     task: Annotated[str, typer.Option(help="the transfer task (see --list-tasks)")] = "",
     optimizers: Annotated[
-        str | None, typer.Option(help="comma-separated named optimizers, e.g. Adam,Opt6,LR3")
+        str | None,
+        typer.Option(help="comma-separated named optimizers, e.g. Adam,Opt6,LR3 (and AdamW, Lion)"),
     ] = None,
     run: Annotated[
         Path | None, typer.Option("--run", help="bench the best genomes of this search run")
@@ -168,7 +169,10 @@ def bench(
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
                 fail(f"--optimizers names {', '.join(twice)} more than once")
-            specs = named(names)
+            from optevo.validate.baselines import baseline
+
+            # AdamW and Lion are the validation baselines (not genomes of the library)
+            specs = [baseline(n) if n in ("AdamW", "Lion") else named([n])[0] for n in names]
         else:
             assert run is not None
             specs = from_run(run, top)
