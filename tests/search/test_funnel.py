@@ -208,19 +208,39 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run_dir
 
 
-@pytest.mark.slow  # real training
+@pytest.mark.slow  # real training, starts a Ray cluster
 @pytest.mark.subprocess
-def test_the_process_pool_makes_the_serial_runs_funnel(reference: Path, tmp_path: Path) -> None:
-    cfg = micro_config(
-        strategy={"kind": "random", "batch": 4, "budget": 8},
-        funnel=FUNNEL,
-        final={"top": 1, "baselines": [], "seeds": 1},
-        executor={"kind": "process", "workers": 2, "threads": 1},
-    )
-    start_search(cfg, tmp_path / "proc")
-    assert rows(tmp_path / "proc") == rows(reference)
+def test_the_process_pool_and_ray_make_the_serial_runs_funnel(
+    reference: Path, tmp_path: Path
+) -> None:
+    def with_executor(executor: dict) -> RunConfig:
+        return micro_config(
+            strategy={"kind": "random", "batch": 4, "budget": 8},
+            funnel=FUNNEL,
+            final={"top": 1, "baselines": [], "seeds": 1},
+            executor=executor,
+        )
+
+    start_search(with_executor({"kind": "process", "workers": 2, "threads": 1}), tmp_path / "p")
+    assert rows(tmp_path / "p") == rows(reference)
     stages = {r[0].rsplit("/", 1)[-1] for r in rows(reference)}
     assert {"rung-1", "rung-2"} <= stages
+
+    try:
+        import ray
+    except ImportError:
+        pytest.fail("the Ray executor test needs Ray: pip install 'optevo[ray]' (make test does)")
+    from optevo.search.executors import make_executor
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = with_executor({"kind": "ray", "threads": 1})
+        executor = make_executor(cfg)
+        start_search(cfg, tmp_path / "ray", executor=executor)
+        executor.close()
+    finally:
+        ray.shutdown()
+    assert rows(tmp_path / "ray") == rows(reference)
 
 
 def _count(db: Path, sql: str) -> int:
