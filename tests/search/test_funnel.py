@@ -405,3 +405,19 @@ def test_the_report_describes_the_funnel_and_ranks_by_rung(tmp_path: Path) -> No
     # the leaderboard's first row is a genome that reached rung 1
     first = next(line for line in text.splitlines() if line.startswith("| 1 |"))
     assert "/rung-1" in first
+
+
+def test_a_budget_spent_by_the_initial_population_still_evaluates_the_first_search_batch(
+    tmp_path: Path,
+) -> None:
+    cfg = micro_config(
+        strategy={"particles": 2, "time_steps": 5, "mutations": 2, "init_factor": 2},
+        final={"top": 1, "baselines": [], "seeds": 1},
+        budget_steps=100,
+    )
+    ex = SyntheticExecutor(steps=100, fail_below=0.0)
+    summary = start_search(cfg, tmp_path / "run", executor=ex)
+    # the initial population (4) spends 400 steps, past the budget; the particles' first
+    # evaluation (2) still runs, so there is a leaderboard and a final stage; then it stops
+    assert ex.batches == [4, 2, 1]
+    assert len(summary.leaderboard) == 2 and len(summary.final) == 1

@@ -95,3 +95,13 @@ def test_a_bad_validation_section_is_refused_naming_the_field() -> None:
         config(named=["Opt99"])
     with pytest.raises(ConfigError, match=r"validation\.top"):
         config(top=0)
+
+
+def test_a_run_without_a_genome_with_a_fitness_skips_the_stage_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.warns(UserWarning, match="validation stage is skipped"):
+        summary = start_search(config(), run_dir, executor=SyntheticExecutor(fail_below=1.0))
+    assert summary.finished and not summary.leaderboard
+    assert not (run_dir / VALIDATE_DIR).exists()

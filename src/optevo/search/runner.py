@@ -86,6 +86,10 @@ class SearchRun:
         self.steps = 0
         """Optimizer steps the search's candidates trained so far (stored ones included: a
         resumed run counts as the uninterrupted one did, in the same order)."""
+        self.searched = False
+        """Whether a search-stage batch has been evaluated: the step budget never stops a
+        run before its first one (a leaderboard needs it), however much the initial
+        population spent."""
 
     # -- randomness -------------------------------------------------------------------------
 
@@ -136,9 +140,10 @@ class SearchRun:
         each comes back as its evaluation at the highest rung it reached."""
         budget = self.config.budget_steps
         spending = any(r.stage in SPENDING_STAGES for r in requests)
-        if budget is not None and spending and self.steps >= budget:
+        if budget is not None and spending and self.searched and self.steps >= budget:
             raise BudgetSpent(f"{self.steps:,} steps trained, the budget is {budget:,}")
         results = self._evaluate(requests)
+        self.searched = self.searched or any(r.stage == "search" for r in requests)
         if self.ladder is not None:
             results = self._climb(requests, results)
         return results

@@ -5,6 +5,7 @@ every run is stored as it ends, so a killed run's stage goes on where it stopped
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,5 +47,15 @@ def run_stage(
     config: RunConfig,
     on_event: Callable[[ValidateEvent], None] | None = None,
 ) -> list[TaskResult]:
-    """Validate the run's best genomes into RUN/validate/ (resumable)."""
+    """Validate the run's best genomes into RUN/validate/ (resumable). A run in which no
+    genome has a fitness has nothing to validate: a warning, and nothing is run."""
+    from optevo.search.api import read_summary
+
+    summary = read_summary(run_dir)
+    if not summary.leaderboard:
+        warnings.warn(
+            f"{run_dir}: no genome of the search has a fitness; the validation stage is skipped",
+            stacklevel=2,
+        )
+        return []
     return run_validate(stage_config(run_dir, config), Path(run_dir) / VALIDATE_DIR, on_event)
