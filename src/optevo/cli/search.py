@@ -266,14 +266,19 @@ def _run_with_progress(
 
 
 def leaderboard_table(rows: list[Standing], title: str, limit: int = 10) -> Table:
+    """A leaderboard; with a "rung" column when a funnel promoted any of its genomes (a genome
+    ranks by the highest rung it reached, then by its fitness there)."""
     table = Table(title=title)
-    for col in ("rank", "name", "fitness", "status", "seen", "best lr", "update u"):
+    funnel = any(s.evaluation.rung > 0 for s in rows)
+    columns = ("rank", "name", *(("rung",) if funnel else ()), "fitness", "status", "seen")
+    for col in (*columns, "best lr", "update u"):
         table.add_column(col)
     for i, s in enumerate(rows[:limit], 1):
         ev = s.evaluation
         table.add_row(
             str(i),
             s.name,
+            *((str(ev.rung),) if funnel else ()),
             s.evaluation.fitness_text,
             ev.status,
             str(s.times_seen),
@@ -308,11 +313,17 @@ def verdict(final: list[Standing]) -> str | None:
 
 def print_summary(summary: RunSummary) -> None:
     c = summary.counts
+    budget = summary.config.budget_steps
+    planned = f"of {c['planned']} planned " if budget is None else f"(step budget {budget:,}) "
+    rungs = ", ".join(f"{k} {v}" for k, v in c.items() if k.startswith("rung-"))
     console.print(
         f"{summary.run_dir}: {'finished' if summary.finished else 'not finished'}; "
-        f"{c['requested']} search evaluations of {c['planned']} planned "
+        f"{c['requested']} search evaluations {planned}"
         f"+ {c['screen_redraws']} screen redraws ({c['trained']} trained, "
-        f"{c['duplicates']} duplicates reused); final {c['final']}/{c['final_planned']}"
+        f"{c['duplicates']} duplicates reused); "
+        + (f"funnel: {rungs}; " if rungs else "")
+        + f"final {c['final']}/{c['final_planned']}",
+        highlight=False,
     )
     if summary.status_counts:
         console.print(

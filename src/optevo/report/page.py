@@ -132,8 +132,9 @@ def build(data: RunData, images: _Images, top: int, rows: int, span: ScheduleSpa
             f"; {cfg.name}: {cfg.description or 'no description'}."
         ),
         doc.Para(
-            f"Strategy {cfg.strategy.kind}; {c['requested']} search evaluations of "
-            f"{c['planned']} planned ({c['trained']} trained, {c['duplicates']} duplicates "
+            f"Strategy {cfg.strategy.kind}; {c['requested']} search evaluations"
+            + (f" of {c['planned']} planned" if cfg.budget_steps is None else "")
+            + f" ({c['trained']} trained, {c['duplicates']} duplicates "
             f"reused, {c['screen_redraws']} screen redraws); fitness: {fit.describe()}, run "
             f"seed {cfg.seed}."
             + (
