@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optevo.fitness import FitnessConfig
-from optevo.search.api import leaderboard
+from optevo.search.api import leaderboard, searched
 from optevo.search.config import ConfigError, ExecutorConfig, RunConfig, stored_config
 from optevo.search.elimination_config import (
     EliminationConfig,
@@ -112,10 +112,11 @@ class EliminationResult:
 
 def search_candidates(store: RunStore) -> list[Evaluation]:
     """The search's distinct genomes with a fitness, best first: one per canonical form and
-    schedule (its first evaluation), and of genomes that behave alike only the best."""
+    schedule (its first evaluation at the highest funnel rung it reached), and of genomes that
+    behave alike only the best."""
     out: list[Evaluation] = []
     seen: set[tuple[str, str]] = set()
-    for standing in leaderboard(store.evaluations("search")):
+    for standing in leaderboard(searched(store.evaluations())):
         ev = standing.evaluation
         key = (ev.behaviour_hash, ev.request.schedule)
         if key in seen:
