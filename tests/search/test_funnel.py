@@ -421,3 +421,20 @@ def test_a_budget_spent_by_the_initial_population_still_evaluates_the_first_sear
     # evaluation (2) still runs, so there is a leaderboard and a final stage; then it stops
     assert ex.batches == [4, 2, 1]
     assert len(summary.leaderboard) == 2 and len(summary.final) == 1
+
+
+def test_the_elimination_starts_from_the_funnel_aware_leaderboard(tmp_path: Path) -> None:
+    from optevo.search.elimination import search_candidates
+
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 6, "budget": 12},
+        final={"top": 0, "baselines": []},
+        funnel={"rungs": [{"keep": 0.34}]},
+    )
+    start_search(cfg, tmp_path / "run", executor=SyntheticExecutor(fail_below=0.0))
+    with RunStore.open(tmp_path / "run", lock=False) as store:
+        candidates = search_candidates(store)
+        promoted = len(store.evaluations("rung-1"))
+    assert promoted >= 2
+    assert [c.rung for c in candidates[:promoted]] == [1] * promoted
+    assert all(c.rung == 0 for c in candidates[promoted:])
