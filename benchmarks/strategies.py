@@ -120,6 +120,8 @@ def run_one(out: Path, arm: str, seed: int, args: argparse.Namespace) -> None:
 def run_all(out: Path, args: argparse.Namespace) -> None:
     """Every arm and seed, `--jobs` at a time, each in its own process."""
     todo = [(arm, seed) for seed in range(args.seeds) for arm in arms()]
+    index, count = (int(x) for x in args.part.split("/"))
+    todo = todo[index::count]  # this process's part (another process may run the rest)
     todo = [(a, s) for a, s in todo if not _finished(out / "runs" / f"{a}-s{s}")]
     print(f"{len(todo)} runs to go", flush=True)
     running: list[subprocess.Popen[bytes]] = []
@@ -399,6 +401,8 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=0.5, help="search tasks' task_scale")
     p.add_argument("--rung-scale", type=float, default=1.0, help="funnel rung 1's task_scale")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--part", default="0/1", help="I/N: run only every N-th run from the I-th")
+    p.add_argument("--no-analyze", action="store_true", help="run, but write no tables")
     p.add_argument("--yard-seed", type=int, default=1000)
     p.add_argument("--val-scale", type=float, default=0.5)
     p.add_argument("--val-seeds", type=int, default=2)
@@ -413,6 +417,8 @@ def main() -> None:
         return
     if not args.analyze_only:
         run_all(args.out, args)
+    if args.no_analyze:
+        return
     result = analyze(args.out, args)
     print((args.out / "table.md").read_text())
     del result
