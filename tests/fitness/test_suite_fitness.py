@@ -251,6 +251,21 @@ def test_adam_scored_against_its_own_reference_is_exactly_zero() -> None:
     assert set(task.screen) == set(suite.task_grid(cfg, suite.get_task("teacher-mlp")))
 
 
+def test_steps_count_the_screen_and_the_full_run() -> None:
+    """What a step budget counts: on a task where no run stops early, 7 screen rates of 20%
+    of the run plus the full run (heavy-tailed-logreg at 0.25 x 2,000 steps: 7 x 100 + 500),
+    packed or not; the result's steps sum its tasks' and its runs'."""
+    grid = [10.0, 1.0, 0.1, 0.01, 0.001, 0.0001, 0.00001]
+    cfg = config("heavy-tailed-logreg", task_scale=0.25, screen_lrs=grid, seed=0)
+    result = fitness("Adam", cfg)
+    (task,) = result.tasks
+    assert task.status == "ok" and task.steps == 7 * 100 + 500
+    assert result.steps == task.steps
+    single = fitness("Adam", preset("tiny"))
+    assert single.steps == sum(r.steps for r in single.runs) > 0
+    assert FitnessResult.from_dict(json.loads(jsonio.dumps(result.to_dict()))).steps == 1200
+
+
 def test_no_tasks_is_the_single_task_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
     assert FitnessConfig().tasks == () and preset("quick").tasks == ()
     stored = {k: v for k, v in preset("tiny").model_dump().items() if not k.startswith("task")}
