@@ -166,7 +166,9 @@ class ParticleStrategy(_Strategy):
         return init + self.particles * (1 + self.time_steps * self.mutations)
 
     def plan_formula(self) -> str:
-        init = "init_factor x random particles + " if self.random_particles() else ""
+        n = self.random_particles()
+        which = "particles" if n == self.particles else "random particles"
+        init = f"init_factor x {which} + " if n else ""
         return f"{init}particles x (1 + time_steps x mutations)"
 
 
