@@ -223,6 +223,8 @@ def bootstrap(x: np.ndarray, y: np.ndarray, reps: int = 2000, seed: int = 0) -> 
         if np.unique(x[idx]).size < 2 or np.unique(y[idx]).size < 2:
             continue
         values.append(spearman(x[idx], y[idx]))
+    if not values:
+        return math.nan, math.nan
     lo, hi = np.percentile(values, [2.5, 97.5])
     return float(lo), float(hi)
 
@@ -238,13 +240,13 @@ def ranks_high_good(values: list[float | None]) -> np.ndarray:
 
 
 def validation_scores(
-    rows: list[dict[str, Any]], stores: list[Path]
+    rows: list[dict[str, Any]], stores: list[Path], only: list[str] | None = None
 ) -> tuple[dict[str, dict[str, float | None]], list[str]]:
     """Each genome's mean test metric over SEEDS per validation task (higher = better after
     the sign flip for losses; None = failed or missing), from the runs of `stores`."""
     from optevo.tasks.registry import TASKS, suite
 
-    tasks = [t.name for t in suite("validate")]
+    tasks = [t.name for t in suite("validate") if not only or t.name in only]
     by_hash: dict[tuple[str, str, str], list[float | None]] = {}
     for store in stores:
         for rec in read_jsonl(store / "runs.jsonl"):
@@ -295,9 +297,11 @@ def _lr_runs(stores: list[Path], task: str, h: str, schedule: str) -> bool:
     return (task, h, schedule) in _LR_CACHE[key]
 
 
-def analyze(out: Path, rows: list[dict[str, Any]], named: Path) -> dict[str, Any]:
+def analyze(
+    out: Path, rows: list[dict[str, Any]], named: Path, only: list[str] | None = None
+) -> dict[str, Any]:
     stores = [named, *sorted(out.glob("validation-*"))]
-    val, missing = validation_scores(rows, stores)
+    val, missing = validation_scores(rows, stores, only)
     fit = {(r["name"], r["column"]): r for r in read_jsonl(out / "fitness.jsonl")}
     names = [r["name"] for r in rows]
     complete = [n for n in names if all((n, c) in fit for c in FITNESS_COLUMNS)]
@@ -453,6 +457,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     parser.add_argument("--named", type=Path, default=Path("docs/results/validation/named"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N genomes")
+    parser.add_argument("--tasks", nargs="+", default=None, help="analyze: these validation tasks")
     args = parser.parse_args()
 
     rows = genomes(args.random, args.mutated, args.seed)
@@ -465,7 +470,7 @@ def main() -> None:
         i, n = (int(x) for x in args.shard.split("/"))
         run_validation(args.out, rows, (i, n), args.seeds)
     elif args.stage == "analyze":
-        result = analyze(args.out, rows, args.named)
+        result = analyze(args.out, rows, args.named, args.tasks)
         print((args.out / "table.md").read_text())
         print(f"missing validation: {len(result['missing'])}")
 
