@@ -7,7 +7,9 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from optevo.config import build
@@ -131,3 +133,19 @@ def diverged_result() -> FitnessResult:
         seconds=0.25,
     )
     return FitnessResult(0.4, "diverged", 0.1, {0.1: 0.5, 1.0: math.nan}, [curve], seconds=1.5)
+
+
+def count_rows(db: Path, sql: str = "SELECT COUNT(*) FROM evaluations") -> int:
+    """A count from a run's store as another process writes it (`sql`: a COUNT query; default
+    its evaluations); 0 while it cannot be read (a short busy timeout, so that a poll never
+    waits long behind the writer)."""
+    if not db.is_file():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
+        try:
+            return int(conn.execute(sql).fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

@@ -8,13 +8,12 @@ import itertools
 import math
 import os
 import signal
-import sqlite3
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers.search import SyntheticExecutor, micro_config
+from helpers.search import SyntheticExecutor, count_rows, micro_config
 from optevo.config import ConfigError
 from optevo.search.api import resume_search, start_search, summarize
 from optevo.search.config import RunConfig
@@ -243,19 +242,6 @@ def test_the_process_pool_and_ray_make_the_serial_runs_funnel(
     assert rows(tmp_path / "ray") == rows(reference)
 
 
-def _count(db: Path, sql: str) -> int:
-    if not db.is_file():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(conn.execute(sql).fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 @pytest.mark.slow  # real training
 @pytest.mark.subprocess
 @pytest.mark.parametrize(
@@ -293,7 +279,7 @@ def test_a_run_killed_at_or_inside_a_rung_resumes_to_the_same_end(
     )
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if _count(run_dir / "run.sqlite", kill_when) >= 1:
+        if count_rows(run_dir / "run.sqlite", kill_when) >= 1:
             break
         time.sleep(0.02)
     assert proc.poll() is None, (proc.stderr.read() if proc.stderr else b"").decode()[-2000:]

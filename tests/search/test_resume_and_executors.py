@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.search import SyntheticExecutor, dying_worker_main, micro_config
+from helpers.search import SyntheticExecutor, count_rows, dying_worker_main, micro_config
 from optevo.search.api import resume_search, start_search
 from optevo.search.config import RunConfig
 from optevo.search.executors import ProcessExecutor, SerialExecutor, make_executor
@@ -58,7 +57,7 @@ def start_cli_search(
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        if _evaluations(run_dir / "run.sqlite") >= at_least:
+        if count_rows(run_dir / "run.sqlite") >= at_least:
             break
         time.sleep(0.05)
     if proc.poll() is not None:
@@ -68,21 +67,6 @@ def start_cli_search(
             f"evaluations: {(out or b'').decode()[-1000:]}"
         )
     return proc, run_dir
-
-
-def _evaluations(db: Path) -> int:
-    """Evaluations in a run's store as another process writes it; 0 while it cannot be read
-    (a short busy timeout, so that a poll never waits long behind the writer)."""
-    if not db.is_file():
-        return 0
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.2)
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0])
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
 
 
 @pytest.fixture(scope="module")
