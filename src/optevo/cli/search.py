@@ -4,6 +4,7 @@ out of it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -221,29 +222,15 @@ def _run_with_progress(
                 best=shown,
             )
 
-        validating: list[int] = []
+        validating: list[Callable[[ValidateEvent], None]] = []
 
         def on_validate(event: ValidateEvent) -> None:
-            # the validation stage (RUN/validate): a second bar, in estimated seconds
+            # the validation stage (RUN/validate): `optevo validate`'s bar, on this display
             if not validating:
-                validating.append(progress.add_task("validate", total=0.0, best="-"))
-            bar = validating[0]
-            total = progress.tasks[bar].total or 0.0
-            if event.kind == "plan":
-                progress.update(bar, total=event.cost)
-            elif event.kind in ("extend", "skip"):
-                change = event.cost if event.kind == "extend" else -event.cost
-                progress.update(bar, total=max(0.0, total + change))
-            elif event.kind == "start":
-                what = f"lr {event.lr:g}" if event.phase == "lr" else f"seed {event.seed}"
-                progress.update(bar, description=f"validate {event.task} {event.optimizer} {what}")
-            elif event.kind == "done":
-                progress.update(bar, advance=event.cost)
-            elif event.kind == "finals":
-                progress.console.print(
-                    f"validate {event.task} {event.optimizer}: lr {event.lr:g}, {event.message}",
-                    highlight=False,
-                )
+                from optevo.cli.validate import _Bar
+
+                validating.append(_Bar(progress, best="-"))
+            validating[0](event)
 
         try:
             if store is not None:

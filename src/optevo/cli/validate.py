@@ -99,8 +99,10 @@ class _Eta(ProgressColumn):
 class _Bar:
     """The progress bar of a validation, driven by its events; units: estimated seconds."""
 
-    def __init__(self) -> None:
-        self.progress = Progress(
+    def __init__(self, progress: Progress | None = None, **fields: str) -> None:
+        """Its own display, or (`progress`) a bar added to another one, e.g. `optevo search`'s
+        for a run's validation stage (`fields`: what that display's columns read)."""
+        self.progress = progress or Progress(
             TextColumn("{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
@@ -109,19 +111,23 @@ class _Bar:
             _Eta(),
             console=console,
         )
-        self.bar = self.progress.add_task("validate", total=0.0, runs="", ratio=1.0)
+        self.bar = self.progress.add_task("validate", total=0.0, runs="", ratio=1.0, **fields)
         self.trained = self.stored = 0
         self.estimated = self.measured = 0.0
+
+    def _total(self) -> float:
+        task = next(t for t in self.progress.tasks if t.id == self.bar)
+        return float(task.total or 0.0)
 
     def __call__(self, event: ValidateEvent) -> None:
         p, bar = self.progress, self.bar
         if event.kind == "plan":
             p.update(bar, total=event.cost)
         elif event.kind == "extend":
-            p.update(bar, total=max(0.0, p.tasks[0].total or 0.0) + event.cost)
+            p.update(bar, total=max(0.0, self._total() + event.cost))
         elif event.kind == "skip":
             self.stored += 1
-            p.update(bar, total=max(0.0, (p.tasks[0].total or 0.0) - event.cost))
+            p.update(bar, total=max(0.0, self._total() - event.cost))
         elif event.kind == "start":
             what = f"lr {event.lr:g}" if event.phase == "lr" else f"seed {event.seed}"
             p.update(bar, description=f"{event.task} {event.optimizer} {what}")
