@@ -15,8 +15,16 @@ on:
   of the difference to Adam relative to Adam's metric, clipped to [-1, 1] (0 = Adam).
 
 Everything is stored as it finishes under --out (run stores under runs/, yardsticks in
-yard.jsonl and validation/), so the same command resumes; `--jobs` runs go at once (one
-torch thread each). Then table.md, results.json and anytime.png are written.
+yard.jsonl, validation scores in val.jsonl and their runs under validation/), so the same
+command resumes; `--jobs` runs go at once (one torch thread each). With `--jobs 1` each run
+is scored (yardsticks, validation) as soon as it ends, in the lane's own process (Adam's
+references once per lane), so two lanes (`--part 0/2`, `--part 1/2`) share the whole work;
+the analysis scores whatever is missing, then writes table.md, results.json and anytime.png.
+
+Sized for a 2-core CPU: a run's 150,000 steps are ~33 candidates at rung 0 (~4,500 steps
+each: three tasks at half their search budget, the screen's 7 rates and the full run), a few
+minutes of one core; its scoring (~4 suite yardsticks at ~32 s and one validation at half
+budget) about as much again.
 
     python benchmarks/strategies.py --out docs/results/strategies --jobs 2
     python benchmarks/strategies.py --out /tmp/s --seeds 1 --budget 20000 --smoke   # minutes
@@ -79,9 +87,9 @@ def run_config(arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         "budget_steps": args.budget,
     }
     if funnel:
-        # rung 1: the same tasks at their full size on two fresh seeds, the top quarter
+        # rung 1: the same tasks at their full size on a fresh seed, the top quarter
         raw["funnel"] = {
-            "rungs": [{"fitness": {"task_scale": args.rung_scale}, "keep": 0.25, "seeds": 2}]
+            "rungs": [{"fitness": {"task_scale": args.rung_scale}, "keep": 0.25, "seeds": 1}]
         }
     return raw
 
@@ -139,11 +147,16 @@ def run_all(out: Path, args: argparse.Namespace) -> None:
     ]
     if args.smoke:
         base.append("--smoke")
+    part = f"part-{index}of{count}"
     for arm, seed in todo:
         while len(running) >= args.jobs:
             running = [p for p in running if p.poll() is None]
             time.sleep(1)
         running.append(subprocess.Popen([*base, "--one", f"{arm}:{seed}"]))
+        if args.jobs == 1:
+            running.pop().wait()
+            if _finished(out / "runs" / f"{arm}-s{seed}"):
+                score_run(out, arm, seed, args, out / "validation" / part)
     for p in running:
         p.wait()
 
@@ -176,6 +189,19 @@ def history(run_dir: Path) -> list[tuple[int, Any]]:
                 spent += sum(t.result.steps for t in store.trials(ev.key).values())
             out.append((spent, ev))
     return out
+
+
+def checkpoints_of(args: argparse.Namespace) -> list[int]:
+    return [round(args.budget * f) for f in (0.25, 0.5, 0.75, 1.0)]
+
+
+def score_run(out: Path, arm: str, seed: int, args: argparse.Namespace, folder: Path) -> None:
+    """One finished run's yardsticks (its incumbents at every checkpoint) and the validation
+    score of its last incumbent (runs in `folder`), stored in yard.jsonl and val.jsonl."""
+    evs = incumbents(history(out / "runs" / f"{arm}-s{seed}"), checkpoints_of(args))
+    yardstick(out, [ev for ev in evs if ev is not None], args)
+    if evs[-1] is not None and not args.no_validation:
+        validation(out, [evs[-1]], args, folder)
 
 
 def incumbents(hist: list[tuple[int, Any]], checkpoints: Iterable[int]) -> list[Any | None]:
@@ -229,24 +255,31 @@ def yardstick(out: Path, evs: list[Any], args: argparse.Namespace) -> dict[str, 
     return done
 
 
-def validation(out: Path, evs: list[Any], args: argparse.Namespace) -> dict[str, float | None]:
-    """The validation score of each distinct genome (see the module), Adam beside them."""
+def validation(
+    out: Path, evs: list[Any], args: argparse.Namespace, folder: Path
+) -> dict[str, float | None]:
+    """The validation score of each distinct genome (see the module), Adam beside them: read
+    from val.jsonl, the missing ones run in `folder` and appended there."""
     from optevo.bench.optimizers import OptimizerSpec
     from optevo.tasks.registry import TASKS
     from optevo.validate.baselines import baseline
     from optevo.validate.run import ValidateConfig, run_validate
 
+    path = out / "val.jsonl"
+    done: dict[str, float | None] = {r["key"]: r["score"] for r in read_jsonl(path)}
     specs: dict[str, OptimizerSpec] = {}
     for ev in evs:
         key = f"{ev.canonical_hash}:{ev.request.schedule}"
-        specs.setdefault(key, OptimizerSpec(ev.canonical_hash[:10], ev.genome, ev.request.schedule))
+        if key not in done:
+            label = ev.canonical_hash[:10]
+            specs.setdefault(key, OptimizerSpec(label, ev.genome, ev.request.schedule))
     if not specs:
-        return {}
+        return done
     tasks = ("cancer-logreg", "ratings-mf") if args.smoke else ()
     config = ValidateConfig(
         (baseline("Adam"), *specs.values()), tasks, seeds=args.val_seeds, scale=args.val_scale
     )
-    results = run_validate(config, out / "validation")
+    results = run_validate(config, folder)
     scores: dict[str, list[float]] = {k: [] for k in specs}
     for task in results:
         hib = TASKS[task.task.name].higher_is_better
@@ -263,14 +296,18 @@ def validation(out: Path, evs: list[Any], args: argparse.Namespace) -> dict[str,
                 continue
             rel = (m - adam) / abs(adam) if hib else (adam - m) / abs(adam)
             scores[key].append(max(-1.0, min(1.0, rel)))
-    return {k: statistics.fmean(v) if v else None for k, v in scores.items()}
+    with path.open("a") as fh:
+        for key, v in scores.items():
+            done[key] = statistics.fmean(v) if v else None
+            fh.write(json.dumps({"key": key, "score": done[key]}) + "\n")
+    return done
 
 
 # --------------------------------------------------------------------------- analysis
 
 
 def analyze(out: Path, args: argparse.Namespace) -> dict[str, Any]:
-    checkpoints = [round(args.budget * f) for f in (0.25, 0.5, 0.75, 1.0)]
+    checkpoints = checkpoints_of(args)
     runs: dict[str, dict[int, Any]] = {}
     for arm in arms():
         for seed in range(args.seeds):
@@ -287,7 +324,7 @@ def analyze(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     every = [ev for evs in chosen.values() for ev in evs if ev is not None]
     yard = yardstick(out, every, args)
     finals = [evs[-1] for evs in chosen.values() if evs[-1] is not None]
-    val = validation(out, finals, args) if not args.no_validation else {}
+    val = {} if args.no_validation else validation(out, finals, args, out / "validation" / "rest")
 
     def key(ev: Any) -> str:
         return f"{ev.canonical_hash}:{ev.request.schedule}"
@@ -397,7 +434,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("docs/results/strategies"))
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--budget", type=int, default=400_000, help="optimizer steps per run")
+    p.add_argument("--budget", type=int, default=150_000, help="optimizer steps per run")
     p.add_argument("--scale", type=float, default=0.5, help="search tasks' task_scale")
     p.add_argument("--rung-scale", type=float, default=1.0, help="funnel rung 1's task_scale")
     p.add_argument("--jobs", type=int, default=2)
