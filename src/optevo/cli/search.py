@@ -57,7 +57,7 @@ from optevo.search.executors import Executor, ExecutorError
 from optevo.search.inspect import find_genome
 from optevo.search.preflight import check_stages
 from optevo.search.records import elimination_round
-from optevo.search.runner import Event, timestamp
+from optevo.search.runner import Event, SearchFailingError, timestamp
 from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
 
@@ -134,6 +134,8 @@ def search(
         del worker
         try:
             summary = _run_with_progress(cfg, target, store, evaluator)
+        except SearchFailingError as exc:
+            fail(f"{target}: {exc}", code=1)
         finally:
             evaluator.close()
     print_summary(summary)

@@ -60,6 +60,15 @@ class BudgetSpent(Exception):  # noqa: N818 (a stop signal, not an error)
     """The search has trained `RunConfig.budget_steps` optimizer steps: it stops here."""
 
 
+class SearchFailingError(RuntimeError):
+    """Every recent evaluation failed with the same error (a problem of the run's
+    configuration, such as a suite task too small for Adam's reference run to learn): the run
+    stops instead of spending its budget on errors."""
+
+
+ERROR_STREAK = 16
+"""Consecutive evaluations failing with one same error message that stop a run."""
+
 SPENDING_STAGES = ("init", "search")
 """Stages whose training counts against `budget_steps` (with the funnel's rungs)."""
 
@@ -86,6 +95,8 @@ class SearchRun:
         self.steps = 0
         """Optimizer steps the search's candidates trained so far (stored ones included: a
         resumed run counts as the uninterrupted one did, in the same order)."""
+        self.streak: tuple[str, int] = ("", 0)
+        """(error message, how many evaluations in a row failed with it)."""
         self.searched = False
         """Whether a search-stage batch has been evaluated: the step budget never stops a
         run before its first one (a leaderboard needs it), however much the initial
@@ -146,7 +157,23 @@ class SearchRun:
         self.searched = self.searched or any(r.stage == "search" for r in requests)
         if self.ladder is not None:
             results = self._climb(requests, results)
+        self._watch_errors(results)
         return results
+
+    def _watch_errors(self, results: Sequence[Evaluation]) -> None:
+        """Raise `SearchFailingError` once `ERROR_STREAK` evaluations in a row failed with the same
+        error message (its first line); any other outcome resets the count. A resumed run
+        replays the same results in the same order, so it stops at the same place."""
+        for ev in results:
+            message = (ev.error or "").strip().split("\n", 1)[0] if ev.status == "error" else ""
+            count = self.streak[1] + 1 if message and message == self.streak[0] else 1
+            self.streak = (message, count if message else 0)
+        message, count = self.streak
+        if count >= ERROR_STREAK:
+            raise SearchFailingError(
+                f"the last {count} evaluations all failed with the same error, so the run "
+                f"stopped (fix the configuration and start a new run): {message}"
+            )
 
     def _climb(self, requests: Sequence[Request], results: list[Evaluation]) -> list[Evaluation]:
         assert self.config.funnel is not None and self.ladder is not None
