@@ -185,15 +185,23 @@ def run_fitness(out: Path, rows: list[dict[str, Any]], columns: Iterable[str]) -
 
 
 def run_validation(
-    out: Path, rows: list[dict[str, Any]], shard: tuple[int, int], seeds: int
+    out: Path,
+    rows: list[dict[str, Any]],
+    shard: tuple[int, int],
+    seeds: int,
+    tasks: list[str] | None = None,
+    suffix: str = "",
 ) -> None:
+    """Validate this shard's drawn genomes into validation-IofN{suffix}/ (`tasks`: only these
+    validation tasks, e.g. for a second process taking a shard's last tasks into a folder of
+    its own; `analyze` reads every validation-* folder)."""
     from optevo.bench.optimizers import OptimizerSpec
     from optevo.validate.run import ValidateConfig, run_validate
 
     index, count = shard
     mine = [r for r in rows if r["kind"] != "named"][index::count]
     specs = tuple(OptimizerSpec(r["name"], genome_of(r), r["schedule"]) for r in mine)
-    config = ValidateConfig(optimizers=specs, seeds=seeds)
+    config = ValidateConfig(optimizers=specs, tasks=tuple(tasks or ()), seeds=seeds)
 
     def show(event: Any) -> None:
         if event.kind in ("lr", "finals"):
@@ -202,7 +210,7 @@ def run_validation(
                 flush=True,
             )
 
-    run_validate(config, out / f"validation-{index}of{count}", on_event=show)
+    run_validate(config, out / f"validation-{index}of{count}{suffix}", on_event=show)
 
 
 # --------------------------------------------------------------------------- stage 3: analyze
@@ -457,7 +465,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=len(SEEDS))
     parser.add_argument("--named", type=Path, default=Path("docs/results/validation/named"))
     parser.add_argument("--limit", type=int, default=None, help="only the first N genomes")
-    parser.add_argument("--tasks", nargs="+", default=None, help="analyze: these validation tasks")
+    parser.add_argument(
+        "--tasks", nargs="+", default=None, help="validate/analyze: only these validation tasks"
+    )
+    parser.add_argument("--suffix", default="", help="validate: validation-IofN<suffix>/")
     args = parser.parse_args()
 
     rows = genomes(args.random, args.mutated, args.seed)
@@ -468,7 +479,7 @@ def main() -> None:
         run_fitness(args.out, rows, args.columns)
     elif args.stage == "validate":
         i, n = (int(x) for x in args.shard.split("/"))
-        run_validation(args.out, rows, (i, n), args.seeds)
+        run_validation(args.out, rows, (i, n), args.seeds, args.tasks, args.suffix)
     elif args.stage == "analyze":
         result = analyze(args.out, rows, args.named, args.tasks)
         print((args.out / "table.md").read_text())
