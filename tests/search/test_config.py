@@ -55,6 +55,24 @@ def test_quick_preset_searches_short_and_reevaluates_with_the_full_quick_fitness
     assert cfg.final.baselines == ("Adam", "SGD", "QHM") and cfg.final.seeds == 3
 
 
+def test_main_preset_is_a_short_funnelled_discovery_on_the_suite_fitness() -> None:
+    from optevo.cli.search import MAIN_PRESET
+
+    assert MAIN_PRESET == "main"  # `optevo search` with no options, `make run`
+    cfg = run_preset("main")
+    assert cfg.fitness.task_scale == 0.5  # the suite fitness preset, tasks named below
+    rung0 = [t.name for t in cfg.fitness.tasks]
+    assert rung0[0] == "fashion-quick" and len(rung0) == 4  # the embedded data set first
+    assert cfg.funnel is not None and len(cfg.funnel.rungs) == 1
+    rung1 = cfg.stage_fitness("rung-1")
+    assert len(rung1.tasks) == 6 and set(rung0) < {t.name for t in rung1.tasks}
+    assert rung1.task_scale == 0.5 and cfg.funnel.rungs[0].seeds == 1
+    assert cfg.budget_steps == 150_000
+    assert cfg.strategy.seed_genomes == ("Adam",)
+    assert cfg.final.baselines == ("Adam",) and cfg.final.seeds == 3
+    assert len(cfg.stage_fitness("final").tasks) == 6
+
+
 def test_dotted_overrides() -> None:
     cfg = run_preset("tiny", **{"strategy.particles": 5, "fitness.base": 3, "seed": 7})
     assert cfg.strategy.particles == 5 and cfg.fitness.base == 3 and cfg.seed == 7
