@@ -195,9 +195,14 @@ def run_validation(
     """Validate this shard's drawn genomes into validation-IofN{suffix}/ (`tasks`: only these
     validation tasks, e.g. for a second process taking a shard's last tasks into a folder of
     its own; `analyze` reads every validation-* folder)."""
+    import torch
+
     from optevo.bench.optimizers import OptimizerSpec
     from optevo.validate.run import ValidateConfig, run_validate
 
+    # One thread, like `optevo validate --threads 1`: torch's default (every core) in two
+    # lanes oversubscribes the cores and its spinning threads cost several times the time.
+    torch.set_num_threads(1)
     index, count = shard
     mine = [r for r in rows if r["kind"] != "named"][index::count]
     specs = tuple(OptimizerSpec(r["name"], genome_of(r), r["schedule"]) for r in mine)
