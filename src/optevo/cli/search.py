@@ -292,6 +292,13 @@ def verdict(final: list[Standing]) -> str | None:
     top = found[0]
     if top.fitness is None:
         return None
+    t, a = top.evaluation, adam.evaluation
+    same_update = t.canonical_hash == a.canonical_hash or t.behaviour_hash == a.behaviour_hash
+    if same_update and t.request.schedule == a.request.schedule:
+        return (
+            f"best found genome {top.name} is Adam itself (the same update and schedule): "
+            "the search found nothing that beat Adam"
+        )
     n_a = max(1, len(adam.evaluation.fitness_values))
     n_t = max(1, len(top.evaluation.fitness_values))
     se = math.sqrt((adam.fitness_std or 0.0) ** 2 / n_a + (top.fitness_std or 0.0) ** 2 / n_t)

@@ -290,8 +290,17 @@ def summarize(store: RunStore, config: RunConfig | None = None) -> RunSummary:
         counts=counts,
         status_counts=status_counts,
         leaderboard=leaderboard(searched(evaluations)),
-        final=leaderboard(final),
+        final=final_standings(final),
     )
+
+
+def final_standings(evaluations: list[Evaluation]) -> list[Standing]:
+    """The final stage's rows, best first: one per request, a baseline beside a found genome
+    even when the two are the same optimizer (the search found its own seed, e.g. Adam: both
+    rows, same numbers, so the table and the verdict still show Adam)."""
+    rows = [ev for ev in evaluations if ev.fitness is not None]
+    rows.sort(key=lambda ev: ev.rank_key(), reverse=True)
+    return [Standing(ev.request.name or ev.canonical_hash[:10], ev) for ev in rows]
 
 
 def read_summary(run_dir: str | Path) -> RunSummary:
