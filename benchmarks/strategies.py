@@ -21,10 +21,10 @@ is scored (yardsticks, validation) as soon as it ends, in the lane's own process
 references once per lane), so two lanes (`--part 0/2`, `--part 1/2`) share the whole work;
 the analysis scores whatever is missing, then writes table.md, results.json and anytime.png.
 
-Sized for a 2-core CPU: a run's 150,000 steps are ~33 candidates at rung 0 (~4,500 steps
-each: three tasks at half their search budget, the screen's 7 rates and the full run), a few
-minutes of one core; its scoring (~4 suite yardsticks at ~32 s and one validation at half
-budget) about as much again.
+Sized for a 2-core CPU: a run's 150,000 steps are ~30 candidates at rung 0 (~4,500 steps
+each: three tasks at half their search budget, the screen's 7 rates and the full run), 67 s
+(particle) and 87 s (particle+funnel) of one core as measured; its scoring costs more (up to
+4 suite yardsticks at ~32 s, one validation at half budget ~3 min, Adam's once per lane).
 
     python benchmarks/strategies.py --out docs/results/strategies --jobs 2
     python benchmarks/strategies.py --out /tmp/s --seeds 1 --budget 20000 --smoke   # minutes
