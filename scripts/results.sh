@@ -20,7 +20,11 @@ case "${1:-}" in
     # genomes' validation for the proxy study, then the strategy comparison (issue 16 item 2)
     # shellcheck disable=SC2086
     $BIN/optevo validate $NAMED --out docs/results/validation/named --threads 1
-    $BIN/python benchmarks/proxy_validity.py validate --out $PV --shard 1/2
+    # (shard 1's last three tasks ran in a third process, into validation-1of2-b/)
+    $BIN/python benchmarks/proxy_validity.py validate --out $PV --shard 1/2 \
+      --tasks shapes-resnet docs-gru
+    $BIN/python benchmarks/proxy_validity.py validate --out $PV --shard 1/2 \
+      --tasks docs-transformer cancer-logreg ratings-mf --suffix=-b
     $BIN/python benchmarks/strategies.py --out docs/results/strategies --jobs 1 --part 0/2 \
       --no-analyze
     ;;
