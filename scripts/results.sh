@@ -37,6 +37,16 @@ case "${1:-}" in
     ;;
   discover)
     # issue 16 item 4: the discover preset, both cores (its two worker processes)
+    # The validation stage's comparators (Adam, AdamW, Lion, LR6) ran with the same protocol
+    # in docs/results/validation/named (same keys: task, optimizer, genome, schedule, phase,
+    # rate, seed, steps): their runs are read back from there instead of trained again.
+    if [ ! -f docs/results/discover-cpu/run/validate/runs.jsonl ]; then
+      mkdir -p docs/results/discover-cpu/run/validate
+      $BIN/python -c 'import json, sys
+for line in open("docs/results/validation/named/runs.jsonl"):
+    if json.loads(line)["optimizer"] in {"Adam", "AdamW", "Lion", "LR6"}:
+        sys.stdout.write(line)' > docs/results/discover-cpu/run/validate/runs.jsonl
+    fi
     if [ -f docs/results/discover-cpu/run/run.sqlite ]; then
       $BIN/optevo search --resume docs/results/discover-cpu/run
     else

@@ -73,6 +73,29 @@ def test_main_preset_is_a_short_funnelled_discovery_on_the_suite_fitness() -> No
     assert len(cfg.stage_fitness("final").tasks) == 6
 
 
+@pytest.mark.parametrize("name", ["discover", "discover-gpu"])
+def test_discover_presets_are_random_search_from_adam_with_a_funnel_and_a_validation_stage(
+    name: str,
+) -> None:
+    # The strategy the comparison chose (docs/results/strategies/): random search, Adam first.
+    cfg = run_preset(name)
+    assert cfg.strategy.kind == "random" and cfg.strategy.seed_genomes == ("Adam",)
+    assert cfg.strategy.planned_evaluations() == cfg.strategy.budget + 1
+    assert cfg.funnel is not None and [r.seeds for r in cfg.funnel.rungs][-1] >= 2
+    assert len(cfg.stage_fitness("rung-1").tasks) == 6  # the whole search suite
+    assert cfg.budget_steps is not None and cfg.validation is not None
+    assert cfg.validation.top >= 3 and cfg.validation.seeds >= 3 and cfg.validation.baselines
+    assert cfg.validation.named == ("LR6",)
+    if name == "discover":
+        assert cfg.budget_steps == 4_000_000 and cfg.executor.workers == 2
+        assert cfg.validation.top == 3
+        assert [t.name for t in cfg.fitness.tasks] == [
+            "teacher-mlp",
+            "heavy-tailed-logreg",
+            "manifold-autoencoder",
+        ]
+
+
 def test_dotted_overrides() -> None:
     cfg = run_preset("tiny", **{"strategy.particles": 5, "fitness.base": 3, "seed": 7})
     assert cfg.strategy.particles == 5 and cfg.fitness.base == 3 and cfg.seed == 7

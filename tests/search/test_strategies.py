@@ -301,3 +301,25 @@ def test_seeded_needs_seed_genomes_and_at_most_every_particle() -> None:
         micro_config(strategy={"seeded": 1})
     with pytest.raises(ConfigError, match="exceeds particles"):
         micro_config(strategy={"particles": 2, "seed_genomes": ["Adam"], "seeded": 3})
+
+
+def test_random_search_evaluates_its_seed_genomes_first_and_never_draws_them_again(
+    tmp_path: Path,
+) -> None:
+    store, ex = run(
+        tmp_path,
+        "rnd-seeded",
+        strategy={"kind": "random", "batch": 5, "budget": 12, "seed_genomes": ["Adam", "Adam"]},
+    )
+    evs = store.evaluations("search")
+    # One Adam (the repeat is dropped), then 12 random genomes: the first batch holds both.
+    assert [e.key for e in evs[:2]] == ["seed/000", "random/00000"]
+    assert evs[0].genome == library.genome("Adam")
+    assert len(evs) == 13 and ex.batches == [6, 5, 2]
+    assert len({e.canonical_hash for e in evs}) == 13
+    # The random genomes are the unseeded run's draws, except where one would repeat Adam.
+    plain, _ = run(tmp_path, "rnd", strategy={"kind": "random", "batch": 5, "budget": 12})
+    assert [e.canonical_hash for e in evs[1:]] == [
+        e.canonical_hash for e in plain.evaluations("search")
+    ]
+    assert summarize(store).counts["planned"] == 13

@@ -196,14 +196,19 @@ class RegularizedStrategy(_Strategy):
 
 
 class RandomStrategy(_Strategy):
-    """Random search: independent random valid genomes, in batches."""
+    """Random search: independent random valid genomes, in batches (after `seed_genomes`,
+    which are evaluated first, in the first batch)."""
 
     kind: Literal["random"] = "random"
     batch: Int = Field(50, ge=1, le=MAX_POPULATION)
     budget: Int = Field(2300, ge=1)
+    """Random genomes in all (the seed genomes come on top)."""
 
     def planned_evaluations(self) -> int:
-        return self.budget
+        return self.budget + len(set(self.seed_genomes))
+
+    def plan_formula(self) -> str:
+        return "budget + seed_genomes" if self.seed_genomes else "budget"
 
 
 StrategyConfig = Annotated[

@@ -1,5 +1,7 @@
 """Random search: `budget` random valid genomes (none repeated), evaluated in batches of
-`batch`; the baseline every other strategy must beat on the same budget."""
+`batch`; the baseline every other strategy must beat on the same budget. With `seed_genomes`
+(e.g. Adam), those are evaluated first, in the first batch, beside its random genomes, and
+are never drawn again: a funnel then measures every random genome against them."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from optevo.search.config import RandomStrategy
 from optevo.search.duplicates import SeenSet
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
+from optevo.search.strategies.base import seed_genomes
 
 
 class RandomSearch:
@@ -16,9 +19,14 @@ class RandomSearch:
     def run(self, run: SearchRun) -> list[Evaluation]:
         cfg = self.config
         seen = SeenSet()
+        seeds: list[Request] = []
+        for j, genome in enumerate(seed_genomes(cfg.seed_genomes) if cfg.seed_genomes else []):
+            if seen.is_new(genome):
+                seen.add(genome)
+                seeds.append(Request(f"seed/{j:03d}", genome, "search"))
         out: list[Evaluation] = []
         for start in range(0, cfg.budget, cfg.batch):
-            requests = []
+            requests, seeds = seeds, []
             for i in range(start, min(start + cfg.batch, cfg.budget)):
                 drawn = run.draw_random(run.rng("random", i), seen.is_new)
                 seen.add(drawn.genome)
