@@ -398,33 +398,52 @@ def write_table(out: Path, result: dict[str, Any]) -> None:
 
 
 def plot(out: Path, result: dict[str, Any]) -> None:
+    """One panel per strategy (without and with the funnel): every search seed's incumbent
+    at each checkpoint (thin) and their median (thick)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = result["checkpoints"]
-    for row in result["arms"]:
-        per_cp = list(
-            zip(
-                *[[y if y is not None else -1.0 for y in s["yard"]] for s in row["seeds"]],
-                strict=True,
-            )
-        )
-        if not per_cp:
-            continue
-        med = [statistics.median(v) for v in per_cp]
-        lo = [min(v) for v in per_cp]
-        hi = [max(v) for v in per_cp]
-        style = "--" if "funnel" in row["arm"] else "-"
-        (line,) = ax.plot(xs, med, style, marker="o", label=row["arm"])
-        ax.fill_between(xs, lo, hi, alpha=0.12, color=line.get_color())
-    ax.axhline(0, color="grey", lw=0.8)
-    ax.set_xlabel("optimizer steps spent by the search")
-    ax.set_ylabel("incumbent on the whole search suite (d vs Adam)")
-    ax.set_title("Anytime: median and range over search seeds")
-    ax.legend(fontsize=8)
+    strategies = list(dict.fromkeys(row["arm"].partition("+")[0] for row in result["arms"]))
+    fig, axes = plt.subplots(
+        1, len(strategies), figsize=(4 * len(strategies), 4), sharey=True, squeeze=False
+    )
+    for ax, strategy in zip(axes[0], strategies, strict=True):
+        for row, color in zip(
+            [r for r in result["arms"] if r["arm"].partition("+")[0] == strategy],
+            ("tab:blue", "tab:orange"),
+            strict=False,
+        ):
+            funnel = "+funnel" in row["arm"]
+            style = "--" if funnel else "-"
+            for s in row["seeds"]:
+                pts = [(x, y) for x, y in zip(xs, s["yard"], strict=True) if y is not None]
+                ax.plot(*zip(*pts, strict=True), style, color=color, alpha=0.25, lw=0.8)
+            # a checkpoint where a run had no incumbent yet (its budget still in the particle
+            # GA's initial population) is left out of that checkpoint's median
+            per_cp = [
+                [y for y in v if y is not None]
+                for v in zip(*[s["yard"] for s in row["seeds"]], strict=True)
+            ]
+            kept = [(x, statistics.median(v)) for x, v in zip(xs, per_cp, strict=True) if v]
+            if kept:
+                ax.plot(
+                    *zip(*kept, strict=True),
+                    style,
+                    color=color,
+                    lw=2.2,
+                    marker="o",
+                    label=f"{'with' if funnel else 'no'} funnel (median)",
+                )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.set_title(strategy)
+        ax.set_xticks(xs, [f"{x / 1000:g}k" for x in xs])
+        ax.set_xlabel("optimizer steps spent")
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0][0].set_ylabel("incumbent on the whole search suite (d vs Adam)")
+    fig.suptitle("Anytime: each search seed (thin) and the median over seeds (thick)")
     fig.tight_layout()
     fig.savefig(out / "anytime.png", dpi=110)
     plt.close(fig)
