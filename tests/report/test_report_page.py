@@ -195,3 +195,29 @@ def test_report_command(eliminated_run: Path, tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert message in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("fitness", "needle"),
+    [
+        ({}, "fitness = best validation accuracy on the selection seed(s)"),
+        (
+            {"tasks": [{"name": "teacher-mlp", "weight": 1, "size": "search"}]},
+            "fitness = the paired suite score against Adam",
+        ),
+    ],
+)
+def test_the_leaderboard_says_what_its_fitness_is(
+    tmp_path: Path, fitness: dict[str, object], needle: str
+) -> None:
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 4, "budget": 4},
+        final={"top": 0, "baselines": []},
+        fitness=fitness,
+    )
+    start_search(cfg, tmp_path / "run", executor=SyntheticExecutor())
+    files = write_report(tmp_path / "run", top=1, rows=3)
+    text = files.html.read_text()
+    assert needle in text
+    other = "paired suite score" if not fitness else "best validation accuracy"
+    assert other not in text

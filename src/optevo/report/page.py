@@ -178,6 +178,19 @@ def _equation_cell(images: _Images, genome: Genome) -> doc.Cell:
     return img if img is not None else doc.Code(_plain(genome))
 
 
+def _fitness_meaning(data: RunData) -> str:
+    """What a leaderboard's fitness figure is, for the run's fitness."""
+    cfg = data.summary.config
+    if cfg.fitness.tasks:
+        where = " at the highest rung of the funnel it reached" if cfg.funnel else ""
+        return (
+            "the paired suite score against Adam (the weighted mean over the tasks of d = "
+            "(candidate - Adam) / |Adam - trivial|, clipped to [-1, 1]: 0 = Adam's level, -1 "
+            f"the trivial predictor's){where}"
+        )
+    return "best validation accuracy on the selection seed(s)"
+
+
 def _leaderboard(data: RunData, images: _Images, rows: int) -> doc.Section:
     board = data.summary.leaderboard
     section = doc.Section("Leaderboard", "leaderboard-section")
@@ -203,8 +216,7 @@ def _leaderboard(data: RunData, images: _Images, rows: int) -> doc.Section:
     section.blocks.append(
         doc.Para(
             f"The search's distinct genomes with a fitness, best first ({len(board)} in all, "
-            f"the best {min(rows, len(board))} shown); fitness = best validation accuracy on "
-            "the selection seed(s)."
+            f"the best {min(rows, len(board))} shown); fitness = {_fitness_meaning(data)}."
         )
     )
     section.blocks.append(
