@@ -53,6 +53,7 @@ for line in open("docs/results/validation/named/runs.jsonl"):
       $BIN/optevo search --preset discover --run-dir docs/results/discover-cpu/run
     fi
     $BIN/optevo report docs/results/discover-cpu/run -o docs/results/discover-cpu/report
+    $BIN/python benchmarks/discover_genes.py docs/results/discover-cpu/run
     ;;
   analyze)
     $BIN/python benchmarks/proxy_validity.py analyze --out $PV \
