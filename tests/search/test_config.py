@@ -68,6 +68,7 @@ def test_main_preset_is_a_short_funnelled_discovery_on_the_suite_fitness() -> No
     assert len(rung1.tasks) == 6 and set(rung0) < {t.name for t in rung1.tasks}
     assert rung1.task_scale == 0.5 and cfg.funnel.rungs[0].seeds == 1
     assert cfg.budget_steps == 150_000
+    assert cfg.strategy.kind == "random"  # docs/results/strategies/ at this budget
     assert cfg.strategy.seed_genomes == ("Adam",)
     assert cfg.final.baselines == ("Adam",) and cfg.final.seeds == 3
     assert len(cfg.stage_fitness("final").tasks) == 6
