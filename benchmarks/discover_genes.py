@@ -16,7 +16,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from optevo.search.store import RunStore
+from optevo.search.store import RunStore, StoreError
 from optevo.space.genome import Genome
 from optevo.space.ops import OPERANDS
 
@@ -74,7 +74,10 @@ def main() -> None:
     p.add_argument("run", type=Path)
     p.add_argument("--out", type=Path, default=None, help="default: genes.md beside the run")
     args = p.parse_args()
-    text = table(args.run)
+    try:
+        text = table(args.run)
+    except StoreError as error:
+        p.error(str(error))
     out = args.out or args.run.parent / "genes.md"
     out.write_text(text)
     print(text)

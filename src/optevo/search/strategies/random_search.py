@@ -20,7 +20,7 @@ class RandomSearch:
         cfg = self.config
         seen = SeenSet()
         seeds: list[Request] = []
-        for j, genome in enumerate(seed_genomes(cfg.seed_genomes) if cfg.seed_genomes else []):
+        for j, genome in enumerate(seed_genomes(cfg.seed_genomes)):
             if seen.is_new(genome):
                 seen.add(genome)
                 seeds.append(Request(f"seed/{j:03d}", genome, "search"))
