@@ -12,8 +12,8 @@ import pytest
 
 from helpers.search import diverged_result
 from optevo import library
+from optevo.fingerprint import Identity
 from optevo.search.config import run_preset
-from optevo.search.duplicates import Identity
 from optevo.search.records import Evaluation, Request, TrialResult
 from optevo.search.store import RunStore, StoreError
 

@@ -13,9 +13,9 @@ import pytest
 from helpers.search import SyntheticExecutor, micro_config
 from optevo import jsonio, library
 from optevo.config import ConfigError
+from optevo.fingerprint import Identity
 from optevo.fitness import FitnessResult
 from optevo.search.api import resume_search, start_search
-from optevo.search.duplicates import Identity
 from optevo.search.store import SCHEMA_VERSION, RunStore
 
 # The schema as it was written out by hand (optevo.run/1), copied here unchanged.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from helpers.search import SyntheticExecutor, micro_config, synthetic_score
 from optevo import library
+from optevo.fingerprint import Identity, SeenSet
 from optevo.search.api import start_search, summarize
-from optevo.search.duplicates import Identity, SeenSet
 from optevo.search.records import Request
 from optevo.search.runner import SearchRun
 from optevo.search.store import RunStore

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from optevo import library
+from optevo.fingerprint import behaviour_hash
 from optevo.search.candidates import random_genome
-from optevo.search.duplicates import behaviour_hash
 from optevo.simplify import (
     Paired,
     ablate,

@@ -5,6 +5,7 @@ executors and the run store.
     summary = start_search(run_preset("quick"), "runs/my-run")
 """
 
+from optevo.fingerprint import Identity, SeenSet, behaviour_hash
 from optevo.search.api import (
     RunSummary,
     Standing,
@@ -31,7 +32,6 @@ from optevo.search.config import (
     run_preset,
     run_preset_names,
 )
-from optevo.search.duplicates import Identity, SeenSet, behaviour_hash
 from optevo.search.records import Evaluation, Request, Trial, TrialResult
 from optevo.search.store import RunStore, StoreError
 

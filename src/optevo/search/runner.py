@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from optevo.fingerprint import Identity
 from optevo.integrity import SphereConfig
 from optevo.search.candidates import Drawn, draw_child, draw_random
 from optevo.search.config import RunConfig
-from optevo.search.duplicates import Identity
 from optevo.search.executors import Executor
 from optevo.search.funnel import Ladder
 from optevo.search.records import (

@@ -1,7 +1,7 @@
 """The exact pass: edits that provably or measurably change nothing, with no training.
 
 An edit is kept when the edited genome has the same canonical form, or the same behaviour
-(`optevo.search.duplicates.behaviour_hash`: the same updates, to float32, on a fixed stream
+(`optevo.fingerprint.behaviour_hash`: the same updates, to float32, on a fixed stream
 of gradients and weights over a short run, momentum type included), and, for a decay
 function set to 1, when that function is 1 at every step of the run it will be used in.
 This removes inactive branches, `x*1`, `x+0`, `-(-x)`, `max(x,x)`, identity chains, decay
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from optevo.search.duplicates import behaviour_hash
+from optevo.fingerprint import behaviour_hash
 from optevo.simplify.edits import Edit, candidate_edits, cost, prune, size
 from optevo.space.genome import Genome
 

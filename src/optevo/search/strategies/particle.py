@@ -14,8 +14,8 @@ Particles never compete: each time-step's children, of all particles, are one ba
 
 from __future__ import annotations
 
+from optevo.fingerprint import SeenSet
 from optevo.search.config import ParticleStrategy
-from optevo.search.duplicates import SeenSet
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
 from optevo.search.strategies.base import best, ranked, seed_genomes

@@ -5,8 +5,8 @@ are never drawn again: a funnel then measures every random genome against them."
 
 from __future__ import annotations
 
+from optevo.fingerprint import SeenSet
 from optevo.search.config import RandomStrategy
-from optevo.search.duplicates import SeenSet
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
 from optevo.search.strategies.base import seed_genomes

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections import deque
 
+from optevo.fingerprint import SeenSet
 from optevo.search.config import RegularizedStrategy
-from optevo.search.duplicates import SeenSet
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
 from optevo.search.strategies.base import best, seed_genomes

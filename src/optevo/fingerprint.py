@@ -1,5 +1,7 @@
-"""Duplicate detection (SPEC 6): two genomes are the same optimizer if their canonical forms
-match, or if their update rules behave the same on a fixed stream of gradients and weights.
+"""Behaviour fingerprints and duplicate detection (SPEC 6), in the compile layer.
+
+Two genomes are the same optimizer if their canonical forms match, or if their update rules
+behave the same on a fixed stream of gradients and weights.
 
 The canonical form already ignores inactive nodes and the order of commutative inputs; the
 behaviour hash also catches algebraic identities the canonical form cannot see (`-(-x)` and

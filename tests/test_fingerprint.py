@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 from optevo import library
-from optevo.search.duplicates import Identity, SeenSet, behaviour_hash
+from optevo.fingerprint import Identity, SeenSet, behaviour_hash
 from optevo.space.genome import Genome
 
 
