@@ -8,6 +8,8 @@ import hashlib
 import math
 import os
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from optevo.search.config import RunConfig
 from optevo.search.executors import OnDone
 from optevo.search.executors.process import serve
 from optevo.search.records import Trial, TrialResult, results_to_json, trials_from_json
+from optevo.search.store import RunStore
 from optevo.space.genome import Genome
 
 MICRO_FITNESS: dict[str, Any] = {
@@ -149,3 +152,52 @@ def count_rows(db: Path, sql: str = "SELECT COUNT(*) FROM evaluations") -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+def rows(run_dir: Path) -> list[tuple]:
+    with RunStore.open(run_dir, lock=False) as store:
+        evs = [
+            (e.key, e.status, e.fitness, e.fitness_std, e.canonical_hash, e.duplicate_of, e.best_lr)
+            for e in store.evaluations()
+        ]
+        return [*sorted(evs), ("trajectories", store.trajectories())]
+
+
+def start_cli_search(
+    config: RunConfig, tmp_path: Path, at_least: int, capture: bool = False
+) -> tuple[subprocess.Popen, Path]:
+    """`optevo search --config ... --run-dir ...` in a subprocess, returned once the store
+    holds `at_least` evaluations (or the process ended, or 120 s passed)."""
+    config_file = tmp_path / "micro.yaml"
+    config_file.write_text(config.to_yaml())
+    run_dir = tmp_path / "run"
+    out = subprocess.PIPE if capture else subprocess.DEVNULL
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            # Ctrl-C as in a terminal: a child inherits an ignored SIGINT (a test run started
+            # in the background, `nohup ... &`), and Python then installs no handler.
+            "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from optevo.cli import main; main()",
+            "search",
+            "--config",
+            str(config_file),
+            "--run-dir",
+            str(run_dir),
+        ],
+        stdout=out,
+        stderr=subprocess.STDOUT if capture else subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if count_rows(run_dir / "run.sqlite") >= at_least:
+            break
+        time.sleep(0.05)
+    if proc.poll() is not None:
+        out = proc.communicate()[0] if capture else b""
+        raise AssertionError(
+            f"the search ended (exit {proc.returncode}) before the store held {at_least} "
+            f"evaluations: {(out or b'').decode()[-1000:]}"
+        )
+    return proc, run_dir

@@ -69,13 +69,16 @@ def draw_child(
     space: SpaceConfig = DEFAULT_SPACE,
     sphere: SphereConfig = DEFAULT_SPHERE,
     is_new: Callable[[Genome], bool] | None = None,
+    local: bool = False,
 ) -> Drawn:
-    """Mutate `parent` once (SPEC 1.5) until the child differs from it, is acyclic, passes the
+    """Mutate `parent` once (SPEC 1.5; with `local`, one local edit instead:
+    `Genome.propose_local_edit`) until the child differs from it, is acyclic, passes the
     integrity check and (optionally) is new to the caller (`is_new`)."""
     integrity = duplicates = 0
     unflipped = parent.with_flipped(False)
+    propose = parent.propose_local_edit if local else parent.propose_mutation
     for tries in range(1, space.max_tries + 1):
-        child = parent.propose_mutation(rng, space)
+        child = propose(rng, space)
         if child is None or child == unflipped:
             continue
         checked = integrity_checked(child, sphere)

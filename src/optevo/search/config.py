@@ -66,6 +66,22 @@ MAX_PLANNED_EVALUATIONS = 10_000_000
 """Most evaluations a run may plan (the paper's runs plan ~2,300): over it, a typo."""
 
 
+LIBRARY_SEEDS = "library"
+"""`seed_genomes: library` (or the entry `library` in a list): every optimizer of the library,
+the paper's named optimizers and the baselines (`optevo list`)."""
+
+
+def expand_seed_specs(specs: tuple[str, ...]) -> tuple[str, ...]:
+    """`specs` with `library` replaced by every library name, repeats dropped (first kept)."""
+    from optevo import library
+
+    out: dict[str, None] = {}
+    for spec in specs:
+        for name in library.names() if spec == LIBRARY_SEEDS else (spec,):
+            out.setdefault(name)
+    return tuple(out)
+
+
 def read_seed_genome(spec: str) -> Genome:
     """A named optimizer ("Adam") or a genome JSON file; ValueError naming the problem."""
     from optevo import library
@@ -101,14 +117,39 @@ class _Strategy(StrictModel):
     """`decay-only`: children change only decay functions (SPEC 6, Adam schedules)."""
     seed_genomes: tuple[str, ...] = ()
     """Named optimizers or genome JSON files the search starts from, instead of random ones
-    (each read and checked with the configuration, before anything is written)."""
+    (each read and checked with the configuration, before anything is written); `library`
+    (alone or as an entry) stands for every optimizer of the library: a warm start from the
+    frontier."""
+    mutation: Literal["paper", "local"] = "paper"
+    """How a child is made from its parent: `paper`, one mutation of SPEC 1.5; `local`, one
+    local edit (`Genome.propose_local_edit`: insert, delete or replace one node, change one
+    connection, one decay function, one constant of the extended space, or the momentum
+    type), the moves of a local search around known-good genomes."""
+    schedule_p: Float = Field(0.0, ge=0.0, le=1.0)
+    """With `mutation: local`, the probability that a child keeps its parent's genome and
+    changes only its learning-rate factor: to another of the base one-cycle schedule and the
+    paper's LR1-LR9 (SPEC 7.3). Seed genomes from the library start with their own factor
+    (LR6 is Adam with LR6's)."""
+    restart_after: Int | None = Field(None, ge=1)
+    """Restart from the incumbent (the best evaluation so far) when it has not improved for
+    this many evaluations: the population (regularized evolution) or every particle (the
+    particle GA) moves to it. None: never. Random search has nothing to restart."""
+
+    @field_validator("seed_genomes", mode="before")
+    @classmethod
+    def _library_alone(cls, v: Any) -> Any:
+        return (v,) if v == LIBRARY_SEEDS else v
 
     @field_validator("seed_genomes")
     @classmethod
     def _readable(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for spec in v:
+        for spec in expand_seed_specs(v):
             read_seed_genome(spec)
         return v
+
+    def seed_specs(self) -> tuple[str, ...]:
+        """The seed genomes, `library` expanded, repeats dropped."""
+        return expand_seed_specs(self.seed_genomes)
 
     @model_validator(mode="after")
     def _bounded(self) -> _Strategy:
@@ -205,7 +246,7 @@ class RandomStrategy(_Strategy):
     """Random genomes in all (the seed genomes come on top)."""
 
     def planned_evaluations(self) -> int:
-        return self.budget + len(set(self.seed_genomes))
+        return self.budget + len(self.seed_specs())
 
     def plan_formula(self) -> str:
         return "budget + seed_genomes" if self.seed_genomes else "budget"

@@ -97,6 +97,7 @@ class SearchRun:
         resumed run counts as the uninterrupted one did, in the same order)."""
         self.streak: tuple[str, int] = ("", 0)
         """(error message, how many evaluations in a row failed with it)."""
+        self._fidelity: dict[str, tuple[str, ...]] = {}
         self.searched = False
         """Whether a search-stage batch has been evaluated: the step budget never stops a
         run before its first one (a leaderboard needs it), however much the initial
@@ -125,6 +126,25 @@ class SearchRun:
             n, group = self.config.strategy.seeds_per_candidate, "fitness"
         return [derive_seed(self.config.seed, group, i) for i in range(n)]
 
+    def same_fidelity(self, stage: str) -> tuple[str, ...]:
+        """The stages whose evaluations are interchangeable with `stage`'s: the same fitness
+        protocol on the same training seeds (`stage` first). A genome is trained at most once
+        per fidelity, whichever stage asks (e.g. the particle GA's initial population and its
+        first time-step, when both use the search fitness)."""
+        if stage not in self._fidelity:
+
+            def key(name: str) -> tuple[str, tuple[int, ...]]:
+                fit = self.config.stage_fitness(name).model_dump_json()
+                return fit, tuple(self.training_seeds(name))
+
+            try:
+                mine = key(stage)
+                others = [s for s in self.config.stages() if s != stage and key(s) == mine]
+            except ValueError:  # a stage this configuration does not hold: itself only
+                others = []
+            self._fidelity[stage] = (stage, *others)
+        return self._fidelity[stage]
+
     # -- candidates -------------------------------------------------------------------------
 
     def draw_random(
@@ -138,7 +158,8 @@ class SearchRun:
         rng: np.random.Generator,
         is_new: Callable[[Genome], bool] | None = None,
     ) -> Drawn:
-        return draw_child(parent, rng, self.space, self.sphere, is_new)
+        local = self.config.strategy.mutation == "local"
+        return draw_child(parent, rng, self.space, self.sphere, is_new, local)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -214,14 +235,13 @@ class SearchRun:
                 continue
             ident = Identity.of(req.genome)
             identities[i] = ident
-            earlier = self.store.find_trained(
-                req.stage, req.schedule, ident.canonical, ident.behaviour
-            )
+            same = self.same_fidelity(req.stage)
+            earlier = self.store.find_trained(same, req.schedule, ident.canonical, ident.behaviour)
             if earlier is not None:
                 out[i] = self._store_duplicate(req, ident, earlier)
                 continue
-            by_canonical = (req.stage, req.schedule, "c" + ident.canonical)
-            by_behaviour = (req.stage, req.schedule, "b" + ident.behaviour)
+            by_canonical = (same[0], req.schedule, "c" + ident.canonical)
+            by_behaviour = (same[0], req.schedule, "b" + ident.behaviour)
             leader = leaders.get(by_canonical, leaders.get(by_behaviour))
             if leader is not None:
                 followers.setdefault(leader, []).append(i)

@@ -23,7 +23,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -368,15 +368,18 @@ class RunStore:
         return None if row is None else self._evaluation(row)
 
     def find_trained(
-        self, stage: str, schedule: str, canonical: str, behaviour: str
+        self, stages: str | Sequence[str], schedule: str, canonical: str, behaviour: str
     ) -> Evaluation | None:
-        """The first trained (not duplicate) evaluation of `stage` and `schedule` with either
+        """The first trained (not duplicate) evaluation of one of `stages` (stages of one
+        fidelity: the same fitness protocol and training seeds) and `schedule` with either
         fingerprint."""
+        names = (stages,) if isinstance(stages, str) else tuple(stages)
+        marks = ", ".join("?" * len(names))
         row = self._conn.execute(
-            f"SELECT {_COLS} FROM evaluations WHERE stage = ? AND schedule = ? "
+            f"SELECT {_COLS} FROM evaluations WHERE stage IN ({marks}) AND schedule = ? "
             "AND duplicate_of IS NULL AND (canonical_hash = ? OR behaviour_hash = ?) "
             "ORDER BY seq LIMIT 1",
-            (stage, schedule, canonical, behaviour),
+            (*names, schedule, canonical, behaviour),
         ).fetchone()
         return None if row is None else self._evaluation(row)
 

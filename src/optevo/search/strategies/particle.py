@@ -10,6 +10,10 @@
    learning-rate screen rejects is replaced by a new mutation up to `screen_redraws` times;
    then the particle moves to its best child (aging: the parent is not kept, even if better).
 Particles never compete: each time-step's children, of all particles, are one batch.
+
+With `restart_after`, when the run's incumbent (its best evaluation) has not improved for that
+many evaluations, every particle moves to the incumbent after the time-step (a restart from
+the best program, as in Lion's search).
 """
 
 from __future__ import annotations
@@ -18,8 +22,16 @@ from optevo.fingerprint import SeenSet
 from optevo.search.config import ParticleStrategy
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
-from optevo.search.strategies.base import best, ranked, seed_genomes
-from optevo.space.genome import Genome
+from optevo.search.strategies.base import (
+    Incumbent,
+    Seen,
+    Start,
+    best,
+    draw_child,
+    ranked,
+    seed_starts,
+    start_of,
+)
 
 INIT_CHUNK = 1024
 """The enlarged initial population is drawn and evaluated this many genomes at a time (one
@@ -51,30 +63,45 @@ class ParticleSearch:
         starts = self._starting_points(run)
         current = run.evaluate(
             [
-                Request(f"p{p:03d}/t00", g, "search", particle=p, time_step=0)
-                for p, g in enumerate(starts)
+                Request(
+                    f"p{p:03d}/t00",
+                    s.genome,
+                    "search",
+                    particle=p,
+                    time_step=0,
+                    name=s.name,
+                    schedule=s.schedule,
+                )
+                for p, s in enumerate(starts)
             ]
         )
         for p, ev in enumerate(current):
             run.record_particle(p, 0, ev.key)
-        histories = [SeenSet([g]) for g in starts]
+        histories = [Seen([s]) for s in starts]
+        incumbent = Incumbent(cfg.restart_after)
+        incumbent.observe(current)
         for t in range(1, cfg.time_steps + 1):
-            current = self._time_step(run, t, current, histories)
+            current = self._time_step(run, t, current, histories, incumbent)
+            if incumbent.stalled():
+                assert incumbent.best is not None
+                current = [incumbent.best] * len(current)
+                for history in histories:
+                    history.add(incumbent.best.genome, incumbent.best.request.schedule)
             for p, ev in enumerate(current):
                 run.record_particle(p, t, ev.key)
         return current
 
-    def _starting_points(self, run: SearchRun) -> list[Genome]:
+    def _starting_points(self, run: SearchRun) -> list[Start]:
         cfg = self.config
         n_random = cfg.random_particles()
-        seeded: list[Genome] = []
+        seeded: list[Start] = []
         if cfg.seed_genomes:
-            seeds = seed_genomes(cfg.seed_genomes)
+            seeds = seed_starts(cfg.seed_genomes)
             seeded = [seeds[p % len(seeds)] for p in range(cfg.particles - n_random)]
         if n_random == 0:
             return seeded
         if cfg.init_factor == 0:
-            drawn = [run.draw_random(run.rng("particle", p)).genome for p in range(n_random)]
+            drawn = [Start(run.draw_random(run.rng("particle", p)).genome) for p in range(n_random)]
             return [*seeded, *drawn]
         # Drawn and evaluated INIT_CHUNK at a time, keeping only the best `n_random` distinct
         # genomes so far: the same choice as ranking the whole population at once.
@@ -98,7 +125,7 @@ class ParticleSearch:
                 ]
             )
             best_so_far = _best_distinct([*best_so_far, *evals], n_random)
-        chosen = [ev.genome for ev in best_so_far]
+        chosen = [start_of(ev) for ev in best_so_far]
         # Fewer distinct genomes than particles (a tiny population): cycle through them.
         distinct = list(chosen)
         while len(chosen) < n_random:
@@ -110,7 +137,8 @@ class ParticleSearch:
         run: SearchRun,
         t: int,
         current: list[Evaluation],
-        histories: list[SeenSet],
+        histories: list[Seen],
+        incumbent: Incumbent,
     ) -> list[Evaluation]:
         cfg = self.config
         slots = [(p, j) for p in range(len(current)) for j in range(cfg.mutations)]
@@ -120,7 +148,9 @@ class ParticleSearch:
             requests = [
                 self._child(run, t, p, j, attempt, current[p], histories[p]) for p, j in todo
             ]
-            for slot, ev in zip(todo, run.evaluate(requests), strict=True):
+            evaluated = run.evaluate(requests)
+            incumbent.observe(evaluated)
+            for slot, ev in zip(todo, evaluated, strict=True):
                 children[slot] = ev
             todo = [s for s in todo if children[s].status == "failed_screen"]
             if not todo:
@@ -138,14 +168,15 @@ class ParticleSearch:
         j: int,
         attempt: int,
         parent: Evaluation,
-        history: SeenSet,
+        history: Seen,
     ) -> Request:
-        drawn = run.draw_child(parent.genome, run.rng("child", p, t, j, attempt), history.is_new)
-        history.add(drawn.genome)
+        rng = run.rng("child", p, t, j, attempt)
+        drawn, schedule = draw_child(run, start_of(parent), rng, history)
         return Request(
             f"p{p:03d}/t{t:02d}/c{j:02d}/a{attempt}",
             drawn.genome,
             "search",
+            schedule=schedule,
             particle=p,
             time_step=t,
             child=j,

@@ -1,15 +1,15 @@
 """Random search: `budget` random valid genomes (none repeated), evaluated in batches of
 `batch`; the baseline every other strategy must beat on the same budget. With `seed_genomes`
-(e.g. Adam), those are evaluated first, in the first batch, beside its random genomes, and
-are never drawn again: a funnel then measures every random genome against them."""
+(e.g. Adam, or `library`), those are evaluated first, in the first batch, beside its random
+genomes (each with its own learning-rate schedule), and are never drawn again: a funnel then
+measures every random genome against them."""
 
 from __future__ import annotations
 
-from optevo.fingerprint import SeenSet
 from optevo.search.config import RandomStrategy
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
-from optevo.search.strategies.base import seed_genomes
+from optevo.search.strategies.base import BASE_SCHEDULE, Seen, seed_starts
 
 
 class RandomSearch:
@@ -18,17 +18,25 @@ class RandomSearch:
 
     def run(self, run: SearchRun) -> list[Evaluation]:
         cfg = self.config
-        seen = SeenSet()
+        seen = Seen()
         seeds: list[Request] = []
-        for j, genome in enumerate(seed_genomes(cfg.seed_genomes)):
-            if seen.is_new(genome):
-                seen.add(genome)
-                seeds.append(Request(f"seed/{j:03d}", genome, "search"))
+        for j, start in enumerate(seed_starts(cfg.seed_genomes)):
+            if seen.is_new(start.genome, start.schedule):
+                seen.add(start.genome, start.schedule)
+                seeds.append(
+                    Request(
+                        f"seed/{j:03d}",
+                        start.genome,
+                        "search",
+                        name=start.name,
+                        schedule=start.schedule,
+                    )
+                )
         out: list[Evaluation] = []
-        for start in range(0, cfg.budget, cfg.batch):
+        for start_i in range(0, cfg.budget, cfg.batch):
             requests, seeds = seeds, []
-            for i in range(start, min(start + cfg.batch, cfg.budget)):
-                drawn = run.draw_random(run.rng("random", i), seen.is_new)
+            for i in range(start_i, min(start_i + cfg.batch, cfg.budget)):
+                drawn = run.draw_random(run.rng("random", i), seen.checker(BASE_SCHEDULE))
                 seen.add(drawn.genome)
                 requests.append(
                     Request(

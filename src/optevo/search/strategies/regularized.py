@@ -3,17 +3,31 @@ the particle GA: a population of `population` genomes; each round breeds `batch`
 each from the best of `tournament` members sampled without replacement (mutation only), and
 evaluates them as one batch; each child joins the population and the oldest member dies
 (aging). Stops when `budget` candidates have been evaluated (the initial population counts).
+
+Warm start: with `seed_genomes` (e.g. `library`), the seed genomes themselves are the first
+members, evaluated as they are; when they are fewer than `population`, children of them (one
+edit each, cycling through the seeds) fill the rest. With `restart_after`, a population whose
+incumbent (the best evaluation of the run) has not improved for that many evaluations is
+replaced by copies of the incumbent: the next rounds breed from it alone, until their children
+have aged the copies out.
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-from optevo.fingerprint import SeenSet
 from optevo.search.config import RegularizedStrategy
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
-from optevo.search.strategies.base import best, seed_genomes
+from optevo.search.strategies.base import (
+    Incumbent,
+    Seen,
+    Start,
+    best,
+    draw_child,
+    seed_starts,
+    start_of,
+)
 
 
 class RegularizedEvolution:
@@ -24,37 +38,31 @@ class RegularizedEvolution:
         """Run the search; returns the final population (oldest first)."""
         cfg = self.config
         size = min(cfg.population, cfg.budget)
-        seen = SeenSet()
-        if cfg.seed_genomes:
-            seeds = seed_genomes(cfg.seed_genomes)
-            starts = [seeds[i % len(seeds)] for i in range(size)]
-            extra = [run.draw_child(g, run.rng("init", i)) for i, g in enumerate(starts)]
-            genomes = [d.genome for d in extra]
-        else:
-            genomes = [run.draw_random(run.rng("init", i), seen.is_new).genome for i in range(size)]
-        for g in genomes:
-            seen.add(g)
-        initial = run.evaluate(
-            [Request(f"init/{i:05d}", g, "search") for i, g in enumerate(genomes)]
-        )
+        seen = Seen()
+        initial = run.evaluate(self._initial(run, size, seen))
         population = deque(initial)
+        incumbent = Incumbent(cfg.restart_after)
+        incumbent.observe(initial)
         spent = len(initial)
         r = 0
         while spent < cfg.budget:
             r += 1
+            if incumbent.stalled():
+                assert incumbent.best is not None
+                population = deque([incumbent.best] * len(population))
             n = min(cfg.batch, cfg.budget - spent)
             requests = []
             for b in range(n):
                 rng = run.rng("tournament", r, b)
                 picks = rng.choice(len(population), size=cfg.tournament, replace=False)
                 parent = best([population[int(i)] for i in sorted(picks)])
-                drawn = run.draw_child(parent.genome, run.rng("child", r, b), seen.is_new)
-                seen.add(drawn.genome)
+                drawn, schedule = draw_child(run, start_of(parent), run.rng("child", r, b), seen)
                 requests.append(
                     Request(
                         f"r{r:05d}/c{b:03d}",
                         drawn.genome,
                         "search",
+                        schedule=schedule,
                         time_step=r,
                         child=b,
                         parent_hash=parent.canonical_hash,
@@ -63,8 +71,44 @@ class RegularizedEvolution:
                         duplicate_rejections=drawn.duplicate_rejections,
                     )
                 )
-            for child in run.evaluate(requests):
+            children = run.evaluate(requests)
+            incumbent.observe(children)
+            for child in children:
                 population.append(child)
                 population.popleft()
             spent += n
         return list(population)
+
+    def _initial(self, run: SearchRun, size: int, seen: Seen) -> list[Request]:
+        """The first population: the seed genomes as they are (distinct ones, at most
+        `size`), then children of them, or random genomes without seeds."""
+        if not self.config.seed_genomes:
+            genomes = [run.draw_random(run.rng("init", i), seen.is_new).genome for i in range(size)]
+            for g in genomes:
+                seen.add(g)
+            return [Request(f"init/{i:05d}", g, "search") for i, g in enumerate(genomes)]
+        seeds: list[Start] = []
+        for s in seed_starts(self.config.seed_genomes):
+            if len(seeds) < size and seen.is_new(s.genome, s.schedule):
+                seen.add(s.genome, s.schedule)
+                seeds.append(s)
+        requests = [
+            Request(f"seed/{j:03d}", s.genome, "search", name=s.name, schedule=s.schedule)
+            for j, s in enumerate(seeds)
+        ]
+        for i in range(size - len(seeds)):
+            parent = seeds[i % len(seeds)]
+            drawn, schedule = draw_child(run, parent, run.rng("init", i), seen)
+            requests.append(
+                Request(
+                    f"init/{i:05d}",
+                    drawn.genome,
+                    "search",
+                    schedule=schedule,
+                    parent_hash=parent.genome.canonical_hash(),
+                    proposals=drawn.proposals,
+                    integrity_rejections=drawn.integrity_rejections,
+                    duplicate_rejections=drawn.duplicate_rejections,
+                )
+            )
+        return requests
