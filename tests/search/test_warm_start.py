@@ -13,7 +13,7 @@ import pytest
 from helpers.search import SyntheticExecutor, micro_config, rows, start_cli_search
 from optevo import library
 from optevo.config import ConfigError
-from optevo.search.api import resume_search, start_search
+from optevo.search.api import resume_search, start_search, summarize
 from optevo.search.executors import SerialExecutor
 from optevo.search.records import Evaluation
 from optevo.search.store import RunStore
@@ -212,3 +212,54 @@ def test_a_warm_started_local_search_with_restarts_resumes_after_sigkill(
     summary = resume_search(run_dir, executor=SerialExecutor(Worker(cfg)))
     assert summary.finished
     assert rows(run_dir) == rows(reference / "run")
+
+
+def test_more_seeds_than_members_start_from_the_best_of_them(tmp_path: Path) -> None:
+    store, _ = run(
+        tmp_path,
+        strategy={
+            "kind": "regularized",
+            "population": 3,
+            "tournament": 2,
+            "batch": 2,
+            "budget": 20,
+            "seed_genomes": "library",
+        },
+    )
+    seeds = [e for e in store.evaluations("search") if e.key.startswith("seed/")]
+    # Every distinct library optimizer (Adam under LR6 is not Adam) is evaluated once...
+    assert len(seeds) == len({(e.canonical_hash, e.request.schedule) for e in seeds})
+    assert {e.request.name for e in seeds} >= {"Adam", "LR6", "QHM"}
+    # ...and the first round's parents are among the best three of them.
+    top3 = sorted(seeds, key=lambda e: e.rank_key(), reverse=True)[:3]
+    parents = {
+        e.request.parent_hash for e in store.evaluations("search") if e.key.startswith("r00001/")
+    }
+    assert parents <= {e.canonical_hash for e in top3}
+
+
+def test_particles_start_from_the_best_seeds_when_the_seeds_outnumber_them(
+    tmp_path: Path,
+) -> None:
+    store, _ = run(
+        tmp_path,
+        init_fitness=None,
+        strategy={
+            "particles": 2,
+            "time_steps": 1,
+            "mutations": 2,
+            "init_factor": 0,
+            "seed_genomes": ["Adam", "QHM", "RMSProp", "LR6"],
+            "screen_redraws": 0,
+        },
+    )
+    seeds = store.evaluations("init")
+    assert [e.request.name for e in seeds] == ["Adam", "QHM", "RMSProp", "LR6"]
+    best2 = sorted(seeds, key=lambda e: e.rank_key(), reverse=True)[:2]
+    starts = [store.get(store.trajectories()[p][0]) for p in range(2)]
+    assert [(s.canonical_hash, s.request.schedule) for s in starts] == [
+        (b.canonical_hash, b.request.schedule) for b in best2
+    ]
+    # The same fidelity: the starting points reuse the seeds' results, nothing retrained.
+    assert all(s.duplicate_of is not None for s in starts)
+    assert summarize(store).counts["planned"] == 4 + 2 * (1 + 1 * 2)

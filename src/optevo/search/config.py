@@ -182,9 +182,10 @@ class ParticleStrategy(_Strategy):
     screen_redraws: Int = Field(4, ge=0)
     """A child the learning-rate screen rejects is replaced by a new mutation up to this often."""
     seeded: Int | None = Field(None, ge=0)
-    """With `seed_genomes`: how many particles start from them (cycled); the others start
-    from the best of an initial population of `init_factor` x their number random genomes.
-    None: every particle starts from a seed genome."""
+    """With `seed_genomes`: how many particles start from them (cycled when the seeds are
+    fewer; when they are more, all seeds are evaluated in the initial population and the best
+    start); the others start from the best of an initial population of `init_factor` x their
+    number random genomes. None: every particle starts from a seed genome."""
 
     @model_validator(mode="after")
     def _seeded(self) -> ParticleStrategy:
@@ -201,9 +202,17 @@ class ParticleStrategy(_Strategy):
             return self.particles
         return 0 if self.seeded is None else self.particles - self.seeded
 
+    def seeds_ranked(self) -> bool:
+        """Whether the seed genomes outnumber the particles that start from them: then all
+        are evaluated first (the initial population) and the best start."""
+        n = len(self.seed_specs())
+        return n > self.particles - self.random_particles()
+
     def planned_evaluations(self) -> int:
         """10N + N(1 + T*M) for the paper's defaults (before redraws and duplicates)."""
         init = self.init_factor * self.random_particles()
+        if self.seeds_ranked():
+            init += len(self.seed_specs())
         return init + self.particles * (1 + self.time_steps * self.mutations)
 
     def plan_formula(self) -> str:
@@ -233,7 +242,7 @@ class RegularizedStrategy(_Strategy):
         return self
 
     def planned_evaluations(self) -> int:
-        return self.budget
+        return max(self.budget, len(self.seed_specs()))
 
 
 class RandomStrategy(_Strategy):

@@ -18,7 +18,6 @@ the best program, as in Lion's search).
 
 from __future__ import annotations
 
-from optevo.fingerprint import SeenSet
 from optevo.search.config import ParticleStrategy
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
@@ -42,11 +41,11 @@ def _best_distinct(evaluations: list[Evaluation], n: int) -> list[Evaluation]:
     """The first `n` of `evaluations` ranked best first (ties keep their order), skipping a
     genome that duplicates a better one (particles start apart)."""
     out: list[Evaluation] = []
-    seen = SeenSet()
+    seen = Seen()
     for ev in ranked(evaluations):
-        if ev.genome in seen:
+        if not seen.is_new(ev.genome, ev.request.schedule):
             continue
-        seen.add(ev.genome)
+        seen.add(ev.genome, ev.request.schedule)
         out.append(ev)
         if len(out) == n:
             break
@@ -97,7 +96,11 @@ class ParticleSearch:
         seeded: list[Start] = []
         if cfg.seed_genomes:
             seeds = seed_starts(cfg.seed_genomes)
-            seeded = [seeds[p % len(seeds)] for p in range(cfg.particles - n_random)]
+            n_seeded = cfg.particles - n_random
+            if cfg.seeds_ranked():
+                seeded = self._best_seeds(run, seeds, n_seeded)
+            else:
+                seeded = [seeds[p % len(seeds)] for p in range(n_seeded)]
         if n_random == 0:
             return seeded
         if cfg.init_factor == 0:
@@ -131,6 +134,17 @@ class ParticleSearch:
         while len(chosen) < n_random:
             chosen.append(distinct[len(chosen) % len(distinct)])
         return [*seeded, *chosen]
+
+    def _best_seeds(self, run: SearchRun, seeds: list[Start], n: int) -> list[Start]:
+        """More seed genomes than seeded particles: every seed is evaluated in the initial
+        population, and the best `n` distinct ones start."""
+        evals = run.evaluate(
+            [
+                Request(f"seed/{j:03d}", s.genome, "init", name=s.name, schedule=s.schedule)
+                for j, s in enumerate(seeds)
+            ]
+        )
+        return [start_of(ev) for ev in _best_distinct(evals, n)]
 
     def _time_step(
         self,

@@ -4,12 +4,12 @@ each from the best of `tournament` members sampled without replacement (mutation
 evaluates them as one batch; each child joins the population and the oldest member dies
 (aging). Stops when `budget` candidates have been evaluated (the initial population counts).
 
-Warm start: with `seed_genomes` (e.g. `library`), the seed genomes themselves are the first
-members, evaluated as they are; when they are fewer than `population`, children of them (one
-edit each, cycling through the seeds) fill the rest. With `restart_after`, a population whose
-incumbent (the best evaluation of the run) has not improved for that many evaluations is
-replaced by copies of the incumbent: the next rounds breed from it alone, until their children
-have aged the copies out.
+Warm start: with `seed_genomes` (e.g. `library`), the seed genomes themselves are evaluated
+as they are; the best `population` of them are the first members (all of them when fewer, and
+then children of them, one edit each, cycling through the seeds, fill the rest). With
+`restart_after`, a population whose incumbent (the best evaluation of the run) has not
+improved for that many evaluations is replaced by copies of the incumbent: the next rounds
+breed from it alone, until their children have aged the copies out.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from optevo.search.strategies.base import (
     Start,
     best,
     draw_child,
+    ranked,
     seed_starts,
     start_of,
 )
@@ -40,7 +41,11 @@ class RegularizedEvolution:
         size = min(cfg.population, cfg.budget)
         seen = Seen()
         initial = run.evaluate(self._initial(run, size, seen))
-        population = deque(initial)
+        if len(initial) > size:  # more seed genomes than members: the best of them
+            chosen = {id(ev) for ev in ranked(initial)[:size]}
+            population = deque(ev for ev in initial if id(ev) in chosen)
+        else:
+            population = deque(initial)
         incumbent = Incumbent(cfg.restart_after)
         incumbent.observe(initial)
         spent = len(initial)
@@ -80,8 +85,8 @@ class RegularizedEvolution:
         return list(population)
 
     def _initial(self, run: SearchRun, size: int, seen: Seen) -> list[Request]:
-        """The first population: the seed genomes as they are (distinct ones, at most
-        `size`), then children of them, or random genomes without seeds."""
+        """The first population's candidates: the distinct seed genomes as they are, then
+        children of them up to `size`; random genomes without seeds."""
         if not self.config.seed_genomes:
             genomes = [run.draw_random(run.rng("init", i), seen.is_new).genome for i in range(size)]
             for g in genomes:
@@ -89,14 +94,14 @@ class RegularizedEvolution:
             return [Request(f"init/{i:05d}", g, "search") for i, g in enumerate(genomes)]
         seeds: list[Start] = []
         for s in seed_starts(self.config.seed_genomes):
-            if len(seeds) < size and seen.is_new(s.genome, s.schedule):
+            if seen.is_new(s.genome, s.schedule):
                 seen.add(s.genome, s.schedule)
                 seeds.append(s)
         requests = [
             Request(f"seed/{j:03d}", s.genome, "search", name=s.name, schedule=s.schedule)
             for j, s in enumerate(seeds)
         ]
-        for i in range(size - len(seeds)):
+        for i in range(max(0, size - len(seeds))):
             parent = seeds[i % len(seeds)]
             drawn, schedule = draw_child(run, parent, run.rng("init", i), seen)
             requests.append(
