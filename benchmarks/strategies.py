@@ -61,6 +61,33 @@ STRATEGIES: dict[str, dict[str, Any]] = {
     },
     "random": {"kind": "random", "batch": 8, "budget": 5000},
 }
+# Warm-started arms (issue 24, item 5): the extended space (constants as genes), the same
+# seed genomes for all three, children by local edits (one node, decay function, constant or
+# learning-rate factor), restarts from the incumbent. The seeds are the standard optimizers
+# (no paper find, nothing chosen on the validation suite): at 150,000 steps the whole library
+# (41 genomes, ~185,000 steps at rung 0) would spend the budget before the first child.
+WARM_SEEDS = ["Adam", "AdamW", "Lion", "RMSProp", "QHM", "Nesterov"]
+WARM: dict[str, Any] = {
+    "seed_genomes": WARM_SEEDS,
+    "mutation": "local",
+    "schedule_p": 0.15,
+    "restart_after": 24,
+}
+STRATEGIES.update(
+    {
+        "particle-warm": {
+            **STRATEGIES["particle"],
+            "init_factor": 0,
+            "seeded": 4,
+            **WARM,
+        },
+        "regularized-warm": {**STRATEGIES["regularized"], **WARM},
+        "random-warm": {**STRATEGIES["random"], "seed_genomes": WARM_SEEDS},
+    }
+)
+DEFAULT_ARMS = ("particle", "regularized", "random")
+"""The arms of the first comparison (issue 16): from random genomes, each without and with
+the funnel."""
 SEARCH_TASKS = ["teacher-mlp", "heavy-tailed-logreg", "manifold-autoencoder"]
 SMOKE_TASKS = ["teacher-mlp", "heavy-tailed-logreg"]
 
@@ -86,6 +113,8 @@ def run_config(arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
         "executor": {"kind": "serial", "threads": 1},
         "budget_steps": args.budget,
     }
+    if strategy.endswith("-warm"):
+        raw["space"] = {"kind": "extended"}
     if funnel:
         # rung 1: the same tasks at their full size on a fresh seed, the top quarter
         raw["funnel"] = {
@@ -94,8 +123,16 @@ def run_config(arm: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     return raw
 
 
-def arms() -> list[str]:
-    return [f"{s}{f}" for s in STRATEGIES for f in ("", "+funnel")]
+def arms(selected: str | None = None) -> list[str]:
+    """The arms to run: `selected` (comma-separated, e.g. `particle-warm,random`), default
+    the first comparison's six (three strategies, without and with the funnel)."""
+    if selected:
+        names = [a.strip() for a in selected.split(",") if a.strip()]
+        unknown = [a for a in names if a.partition("+")[0] not in STRATEGIES]
+        if unknown:
+            raise SystemExit(f"unknown arm(s) {unknown}; strategies: {', '.join(STRATEGIES)}")
+        return names
+    return [f"{s}{f}" for s in DEFAULT_ARMS for f in ("", "+funnel")]
 
 
 # --------------------------------------------------------------------------- one run
@@ -127,7 +164,7 @@ def run_one(out: Path, arm: str, seed: int, args: argparse.Namespace) -> None:
 
 def run_all(out: Path, args: argparse.Namespace) -> None:
     """Every arm and seed, `--jobs` at a time, each in its own process."""
-    todo = [(arm, seed) for seed in range(args.seeds) for arm in arms()]
+    todo = [(arm, seed) for seed in range(args.seeds) for arm in arms(args.arms)]
     index, count = (int(x) for x in args.part.split("/"))
     todo = todo[index::count]  # this process's part (another process may run the rest)
     todo = [(a, s) for a, s in todo if not _finished(out / "runs" / f"{a}-s{s}")]
@@ -260,9 +297,8 @@ def validation(
 ) -> dict[str, float | None]:
     """The validation score of each distinct genome (see the module), Adam beside them: read
     from val.jsonl, the missing ones run in `folder` and appended there."""
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec, baseline
     from optevo.tasks.registry import TASKS
-    from optevo.validate.baselines import baseline
     from optevo.validate.run import ValidateConfig, run_validate
 
     path = out / "val.jsonl"
@@ -309,7 +345,7 @@ def validation(
 def analyze(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     checkpoints = checkpoints_of(args)
     runs: dict[str, dict[int, Any]] = {}
-    for arm in arms():
+    for arm in arms(args.arms):
         for seed in range(args.seeds):
             run_dir = out / "runs" / f"{arm}-s{seed}"
             if _finished(run_dir):
@@ -464,6 +500,12 @@ def main() -> None:
     p.add_argument("--val-seeds", type=int, default=2)
     p.add_argument("--no-validation", action="store_true")
     p.add_argument("--smoke", action="store_true", help="two small tasks (a test of the script)")
+    p.add_argument(
+        "--arms",
+        default=None,
+        help="comma-separated arms (e.g. particle-warm,regularized-warm,random-warm,random); "
+        "default: particle, regularized, random, each without and with +funnel",
+    )
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)
     p.add_argument("--analyze-only", action="store_true")
     args = p.parse_args()
