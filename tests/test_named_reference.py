@@ -29,6 +29,11 @@ and the weights are compared after every step, in two precisions:
 A1, A4 and A5 cannot put the SPEC's "+ eps" inside their clip bound in the search space (the
 library clips to sqrt(S) / sigmoid(S), not sqrt(S) + eps / sigmoid(S + eps)); the reference
 keeps the SPEC formula and the comparison allows for the difference, see `_deviation_atol`.
+
+AdamW and Lion are genomes of the extended space (constants as genes); their references are
+written from their papers: AdamW (Loshchilov & Hutter) with torch.optim.AdamW's defaults, betas
+(0.9, 0.999), eps 1e-8, w <- w (1 - lr wd) - lr u with wd 0.01; Lion (Chen et al. 2023,
+Algorithm 2): u = sign(0.9 m + 0.1 g) with m the EMA_0.99 of g before this step.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ EXPECTED_NAMES = [
     "Opt71", "Opt8", "Opt81", "Opt9", "Opt91", "Opt10", "Opt101",
     "A1", "A2", "A3", "A4", "A5",
     "LR1", "LR2", "LR3", "LR4", "LR5", "LR6", "LR7", "LR8", "LR9",
+    "AdamW", "Lion",
 ]  # fmt: skip
 
 
@@ -102,6 +108,7 @@ class Ctx:
     v_raw: np.ndarray  # un-corrected EMA_0.9(g), for sign(m) of PowerSign / AddSign
     k: int
     T: int
+    m_before: np.ndarray  # Lion's m = EMA_beta2(g) before this step's update
 
     @property
     def qh_g(self):
@@ -179,6 +186,19 @@ class Ref:
     update: Callable[[Ctx], np.ndarray]
     momentum: str = "none"  # none | momentum | nesterov
     lr_factor: str | None = None  # LRk multiplied with the base schedule
+    beta1: float = 0.9  # the rate of v (Lion: of m)
+    beta2: float = 0.99  # the rate of s
+    weight_decay: float = 0.0  # decoupled: w <- w (1 - lr wd) - lr u, as AdamW
+
+
+def _adamw(c: Ctx):
+    """torch.optim.AdamW's update direction: m_hat / (sqrt(v_hat) + eps), eps = 1e-8."""
+    return c.v / (np.sqrt(c.s) + 1e-8)
+
+
+def _lion(c: Ctx):
+    """Lion (Algorithm 2 of Chen et al. 2023): sign(beta1 m + (1 - beta1) g), beta1 = 0.9."""
+    return np.sign(0.9 * c.m_before + 0.1 * c.g)
 
 
 REFERENCES: dict[str, Ref] = {
@@ -222,6 +242,9 @@ REFERENCES: dict[str, Ref] = {
     "A5": Ref(lambda c: norm(clip(c.v, np.sqrt(c.s) + EPS))),
     # Learning-rate schedules for Adam (Table 10)
     **{f"LR{i}": Ref(_adam, lr_factor=f"LR{i}") for i in range(1, 10)},
+    # The extended space: AdamW with torch's defaults; Lion with beta2 = 0.99 (the rate of m)
+    "AdamW": Ref(_adamw, beta2=0.999, weight_decay=0.01),
+    "Lion": Ref(_lion, beta1=0.99),
 }
 
 # The library's deliberate deviation (module docstring): per step and element, |du| <= eps for
@@ -298,22 +321,26 @@ def reference_run(
     lam = [np.zeros_like(w) for w in ws]
     m = [np.zeros_like(w) for w in ws]
     history = np.empty((T, N_ELEMENTS))
+    b1, b2 = ref.beta1, ref.beta2
     for k in range(T):
         for i, g in enumerate(grads[k]):
-            v[i] = 0.9 * v[i] + 0.1 * g
-            s[i] = 0.99 * s[i] + 0.01 * g**2
+            before = v[i]
+            v[i] = b1 * v[i] + (1.0 - b1) * g
+            s[i] = b2 * s[i] + (1.0 - b2) * g**2
             lam[i] = 0.999 * lam[i] + 0.001 * g**3
             ctx = Ctx(
                 g=g,
                 w=ws[i],
-                v=v[i] / (1.0 - 0.9 ** (k + 1)),
-                s=s[i] / (1.0 - 0.99 ** (k + 1)),
+                v=v[i] / (1.0 - b1 ** (k + 1)),
+                s=s[i] / (1.0 - b2 ** (k + 1)),
                 lam=lam[i] / (1.0 - 0.999 ** (k + 1)),
                 v_raw=v[i],
                 k=k,
                 T=T,
+                m_before=before,
             )
             u = ref.update(ctx)
+            ws[i] = ws[i] * (1.0 - lrs[k] * ref.weight_decay)  # AdamW's decoupled decay
             if ref.momentum == "none":
                 ws[i] = ws[i] - lrs[k] * u
             elif ref.momentum == "momentum":

@@ -1,5 +1,7 @@
 """The planned programs (reused buffers, in-place calls) against the genome evaluated the plain
-way, expression by expression with `OPERATIONS[...].fn`: the values must be the same bits."""
+way, expression by expression with `OPERATIONS[...].fn`: the values must be the same bits.
+Genomes of the extended space are evaluated with their constants (EMA rates, eps, weights of
+the quasi-hyperbolic operands, beta_dir, weight decay)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from torch import Tensor
 
 from optevo import Genome, library
 from optevo.compile import compile_genome
+from optevo.space.config import EXTENDED_SPACE
+from optevo.space.genes import EMA_BETA, QH_WEIGHT
 from optevo.space.graph import parse_hidden
 from optevo.space.ops import (
     AGG_BETAS,
@@ -20,9 +24,12 @@ from optevo.space.ops import (
     STATE_EMA_RATE,
     WEIGHT_SCALES,
     OpContext,
+    operation_fn,
 )
 
 STEPS = 6
+CONSTANTS_ONLY = EXTENDED_SPACE.model_copy(update={"constant_mutation_p": 1.0})
+"""The extended space with every mutation moving a constant."""
 SEGMENTS = (20, 30, 14)
 POWERS = {"g": 1, "g2": 2, "g3": 3}
 
@@ -31,16 +38,22 @@ def plain_update(genome: Genome, g: Tensor, w: Tensor, state: dict, k: int, deca
     """SPEC 1's update written the plain way (one new tensor per expression)."""
     rule = compile_genome(genome)
     memo: dict[str, Tensor] = {}
+    rates = {ema: genome.constant(EMA_BETA[ema]) for ema in EMA_RATES}
+    beta_dir = genome.constant("beta_dir")
+    # Lion's direction reads v as it was before this step.
+    direction = (
+        torch.mul(state["v"], beta_dir).add_(g, alpha=1.0 - beta_dir) if "v" in state else None
+    )
 
     def power(p: int) -> Tensor:
         return g if p == 1 else g * g if p == 2 else g * g * g
 
     for ema in ("v", "s", "lam"):
         if ema in state:
-            state[ema].lerp_(power(EMA_INPUT_POWER[ema]), 1.0 - EMA_RATES[ema])
+            state[ema].lerp_(power(EMA_INPUT_POWER[ema]), 1.0 - rates[ema])
 
     def hat(ema: str) -> Tensor:
-        return state[ema] / (1.0 - EMA_RATES[ema] ** (k + 1))
+        return state[ema] / (1.0 - rates[ema] ** (k + 1))
 
     def operand(ref: str) -> Tensor:
         if ref in POWERS:
@@ -56,8 +69,12 @@ def plain_update(genome: Genome, g: Tensor, w: Tensor, state: dict, k: int, deca
         if ref == "sign_v":
             return torch.sign(state["v"])
         if ref in QH_MIX:
-            mix, p, ema = QH_MIX[ref]
+            _, p, ema = QH_MIX[ref]
+            mix = genome.constant(QH_WEIGHT[ref])
             return mix * power(POWERS[p]) + (1.0 - mix) * hat(ema)
+        if ref == "dir":
+            assert direction is not None
+            return direction
         betas, p, ema = AGG_BETAS[ref]
         return sum(betas) / len(betas) * state[ema] - power(POWERS[p])
 
@@ -79,19 +96,25 @@ def plain_update(genome: Genome, g: Tensor, w: Tensor, state: dict, k: int, deca
                 buf = state[f"{name}.runmax"]
                 memo[name] = torch.maximum(buf, args[0], out=buf)
             else:
-                memo[name] = op.fn(*args, ctx) if op.needs_ctx else op.fn(*args)
+                fn = operation_fn(node.op, genome.constant("eps"))
+                memo[name] = fn(*args, ctx) if op.needs_ctx else fn(*args)
         return memo[name]
 
     u = value(genome.active_names()[-1])
     return -u if genome.flipped else u
 
 
-def plain_delta(u: Tensor, state: dict, lr, mu: float, momentum: str) -> Tensor:
+def plain_delta(
+    u: Tensor, state: dict, lr, mu: float, momentum: str, w: Tensor, wd: float
+) -> Tensor:
     if momentum == "none":
-        return u * (-lr) if isinstance(lr, float) else -lr * u
-    m = state["m"]
-    m.mul_(mu).sub_(lr * u)
-    return m if momentum == "momentum" else mu * m - lr * u
+        delta = u * (-lr) if isinstance(lr, float) else -lr * u
+    else:
+        m = state["m"]
+        m.mul_(mu).sub_(lr * u)
+        delta = m if momentum == "momentum" else mu * m - lr * u
+    # The decoupled weight decay of the extended space: -|lr| wd w beside the step.
+    return delta if wd == 0.0 else delta + w * (-abs(lr) * wd)
 
 
 def stream(dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
@@ -106,13 +129,27 @@ def stream(dtype: torch.dtype) -> list[tuple[Tensor, Tensor]]:
     return out
 
 
-def genomes(n: int, seed: int) -> list[Genome]:
+def genomes(n: int, seed: int, extended: int = 60) -> list[Genome]:
+    """The library, random genomes of the paper's space, then `extended` random genomes of the
+    extended space with every constant moved (some several times)."""
     rng = np.random.default_rng(seed)
     out = [library.genome(name) for name in library.names()]
     while len(out) < n:
         g = Genome.propose(rng)
         if g is not None:
             out.append(g.with_flipped(bool(rng.integers(2))))
+    while len(out) < n + extended:
+        g = Genome.propose(rng, EXTENDED_SPACE)
+        if g is None:
+            continue
+        for _ in range(int(rng.integers(1, 6))):
+            g = g.propose_mutation(rng, CONSTANTS_ONLY) or g
+        out.append(g.with_flipped(bool(rng.integers(2))))
+    assert sum(bool(g.constants) for g in out) > extended // 2
+    assert {n for g in out for n in g.constants} == {
+        "beta_v", "beta_s", "beta_lam", "beta_dir", "eps", "mix_g", "mix_g2", "mix_g3", "wd"
+    }  # fmt: skip
+    assert any("dir" in str(g) for g in out) and any("sign(" in str(g) for g in out)
     return out
 
 
@@ -142,7 +179,8 @@ def test_program_equals_plain_evaluation(dtype: torch.dtype) -> None:
                 else:  # the weight change
                     got = rule.delta(g, ours, k, decays[k], lr, 0.9, w, ctx_a, delta_ws)
                     u = plain_update(genome, g, w, theirs, k, decays[k], ctx_b)
-                    expected = plain_delta(u, theirs, lr, 0.9, genome.momentum)
+                    wd = genome.constant("wd")
+                    expected = plain_delta(u, theirs, lr, 0.9, genome.momentum, w, wd)
                 same(got, expected)
                 for name in rule.state_names:
                     same(ours[name], theirs[name])

@@ -3,6 +3,10 @@
 The JSON file is the source of truth that optevo loads; this script documents how each
 entry maps the paper's equation onto the search space, and rebuilds the file:
     python tools/build_library.py
+
+Every entry but the last two is a genome of the paper's space. AdamW and Lion are genomes of
+the extended space: they carry constants (`optevo.space.genes`), and Lion reads the extended
+operand `dir` through the extended operation `sign`.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from optevo.space import DecayGenome, Genome, Node
+from optevo.space import Constants, DecayGenome, Genome, Node
 
 FILL = Node("identity", ("g",))  # inactive padding: every library genome has 4 hidden nodes
 
@@ -19,8 +23,14 @@ def n(op: str, *inputs: str, decays: tuple[DecayGenome | None, ...] = ()) -> Nod
     return Node(op, inputs, decays)
 
 
-def genome(hidden: list[Node], output: Node, momentum: str = "none") -> Genome:
-    return Genome(tuple(hidden + [FILL] * (4 - len(hidden))), output, momentum)
+def genome(
+    hidden: list[Node],
+    output: Node,
+    momentum: str = "none",
+    constants: dict[str, float] | None = None,
+) -> Genome:
+    padded = tuple(hidden + [FILL] * (4 - len(hidden)))
+    return Genome(padded, output, momentum, constants=Constants(constants or {}))
 
 
 def decay(hidden: Node, output: Node) -> DecayGenome:
@@ -72,6 +82,17 @@ def opt10(d: DecayGenome | None) -> Genome:
 
 
 ADAM = genome([n("sqrt", "s")], n("div", "v", "h0"))
+
+# torch.optim.AdamW's defaults: betas (0.9, 0.999), eps 1e-8, weight_decay 0.01. The update is
+# Adam's, v_hat / (sqrt(|s_hat|) + eps); the weight decay acts beside it, w <- w - lr_t wd w.
+ADAMW = genome(
+    [n("sqrt", "s")], n("div", "v", "h0"), constants={"beta_s": 0.999, "eps": 1e-8, "wd": 0.01}
+)
+
+# Lion (Chen et al. 2023) with optevo.optim.lion.Lion's defaults: u = sign(c), c = beta1 m +
+# (1 - beta1) g (the operand dir, beta_dir = beta1 = 0.9), m = EMA_beta2(g) (the raw v, beta_v =
+# beta2 = 0.99), no weight decay.
+LION = genome([n("sign", "dir")], n("identity", "h0"), constants={"beta_v": 0.99})
 SIGN_PRODUCT = n("mul", "sign_g", "sign_v", decays=(LIN_DEC, None))
 
 ENTRIES: dict[str, tuple[Genome, str | None, str]] = {
@@ -177,6 +198,18 @@ ENTRIES: dict[str, tuple[Genome, str | None, str]] = {
         f"LR{i}": (ADAM, f"LR{i}", f"Adam with the learning-rate schedule LR{i}")
         for i in range(1, 10)
     },
+    # The extended space (constants as genes).
+    "AdamW": (
+        ADAMW,
+        None,
+        "AdamW: v_hat / (sqrt(|s_hat|) + eps), betas (0.9, 0.999), eps 1e-8, decoupled weight "
+        "decay 0.01 (torch.optim.AdamW's defaults)",
+    ),
+    "Lion": (
+        LION,
+        None,
+        "Lion: sign(0.9 m + 0.1 g), m = EMA_0.99(g) (Chen et al. 2023), no weight decay",
+    ),
 }
 
 

@@ -17,6 +17,13 @@ step; without one every call gets fresh buffers and returns a fresh tensor.
 Each call repeats the torch operations of the definitions (`ops.OPERATIONS[...].fn`, SPEC 1,
 `kernels.py`) in the same order on the same values, so results are bit-identical to
 evaluating the graph expression by expression.
+
+A genome of the extended space brings its constants (`optevo.space.genes`): its EMA rates
+(and their bias corrections), eps, quasi-hyperbolic weights and beta_dir replace the paper's
+values in the calls, and a weight decay wd != 0 adds `-|lr| * wd * w` to the weight change
+(decoupled, beside SPEC 1's step, as AdamW; |lr| so that the integrity check's rows with a
+negative learning rate flip the update, not the decay). A genome of the paper's space compiles
+to exactly the calls it always did.
 """
 
 from __future__ import annotations
@@ -29,8 +36,9 @@ import torch
 from torch import Tensor
 
 from optevo.kernels import KERNELS, Kernel
-from optevo.program import Arg, Call, Program, ScalarFn, State, Workspace, plan
+from optevo.program import WD_LR, Arg, Call, Program, ScalarFn, State, Workspace, plan
 from optevo.space.decay import DecayGenome
+from optevo.space.genes import EMA_BETA, QH_WEIGHT
 from optevo.space.genome import Genome
 from optevo.space.graph import Node, parse_hidden
 from optevo.space.ops import (
@@ -147,15 +155,19 @@ def compile_genome(genome: Genome) -> CompiledRule:
 # ---------------------------------------------------------------------------------------------
 
 
-def _scalar_fn(name: str) -> ScalarFn:
-    """The per-step scalar `name` as a function of (k, decay values, lr, mu)."""
+def _scalar_fn(rates: dict[str, float], name: str) -> ScalarFn:
+    """The per-step scalar `name` as a function of (k, decay values, lr, mu); `rates` are the
+    genome's EMA rates (by EMA name)."""
     kind, _, arg = name.partition(":")
     if kind == "bias":  # bias correction: the exponent is k + 1
-        rate = STATE_EMA_RATE if arg == "ema" else EMA_RATES[arg]
+        rate = STATE_EMA_RATE if arg == "ema" else rates[arg]
         return lambda k, d, lr, mu: 1.0 - rate ** (k + 1)
     if kind == "decay":
         j = int(arg)
         return lambda k, d, lr, mu: d[j]
+    if name.startswith(WD_LR):
+        wd = float(name[len(WD_LR) :])
+        return lambda k, d, lr, mu: -abs(lr) * wd
     return {
         "lr": lambda k, d, lr, mu: lr,
         "neg_lr": lambda k, d, lr, mu: -lr,
@@ -177,6 +189,8 @@ class _IR:
     needs_weight: bool
     random: bool
     n_values: int
+    rates: dict[str, float]  # the genome's EMA rates, by EMA name
+    weight_decay: float  # the genome's decoupled weight decay (0: none)
 
     def program(self, flip: bool, momentum: str | None) -> Program:
         calls = list(self.calls)
@@ -191,11 +205,13 @@ class _IR:
         out = self.u
         if momentum is not None:
             out = _weight_change(calls, fixed, out, momentum, flip, new)
+            if self.weight_decay != 0.0:
+                out = _weight_decay(calls, fixed, out, self.weight_decay, new)
         elif flip:
             neg = new()
             calls.append(Call(KERNELS["neg"].run, (("out", neg), ("in", out)), (out,)))
             out = neg
-        return plan(calls, out, fixed, self.constants, _scalar_fn)
+        return plan(calls, out, fixed, self.constants, functools.partial(_scalar_fn, self.rates))
 
 
 def _weight_change(
@@ -229,6 +245,22 @@ def _weight_change(
     return d
 
 
+def _weight_decay(
+    calls: list[Call], fixed: dict[int, str], delta: int, wd: float, new: Callable[[], int]
+) -> int:
+    """The weight change plus the decoupled weight decay -|lr| * wd * w (the per-step scalar
+    `wd_lr:<wd>`), added beside SPEC 1's step as AdamW adds it."""
+    w = next((v for v, reg in fixed.items() if reg == "w"), None)
+    if w is None:
+        w = new()
+        fixed[w] = "w"
+    decay = new()
+    calls.append(Call(_MUL.run, (("out", decay), ("in", w), ("reg", f"{WD_LR}{wd!r}"))))
+    d = new()
+    calls.append(Call(_ADD.run, (("out", d), ("in", delta), ("in", decay)), (delta, decay)))
+    return d
+
+
 def _momentum_(m: Tensor, mu: float, lr_u: Tensor) -> None:
     m.mul_(mu).sub_(lr_u)
 
@@ -256,6 +288,8 @@ class _Builder:
 
     def __init__(self, genome: Genome) -> None:
         self.genome = genome
+        self.rates = {ema: genome.constant(beta) for ema, beta in EMA_BETA.items()}
+        self.eps = genome.constant("eps")
         self.calls: list[Call] = []
         self.fixed: dict[int, str] = {}
         self.constants: dict[int, float] = {}
@@ -273,11 +307,15 @@ class _Builder:
         for name in ("v", "s", "lam"):
             if any(name in OPERANDS[r].needs for r in used):
                 self.ema_names.append(name)
-        needs_weight = any(OPERANDS[r].weight for r in used)
-        # Raw EMAs are advanced once per step before anything reads them.
+        weight_decay = genome.constant("wd")
+        needs_weight = any(OPERANDS[r].weight for r in used) or weight_decay != 0.0
+        # Lion's direction reads the raw EMA of g as it was before this step.
+        if "dir" in used:
+            self._operand("dir")
+        # Raw EMAs are advanced once per step before anything else reads them.
         for ema in self.ema_names:
             x = self._power(EMA_INPUT_POWER[ema])
-            self._emit(_lerp_, ("reg", f"state:{ema}"), ("in", x), ("lit", 1.0 - EMA_RATES[ema]))
+            self._emit(_lerp_, ("reg", f"state:{ema}"), ("in", x), ("lit", 1.0 - self.rates[ema]))
         # Nodes in dependency order (a depth-first walk from the output, inputs left to right:
         # the order a nested evaluation takes), so every input is built before its readers
         # and a deep graph needs no recursion.
@@ -295,6 +333,8 @@ class _Builder:
             needs_weight=needs_weight,
             random=self.random,
             n_values=self.n,
+            rates=self.rates,
+            weight_decay=weight_decay,
         )
 
     # -- values ---------------------------------------------------------------------------
@@ -326,7 +366,7 @@ class _Builder:
         alias = tuple(x for x, _ in reads if all(ok for y, ok in reads if y == x))
         extra: list[Arg] = [("reg", "ctx")] if k.needs_ctx else []
         extra += [("scratch", dt) for dt in k.scratch]
-        extra += [("scalar", c) for c in k.scalars]
+        extra += [("scalar", self.eps if i in k.eps_slots else c) for i, c in enumerate(k.scalars)]
         self._emit(k.run, ("out", out), *ins, *extra, alias=alias)
         return out
 
@@ -360,8 +400,11 @@ class _Builder:
             x = self._fixed("g") if ref == "sign_g" else self._fixed("state:v")
             return self._once(ref, lambda: self._op(_SIGN, ("in", x)))
         if ref in QH_MIX:
-            mix, power, ema = QH_MIX[ref]
+            _, power, ema = QH_MIX[ref]
+            mix = self.genome.constant(QH_WEIGHT[ref])
             return self._once(ref, lambda: self._qh(mix, _POWERS[power], ema))
+        if ref == "dir":
+            return self._once(ref, self._direction)
         betas, power, ema = AGG_BETAS[ref]
         return self._once(ref, lambda: self._agg(betas, _POWERS[power], ema))
 
@@ -374,6 +417,21 @@ class _Builder:
         a = self._op(_MUL, ("in", self._power(power)), ("scalar", mix))
         b = self._op(_MUL, ("in", self._hat(ema)), ("scalar", 1.0 - mix))
         return self._op(_ADD, ("in", a), ("in", b))
+
+    def _direction(self) -> int:
+        """Lion's c = beta_dir * v_raw + (1 - beta_dir) * g, from v_raw before this step's
+        EMA update, computed as lion-pytorch and `optevo.optim.lion` compute it."""
+        beta = self.genome.constant("beta_dir")
+        out = self._new()
+        self._emit(
+            _interpolate,
+            ("out", out),
+            ("in", self._fixed("state:v")),
+            ("in", self._fixed("g")),
+            ("scalar", beta),
+            ("lit", 1.0 - beta),
+        )
+        return out
 
     def _agg(self, betas: tuple[float, ...], power: int, ema: str) -> int:
         # mean over b of (b * raw - g^p) = mean(b) * raw - g^p
@@ -424,6 +482,10 @@ class _Builder:
             return self._op(_DIV, ("in", self._fixed(reg)), ("reg", "bias:ema"))
         self._emit(_delta_ if kind == "delta" else _runmax_, ("reg", reg), ("in", x))
         return self._fixed(reg)
+
+
+def _interpolate(out: Tensor, m: Tensor, g: Tensor, beta: Tensor, one_minus: float) -> None:
+    torch.mul(m, beta, out=out).add_(g, alpha=one_minus)
 
 
 _POWERS = {"g": 1, "g2": 2, "g3": 3}

@@ -8,6 +8,9 @@ written for a reader: the update is the genome's equation as tensor code, one li
 node named as in the equation (`h0`, `h1`, ..., `u`), the operands named as SPEC 1.1 names
 them (`g`, `v`, `qh_g`, ...), and only the helpers the genome uses are written out (its decay
 functions d1(t), d2(t), ..., the schedules they read, its learning-rate factor, dropout).
+A genome of the extended space carries its constants into the file: its EMA rates, eps and
+quasi-hyperbolic weights are written where the paper's would be, and its weight decay wd acts
+beside the step as in `optevo.compile` (`w <- w - |lr_k| * wd * w`).
 
 The code of each operation below repeats its definition in `optevo.space.ops` (the same torch
 calls on the same values); tests/optim/test_export_python.py checks every named optimizer, random
@@ -24,6 +27,7 @@ from pathlib import Path
 from optevo.compile import compile_genome
 from optevo.schedules import LR_SCHEDULES
 from optevo.space.decay import DecayGenome
+from optevo.space.genes import EMA_BETA, QH_WEIGHT
 from optevo.space.genome import Genome
 from optevo.space.graph import Node, parse_hidden
 from optevo.space.ops import (
@@ -64,6 +68,7 @@ OP_CODE: dict[str, str] = {
     "drop0.1": "drop({x}, 0.1, noise[{i}])",
     "norm": "clip_by_norm({x})",
     "softsign": "torch.nn.functional.softsign({x})",
+    "sign": "torch.sign({x})",
     "square": "torch.square({x})",
     "dtanh": "1.0 - torch.tanh({x}) ** 2",
     "dsigmoid": "torch.sigmoid({x}) * (1.0 - torch.sigmoid({x}))",
@@ -314,6 +319,9 @@ class _Writer:
         self.decays = genome.decay_functions()
         self.decay_names = {d: f"d{i + 1}" for i, d in enumerate(self.decays)}
         self.emas = [n for n in self.rule.state_names if n in EMA_RATES]
+        self.rates = {ema: genome.constant(beta) for ema, beta in EMA_BETA.items()}
+        self.eps = genome.constant("eps")
+        self.wd = genome.constant("wd")
         self.momentum = genome.momentum != "none"
         self.drops = 0  # dropout operations in the equation (counted while writing it)
 
@@ -374,7 +382,9 @@ class _Writer:
         if self.drops:
             out.append(f"DROPOUT_DRAWS = {self.drops}  # dropout operations in the equation\n")
         if re.search(r"\bEPS\b", code):
-            out.append(f"EPS = {_number(EPS)}\n")
+            out.append(f"EPS = {_number(self.eps)}\n")
+        if self.wd:
+            out.append(f"WEIGHT_DECAY = {self.wd!r}  # the genome's decoupled weight decay wd\n")
         return out
 
     # -- the class ------------------------------------------------------------------------
@@ -394,13 +404,25 @@ class _Writer:
         g = self.genome
         used = {r for n in g.active_names() for r in g.node(n).inputs if parse_hidden(r) is None}
         used |= {QH_MIX[r][2] for r in used if r in QH_MIX}  # qh_g reads v
-        docs = dict.fromkeys(_OPERAND_DOC[r] for r in _OPERAND_ORDER if r in used)
+        docs = dict.fromkeys(self._operand_doc(r) for r in _OPERAND_ORDER if r in used)
         lines = ["Operands:", *(f"    {d}" for d in docs)]
         if any("EPS" in OP_CODE.get(op, "") for op in self._ops()):
-            lines.append("    eps = 1e-7")
+            lines.append(f"    eps = {_number(self.eps)}")
+        if self.genome.constants:
+            lines += ["", f"Constants of the genome: {self.genome.constants.items_text()}"]
         lines += ["", "State per parameter (self.state[p]): step, the step count k"]
         lines += [f"    {_state_doc(name)}" for name in self.rule.state_names]
         return lines
+
+    def _operand_doc(self, ref: str) -> str:
+        """The line of `_OPERAND_DOC` for `ref`, with this genome's constants."""
+        values = {f"rate_{ema}": repr(rate) for ema, rate in self.rates.items()}
+        for operand, gene in QH_WEIGHT.items():
+            mix = self.genome.constant(gene)
+            values[f"mix_{operand}"] = repr(mix)
+            values[f"rest_{operand}"] = repr(1.0 - mix)
+        values["beta_dir"] = repr(self.genome.constant("beta_dir"))
+        return _OPERAND_DOC[ref].format(**values)
 
     def _ops(self) -> set[str]:
         g = self.genome
@@ -416,6 +438,10 @@ class _Writer:
         factor = "" if self.schedule == "one_cycle" else f" * {self.schedule}(k)"
         lines = [f"Momentum type {kind}: {step},", f"where lr_k = lr * one_cycle(k){factor}"]
         lines[-1] += ", mu_k the momentum coefficient." if self.momentum else "."
+        if self.wd:
+            lines.append(
+                f"Then the genome's decoupled weight decay: w <- w - lr_k * {self.wd!r} * w."
+            )
         if self.genome.flipped:
             lines.append("The genome is flipped: u is the negated value of its graph.")
         return lines
@@ -431,6 +457,8 @@ class _Writer:
             "        left to you and torch.optim.lr_scheduler, which set group['lr']).",
             "    weight_decay: decoupled weight decay, w <- w - lr_k * weight_decay * w.",
         ]
+        if self.wd:
+            lines.append(f"        (On top of the genome's own, wd = {self.wd!r}.)")
         if self.momentum:
             lines += [
                 "    momentum: mu; None: cycled 0.95 -> 0.85 -> 0.95 against the learning rate",
@@ -689,19 +717,23 @@ class _Writer:
         highest = max([power.get(r, 1) for r in used] + [power[e] for e in self.emas if e != "v"])
         lines = ["g2 = g * g"] if highest >= 2 else []
         lines += ["g3 = g2 * g"] if highest >= 3 else []
+        if "dir" in used:
+            beta = self.genome.constant("beta_dir")
+            lines.append("# Lion's direction, from the moving average v before this step")
+            lines.append(f'dir = state["v"].mul({beta!r}).add_(g, alpha=1 - {beta!r})')
         if self.emas:
             lines.append("# the moving averages kept in the state (raw: not bias-corrected)")
         inputs = {"v": "g", "s": "g2", "lam": "g3"}
         for ema in self.emas:
-            lines.append(f'state["{ema}"].lerp_({inputs[ema]}, 1 - {EMA_RATES[ema]!r})')
+            lines.append(f'state["{ema}"].lerp_({inputs[ema]}, 1 - {self.rates[ema]!r})')
         hats = {ema for ema in EMA_RATES if ema in used}
         hats |= {QH_MIX[r][2] for r in used if r in QH_MIX}
         for ema in self.emas:
             if ema in hats:
-                rate = EMA_RATES[ema]
+                rate = self.rates[ema]
                 lines.append(f'{ema} = state["{ema}"] / (1 - {rate!r} ** (k + 1))')
         for ref in _OPERAND_ORDER:
-            code = _operand_code(ref) if ref in used else None
+            code = _operand_code(ref, self.genome) if ref in used else None
             if code is not None:
                 lines.append(f"{ref} = {code}")
         return lines
@@ -729,27 +761,37 @@ class _Writer:
     def _momentum_lines(self) -> list[str]:
         kind = self.genome.momentum
         if kind == "none":
-            return ["return u * -lr"]
-        if kind == "momentum":
-            return ['m = state["m"]', "m.mul_(mu).sub_(u * lr)  # m <- mu m - lr u", "return m"]
-        return [
-            "lr_u = u * lr",
-            'm = state["m"]',
-            "m.mul_(mu).sub_(lr_u)  # m <- mu m - lr u",
-            "return mu * m - lr_u  # Nesterov: the step looks ahead along m",
-        ]
+            lines = ["return u * -lr"]
+        elif kind == "momentum":
+            lines = ['m = state["m"]', "m.mul_(mu).sub_(u * lr)  # m <- mu m - lr u", "return m"]
+        else:
+            lines = [
+                "lr_u = u * lr",
+                'm = state["m"]',
+                "m.mul_(mu).sub_(lr_u)  # m <- mu m - lr u",
+                "return mu * m - lr_u  # Nesterov: the step looks ahead along m",
+            ]
+        if self.wd:
+            # As the compiled rule: the decay is added to the weight change, with |lr| (a
+            # negative rate flips the update, not the decay).
+            step, _, comment = lines[-1].removeprefix("return ").partition("  # ")
+            lines[-1] = f"delta = {step}" + (f"  # {comment}" if comment else "")
+            lines.append("return delta + w * (-abs(lr) * WEIGHT_DECAY)  # decoupled weight decay")
+        return lines
 
     # -- schedules ------------------------------------------------------------------------
 
     def _lr_factor(self) -> str:
+        code = LR_CODE[self.schedule]
+        if self.eps != EPS:  # EPS is the genome's eps; the factor keeps the paper's
+            code = tuple(re.sub(r"\bEPS\b", _number(EPS), part) for part in code)
         return (
             "\ndef lr_factor(k: int, T: int) -> float:\n"
             f'    """{self.schedule} (SPEC 7.3), the factor on the one-cycle schedule; 1e-7 at'
             ' step 0."""\n'
             "    if k == 0:\n"
             "        return 1e-7\n"
-            "    t = torch.tensor(float(k), dtype=torch.float64)\n"
-            + _return_float(LR_CODE[self.schedule])
+            "    t = torch.tensor(float(k), dtype=torch.float64)\n" + _return_float(code)
         )
 
     def _decay_function(self, decay: DecayGenome) -> str:
@@ -773,12 +815,13 @@ class _Writer:
 _IMPORTS = "\nfrom __future__ import annotations\n\nimport math\nimport warnings\n\nimport torch\n"
 
 _OPERAND_DOC: dict[str, str] = {
+    # Templates over the genome's constants (`_Writer._operand_doc`).
     "g": "g: the gradient",
     "g2": "g2 = g^2",
     "g3": "g3 = g^3",
-    "v": "v: the moving average of g (rate 0.9), bias-corrected",
-    "s": "s: the moving average of g^2 (rate 0.99), bias-corrected",
-    "lam": "lam: the moving average of g^3 (rate 0.999), bias-corrected",
+    "v": "v: the moving average of g (rate {rate_v}), bias-corrected",
+    "s": "s: the moving average of g^2 (rate {rate_s}), bias-corrected",
+    "lam": "lam: the moving average of g^3 (rate {rate_lam}), bias-corrected",
     "one": "one, two: tensors of ones, twos",
     "two": "one, two: tensors of ones, twos",
     "w6": "w6 = 1e-6 w (w: the weights before the step)",
@@ -787,12 +830,13 @@ _OPERAND_DOC: dict[str, str] = {
     "w3": "w3 = 1e-3 w (w: the weights before the step)",
     "sign_g": "sign_g = sign(g)",
     "sign_v": "sign_v = sign(v)",
-    "qh_g": "qh_g = 0.3 g + 0.7 v (quasi-hyperbolic)",
-    "qh_g2": "qh_g2 = 0.05 g^2 + 0.95 s",
-    "qh_g3": "qh_g3 = 0.01 g^3 + 0.99 lam",
+    "qh_g": "qh_g = {mix_qh_g} g + {rest_qh_g} v (quasi-hyperbolic)",
+    "qh_g2": "qh_g2 = {mix_qh_g2} g^2 + {rest_qh_g2} s",
+    "qh_g3": "qh_g3 = {mix_qh_g3} g^3 + {rest_qh_g3} lam",
     "agg_g": "agg_g = mean over b in (0, 0.9, 0.999) of b v_raw - g (v_raw: not corrected)",
     "agg_g2": "agg_g2 = mean over b in (0, 0.99, 0.999) of b s_raw - g^2",
     "agg_g3": "agg_g3 = mean over b in (0, 0.999, 0.9999) of b lam_raw - g^3",
+    "dir": "dir = {beta_dir} v_raw + (1 - {beta_dir}) g, v_raw before this step (Lion's c)",
 }
 
 _OPERAND_ORDER = (
@@ -816,13 +860,14 @@ _OPERAND_ORDER = (
     "agg_g",
     "agg_g2",
     "agg_g3",
+    "dir",
 )
 
 
-def _operand_code(ref: str) -> str | None:
+def _operand_code(ref: str, genome: Genome) -> str | None:
     """The code of an operand computed from g, w and the state (None: g, g2, g3, v, s, lam,
-    written before the others)."""
-    if ref in ("g", "g2", "g3", *EMA_RATES):
+    dir, written before the others)."""
+    if ref in ("g", "g2", "g3", "dir", *EMA_RATES):
         return None
     if ref == "one":
         return "torch.ones_like(g)"
@@ -835,7 +880,8 @@ def _operand_code(ref: str) -> str | None:
     if ref == "sign_v":
         return 'torch.sign(state["v"])'
     if ref in QH_MIX:
-        mix, power, ema = QH_MIX[ref]
+        _, power, ema = QH_MIX[ref]
+        mix = genome.constant(QH_WEIGHT[ref])
         return f"{mix!r} * {power} + {1.0 - mix!r} * {ema}"
     betas, power, ema = AGG_BETAS[ref]
     mean = sum(betas) / len(betas)

@@ -8,7 +8,10 @@ behaviour hash also catches algebraic identities the canonical form cannot see (
 `x`, `max(x, x)` and `x`, `x * 1` and `x`). It runs the compiled rule for `STEPS` steps on
 `SIZE` entries in two parameter tensors, gradients and weights spanning six orders of
 magnitude and both signs, decay functions read over a run of `STEPS` steps, and hashes the
-updates rounded to float32 together with the momentum type.
+updates rounded to float32 together with the momentum type. The update carries a genome's
+constants (EMA rates, eps, ...); the one constant that acts beside it, the decoupled weight
+decay of the extended space, is hashed with the momentum type when it is on (so a genome of
+the paper's space hashes as it always did).
 """
 
 from __future__ import annotations
@@ -58,6 +61,9 @@ def behaviour_hash(genome: Genome) -> str:
     state = rule.init_state(like)
     ctx = OpContext(generator=torch.Generator().manual_seed(STREAM_SEED), segments=SEGMENTS)
     digest = hashlib.sha256(genome.momentum.encode())
+    wd = genome.constant("wd")
+    if wd != 0.0:
+        digest.update(f"|wd={wd!r}".encode())
     with torch.no_grad(), np.errstate(all="ignore"):
         for k, (g, w) in enumerate(_stream()):
             decays = [float(t[k]) for t in tables]

@@ -68,7 +68,11 @@ def sphere_loss(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
 
 
 def check(genome: Genome, config: SphereConfig = DEFAULT_SPHERE) -> IntegrityResult:
-    """Run SPEC 3's check on the genome's update as written (its own `flipped` is ignored)."""
+    """Run SPEC 3's check on the genome's update as written (its own `flipped` is ignored).
+
+    A genome's constants take part (its rule is compiled with them); its weight decay, if
+    any, decays the weights of every run, the flipped ones too (only the update's sign is
+    flipped)."""
     scheduled = ScheduledRule.create(
         _unflipped(genome), config.steps, config.warmup_steps, config.hold_steps
     )
@@ -130,6 +134,4 @@ def _sphere(config: SphereConfig) -> _Sphere:
 
 
 def _unflipped(genome: Genome) -> Genome:
-    if not genome.flipped:
-        return genome
-    return Genome(genome.hidden, genome.output, genome.momentum, False)
+    return genome.with_flipped(False)  # constants kept

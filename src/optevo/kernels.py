@@ -11,7 +11,8 @@ torch calls in the same order with the same scalars, so the results are bit-iden
 anything is written to `out`. `scratch` lists the extra buffers a form needs: None for one
 like the values, a dtype for another (the dropout mask). `scalars` are the numbers its
 arithmetic uses (the definition's eps, 1, 0.05, ...), passed in by the caller so that they
-can be 0-dim tensors (see `program.py`).
+can be 0-dim tensors (see `program.py`); `eps_slots` says which of them are the search
+space's eps, which a genome of the extended space sets (the compiler passes its value).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from optevo.space.ops import EPS, UPDATE_BINARY, UPDATE_UNARY, OpContext
+from optevo.space.ops import EPS, EXTENDED_BINARY, EXTENDED_UNARY, OpContext
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class Kernel:
     scratch: tuple[torch.dtype | None, ...] = ()
     needs_ctx: bool = False
     scalars: tuple[float, ...] = ()
+    eps_slots: tuple[int, ...] = ()
 
 
 def _out(fn: Callable[..., Tensor], arity: int = 1) -> Kernel:
@@ -121,7 +123,7 @@ def _pow(out: Tensor, x: Tensor, y: Tensor) -> None:  # |x|^y
 
 KERNELS: dict[str, Kernel] = {
     "neg": _out(torch.neg),
-    "log": Kernel(_log, (True,), scalars=(EPS,)),
+    "log": Kernel(_log, (True,), scalars=(EPS,), eps_slots=(0,)),
     "sqrt": Kernel(_sqrt, (True,)),
     "exp": _out(torch.exp),
     "abs": _out(torch.abs),
@@ -133,7 +135,7 @@ KERNELS: dict[str, Kernel] = {
     "asinh": _out(torch.asinh),
     "tanh": _out(torch.tanh),
     "atan": _out(torch.atan),
-    "recip": Kernel(_recip, (True,), scalars=(EPS,)),
+    "recip": Kernel(_recip, (True,), scalars=(EPS,), eps_slots=(0,)),
     # torch's i1e is a scalar loop that runs 4-5x slower in place: never alias it.
     "i1e": Kernel(lambda out, x: torch.special.i1e(x, out=out), (False,)),
     "relu": Kernel(lambda out, x: torch.clamp_min(x, 0.0, out=out), (True,)),
@@ -143,12 +145,13 @@ KERNELS: dict[str, Kernel] = {
     "drop0.1": _drop(0.1),
     "norm": Kernel(_norm, (True,), needs_ctx=True),
     "softsign": Kernel(_softsign, (False,), scalars=(1.0,)),
+    "sign": _out(torch.sign),
     "add": _out(torch.add, 2),
     "sub": _out(torch.sub, 2),
     "mul": _out(torch.mul, 2),
     "max": _out(torch.maximum, 2),
     "min": _out(torch.minimum, 2),
-    "div": Kernel(_div, (False, True), scalars=(EPS,)),
+    "div": Kernel(_div, (False, True), scalars=(EPS,), eps_slots=(0,)),
     "div_sqrt1p": Kernel(_div_sqrt1p, (False, True), scalars=(1.0,)),
     "clip": Kernel(_clip, (False, True), (None,)),
     "mix": Kernel(_mix, (True, True), (None,), scalars=(0.95, 0.05)),
@@ -158,6 +161,6 @@ KERNELS: dict[str, Kernel] = {
 state-holding ones (the compiler keeps their state)."""
 
 _COMPILED_ELSEWHERE = {"identity", "ema", "delta", "runmax"}
-assert set(KERNELS) | _COMPILED_ELSEWHERE == set(UPDATE_UNARY) | set(UPDATE_BINARY), (
+assert set(KERNELS) | _COMPILED_ELSEWHERE == set(EXTENDED_UNARY) | set(EXTENDED_BINARY), (
     "every update operation needs a buffer form"
 )

@@ -25,6 +25,13 @@ from optevo.space.ops import OpContext
 State = dict[str, Tensor]
 ScalarFn = Callable[[int, Sequence[float], Any, Any], Any]  # (k, decays, lr, mu) -> value
 
+LR_NAMES = ("lr", "neg_lr")
+"""The per-step scalars that are the learning rate (a static workspace computes them)."""
+
+WD_LR = "wd_lr:"
+"""Prefix of the per-step scalar `wd_lr:<wd>` = -|lr| * wd, the decoupled weight decay of a
+genome of the extended space (computed from the learning rate, as `LR_NAMES` are)."""
+
 # An argument of a call: ("in", value) read; ("out", value) written; ("reg", name) a fixed
 # register: "g", "w", "ctx", a per-step scalar or "state:<name>"; ("lit", x) a Python
 # literal; ("scalar", x) a number multiplied, divided, added; ("scratch", dtype) a buffer
@@ -92,9 +99,14 @@ class Workspace:
         lr = torch.empty_like(peak)
         neg_lr = torch.empty_like(peak)
         registers = []
+        decays: list[tuple[Tensor, float]] = []
         for i, name in enumerate(self.program.scalar_names):
-            registers.append(lr if name == "lr" else neg_lr if name == "neg_lr" else values[i])
-        self.static = _Static(values, peak, lr, neg_lr, registers)
+            if name.startswith(WD_LR):
+                decays.append((torch.empty_like(peak), float(name[len(WD_LR) :])))
+                registers.append(decays[-1][0])
+            else:
+                registers.append(lr if name == "lr" else neg_lr if name == "neg_lr" else values[i])
+        self.static = _Static(values, peak, lr, neg_lr, registers, decays)
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,7 @@ class _Static:
     lr: Tensor
     neg_lr: Tensor
     registers: list[Tensor]
+    weight_decays: list[tuple[Tensor, float]]  # (register of -|lr| * wd, wd)
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,7 @@ class Program:
         """The per-step scalars of step k for a workspace bound by `Workspace.bind_static`
         (0 where the learning rate goes: it is computed from the factor at the end)."""
         values = [
-            0.0 if name in ("lr", "neg_lr") else float(f(k, decays, None, mu))
+            0.0 if _from_lr(name) else float(f(k, decays, None, mu))
             for name, f in zip(self.scalar_names, self.scalar_fns, strict=True)
         ]
         values.append(float(lr_factor))
@@ -188,6 +201,8 @@ class Program:
         if "lr" in self.scalar_names or "neg_lr" in self.scalar_names:
             torch.mul(static.peak, static.values[-1], out=static.lr)
             torch.neg(static.lr, out=static.neg_lr)
+        for register, wd in static.weight_decays:
+            torch.abs(static.lr, out=register).mul_(-wd)
         return self._execute([g, w, ctx, *static.registers], state, workspace)
 
     def _execute(self, regs: list[Any], state: State, workspace: Workspace) -> Tensor:
@@ -196,6 +211,11 @@ class Program:
         for run, get in self.instructions:
             run(*get(regs))
         return regs[self.result]
+
+
+def _from_lr(name: str) -> bool:
+    """Whether the per-step scalar `name` is computed from the learning rate."""
+    return name in LR_NAMES or name.startswith(WD_LR)
 
 
 _FIXED = ("g", "w", "ctx")

@@ -68,29 +68,35 @@ def test_main_preset_is_a_short_funnelled_discovery_on_the_suite_fitness() -> No
     assert len(rung1.tasks) == 6 and set(rung0) < {t.name for t in rung1.tasks}
     assert rung1.task_scale == 0.5 and cfg.funnel.rungs[0].seeds == 1
     assert cfg.budget_steps == 150_000
-    assert cfg.strategy.kind == "random"  # docs/results/strategies/ at this budget
-    assert cfg.strategy.seed_genomes == ("Adam",)
-    assert cfg.final.baselines == ("Adam",) and cfg.final.seeds == 3
+    # Discovery from the frontier (issue 24): the standard optimizers, local edits, restarts.
+    assert cfg.space.kind == "extended"
+    assert cfg.strategy.kind == "regularized" and cfg.strategy.mutation == "local"
+    assert {"Adam", "AdamW", "Lion"} <= set(cfg.strategy.seed_genomes)
+    assert cfg.strategy.restart_after is not None
+    assert cfg.final.baselines == ("Adam", "AdamW") and cfg.final.seeds == 3
     assert len(cfg.stage_fitness("final").tasks) == 6
 
 
 @pytest.mark.parametrize("name", ["discover", "discover-gpu"])
-def test_discover_presets_are_random_search_from_adam_with_a_funnel_and_a_validation_stage(
+def test_discover_presets_search_from_the_library_with_a_funnel_and_a_validation_stage(
     name: str,
 ) -> None:
-    # The strategy the comparison chose (docs/results/strategies/): random search, Adam first.
+    from optevo import library
+
     cfg = run_preset(name)
-    assert cfg.strategy.kind == "random" and cfg.strategy.seed_genomes == ("Adam",)
-    assert cfg.strategy.planned_evaluations() == cfg.strategy.budget + 1
+    assert cfg.space.kind == "extended"
+    assert cfg.strategy.kind == "regularized" and cfg.strategy.mutation == "local"
+    assert cfg.strategy.seed_specs() == library.names()  # `seed_genomes: library`
+    assert cfg.strategy.restart_after is not None and cfg.strategy.schedule_p > 0
     assert cfg.funnel is not None and [r.seeds for r in cfg.funnel.rungs][-1] >= 2
     assert len(cfg.stage_fitness("rung-1").tasks) == 6  # the whole search suite
     assert cfg.budget_steps is not None and cfg.validation is not None
-    assert cfg.validation.top >= 3 and cfg.validation.seeds >= 3 and cfg.validation.baselines
+    assert cfg.validation.top >= 3 and cfg.validation.seeds >= 5 and cfg.validation.baselines
     assert cfg.validation.named == ("LR6",)
     if name == "discover":
-        assert cfg.budget_steps == 4_000_000 and cfg.executor.workers == 2
+        assert cfg.budget_steps == 3_000_000 and cfg.executor.workers == 2
         assert cfg.validation.top == 3
-        assert [t.name for t in cfg.fitness.tasks] == [
+        assert [t.name for t in cfg.fitness.tasks] == [  # docs/results/rung0/
             "teacher-mlp",
             "heavy-tailed-logreg",
             "manifold-autoencoder",

@@ -37,14 +37,22 @@ def ordered(evs: list[Evaluation]) -> list[Evaluation]:
 
 
 def test_seed_genomes_library_means_every_library_optimizer() -> None:
-    cfg = micro_config(strategy={"kind": "regularized", "seed_genomes": "library"})
+    extended = {"kind": "extended"}
+    cfg = micro_config(
+        space=extended, strategy={"kind": "regularized", "seed_genomes": "library"}
+    )
     assert cfg.strategy.seed_genomes == ("library",)
     assert cfg.strategy.seed_specs() == library.names()
-    mixed = micro_config(strategy={"kind": "random", "seed_genomes": ["Adam", "library"]})
+    mixed = micro_config(
+        space=extended, strategy={"kind": "random", "seed_genomes": ["Adam", "library"]}
+    )
     assert mixed.strategy.seed_specs() == library.names()  # Adam once, in its first place
     assert mixed.strategy.planned_evaluations() == mixed.strategy.budget + len(library.names())
     with pytest.raises(ConfigError, match="neither a named optimizer"):
         micro_config(strategy={"kind": "random", "seed_genomes": ["libary"]})
+    # AdamW and Lion carry constants: a paper-space run refuses them, naming them.
+    with pytest.raises(ConfigError, match=r"AdamW, Lion are genomes of the extended space"):
+        micro_config(strategy={"kind": "random", "seed_genomes": "library"})
 
 
 def test_regularized_evolution_starts_from_the_seed_genomes_themselves(tmp_path: Path) -> None:
@@ -217,6 +225,7 @@ def test_a_warm_started_local_search_with_restarts_resumes_after_sigkill(
 def test_more_seeds_than_members_start_from_the_best_of_them(tmp_path: Path) -> None:
     store, _ = run(
         tmp_path,
+        space={"kind": "extended"},
         strategy={
             "kind": "regularized",
             "population": 3,

@@ -215,3 +215,22 @@ def test_final_simplify_shows_the_readable_form_beside_the_original(tmp_path: Pa
     # the same behaviour: its result is the original's, reused, not trained again
     assert simplified.duplicate_of == original.key
     assert simplified.fitness == original.fitness
+
+
+def test_the_exact_pass_keeps_an_extended_genomes_constants() -> None:
+    # AdamW with a redundant identity chain: the simplified form is AdamW, constants and all.
+    from optevo import library
+
+    adamw = library.genome("AdamW")
+    padded = Genome(
+        (Node("identity", ("s",)), Node("sqrt", ("h0",)), *adamw.hidden[2:]),
+        Node("div", ("v", "h1")),
+        adamw.momentum,
+        adamw.flipped,
+        adamw.constants,
+    )
+    result = exact_pass(padded, horizon=100)
+    assert result.genome.constants == adamw.constants
+    got = {n: result.genome.constant(n) for n in result.genome.live_constants()}
+    assert got == {"beta_v": 0.9, "beta_s": 0.999, "eps": 1e-8, "wd": 0.01}
+    assert behaviour_hash(result.genome) == behaviour_hash(adamw)

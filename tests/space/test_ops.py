@@ -12,11 +12,17 @@ from optevo.space.ops import (
     BINARY,
     DECAY_BINARY,
     DECAY_UNARY,
+    EXTENDED_BINARY,
+    EXTENDED_OPERANDS,
+    EXTENDED_UNARY,
+    OPERANDS,
     OPERATIONS,
+    PAPER_OPERANDS,
     UNARY,
     UPDATE_BINARY,
     UPDATE_UNARY,
     OpContext,
+    operation_fn,
     schedule_table,
 )
 
@@ -49,6 +55,7 @@ UNARY_REF = {
     "square": np.square,
     "dtanh": lambda x: 1.0 - np.tanh(x) ** 2,
     "dsigmoid": lambda x: sps.expit(x) * (1.0 - sps.expit(x)),
+    "sign": np.sign,  # the extended space (Lion)
 }
 BINARY_REF = {
     "add": np.add,
@@ -72,6 +79,30 @@ def test_table_sizes_match_the_spec() -> None:
     assert len(UPDATE_BINARY) == 10
     assert len(DECAY_UNARY) == 13
     assert list(DECAY_BINARY) == ["add", "sub", "mul", "max", "min", "div", "div_sqrt1p"]
+
+
+def test_extended_space_adds_sign_and_dir_and_nothing_to_the_paper_s() -> None:
+    assert [n for n in EXTENDED_UNARY if n not in UPDATE_UNARY] == ["sign"]
+    assert EXTENDED_BINARY == UPDATE_BINARY
+    assert len(PAPER_OPERANDS) == 20 and "dir" not in PAPER_OPERANDS
+    assert (*PAPER_OPERANDS, "dir") == EXTENDED_OPERANDS
+    assert OPERATIONS["sign"].extended and OPERANDS["dir"].extended
+
+
+@pytest.mark.parametrize("name", ["log", "recip", "div"])
+def test_operation_fn_sets_eps(name: str) -> None:
+    x = torch.tensor([0.0, 1e-9, -2.0], dtype=torch.float64)
+    args = (x,) if name != "div" else (torch.ones_like(x), x)
+    assert operation_fn(name) is OPERATIONS[name].fn
+    at_default = operation_fn(name, 1e-7)(*args)
+    assert torch.equal(at_default, OPERATIONS[name].fn(*args))
+    other = operation_fn(name, 1e-3)(*args)
+    expected = {
+        "log": np.log(np.abs(x.numpy()) + 1e-3),
+        "recip": 1.0 / (x.numpy() + 1e-3),
+        "div": 1.0 / (x.numpy() + 1e-3),
+    }[name]
+    np.testing.assert_allclose(other.numpy(), expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("name", sorted(UNARY_REF))

@@ -19,7 +19,8 @@ from optevo import library
 from optevo.optim.evolved import EvolvedOptimizer
 
 NAMES: tuple[str, ...] = library.names()
-"""Every named optimizer: baselines, Opt1-Opt10 with their ablations, A1-A5, LR1-LR9."""
+"""Every named optimizer: baselines, Opt1-Opt10 with their ablations, A1-A5, LR1-LR9, and
+the extended space's AdamW and Lion (genomes with constants; `create("AdamW", ...)`)."""
 
 
 def create(

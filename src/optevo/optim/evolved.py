@@ -72,7 +72,9 @@ class EvolvedOptimizer(torch.optim.Optimizer):
             times a discovered factor, SPEC 7.3), or "constant" (the learning rate is left
             to you and to `torch.optim.lr_scheduler`, which sets `group["lr"]`).
         weight_decay: decoupled weight decay, AdamW-style (`w <- w - lr_t * wd * w`); 0 by
-            default so the paper's optimizers stay exact.
+            default so the paper's optimizers stay exact. A genome of the extended space may
+            carry its own (the constant `wd`, e.g. AdamW's 0.01): that one is part of its
+            update rule, and this one acts on top of it.
         momentum: the momentum coefficient mu for genomes of momentum type "momentum" or
             "nesterov". None (default): cycled between 0.95 and 0.85 opposite to the learning
             rate (SPEC 1) for the scheduled modes, 0.9 for `schedule="constant"`.

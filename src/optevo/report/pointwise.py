@@ -12,7 +12,10 @@ What has no pointwise meaning is fixed as follows (docs/interpretations.md):
   `ema(x) = x`, `delta(x) = x`, `runmax(x) = max(x, 0)`;
 - `drop(x, p)` is its expectation, `x`;
 - `norm(x)` treats every point as a parameter tensor of its own: `x / max(1, |x|)`;
-- the raw EMAs behind `agg_*` equal their bias-corrected values (late in a run).
+- the raw EMAs behind `agg_*` and `dir` equal their bias-corrected values (late in a run).
+
+A genome of the extended space is evaluated with its constants (eps, the quasi-hyperbolic
+weights, beta_dir); its weight decay acts beside `u`, not in it.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import torch
 from torch import Tensor
 
 from optevo.space.decay import DecayGenome
+from optevo.space.genes import QH_WEIGHT
 from optevo.space.genome import Genome
 from optevo.space.graph import fold_graph, parse_hidden
-from optevo.space.ops import AGG_BETAS, OPERATIONS, QH_MIX, WEIGHT_SCALES
+from optevo.space.ops import AGG_BETAS, OPERATIONS, QH_MIX, WEIGHT_SCALES, operation_fn
 
 VARIABLES: tuple[str, ...] = ("g", "v", "s", "lam", "w")
 """The inputs every operand derives from: g, v_hat, s_hat, lam_hat and the weight w."""
@@ -61,14 +65,16 @@ OPERAND_VARIABLES: dict[str, tuple[str, ...]] = {
     "agg_g": ("g", "v"),
     "agg_g2": ("g", "s"),
     "agg_g3": ("g", "lam"),
+    "dir": ("g", "v"),
 }
 
 _POWER_OF = {"g": 1, "g2": 2, "g3": 3}
 _EMA_OF = {"v": "v", "s": "s", "lam": "lam"}
 
 
-def operand_value(name: str, x: Mapping[str, Tensor]) -> Tensor:
-    """The operand `name` from the variables `x` (broadcast against each other)."""
+def operand_value(name: str, x: Mapping[str, Tensor], genome: Genome | None = None) -> Tensor:
+    """The operand `name` from the variables `x` (broadcast against each other), with the
+    constants of `genome` (default: the paper's values)."""
     g = x["g"]
     if name in _POWER_OF:
         return g ** _POWER_OF[name]
@@ -86,14 +92,19 @@ def operand_value(name: str, x: Mapping[str, Tensor]) -> Tensor:
         return torch.sign(x["v"])
     if name in QH_MIX:
         mix, power, ema = QH_MIX[name]
+        if genome is not None:
+            mix = genome.constant(QH_WEIGHT[name])
         return mix * g ** _POWER_OF[power] + (1.0 - mix) * x[ema]
+    if name == "dir":
+        beta = 0.9 if genome is None else genome.constant("beta_dir")
+        return beta * x["v"] + (1.0 - beta) * g
     if name in AGG_BETAS:
         betas, power, ema = AGG_BETAS[name]
         return (sum(betas) / len(betas)) * x[ema] - g ** _POWER_OF[power]
     raise KeyError(f"unknown operand {name!r}")
 
 
-def _apply(op: str, args: list[Tensor]) -> Tensor:
+def _apply(op: str, args: list[Tensor], eps: float) -> Tensor:
     row = OPERATIONS[op]
     if row.state == "runmax":
         return torch.clamp(args[0], min=0.0)
@@ -103,7 +114,7 @@ def _apply(op: str, args: list[Tensor]) -> Tensor:
         return args[0]
     if op == "norm":
         return args[0] / torch.clamp(torch.abs(args[0]), min=1.0)
-    return row.fn(*args)
+    return operation_fn(op, eps)(*args)
 
 
 def update(
@@ -124,12 +135,15 @@ def update(
     lookup = decays if callable(decays) else decays.__getitem__
 
     def leaf(ref: str) -> Tensor:
-        return operand_value(ref, x)
+        return operand_value(ref, x, genome)
+
+    def apply(op: str, args: list[Tensor]) -> Tensor:
+        return _apply(op, args, genome.constant("eps"))
 
     def decayed(d: Any, value: Tensor) -> Tensor:
         return value * torch.as_tensor(lookup(d), dtype=torch.float64)
 
-    u = fold_graph(genome.hidden, genome.output, leaf, _apply, decayed)
+    u = fold_graph(genome.hidden, genome.output, leaf, apply, decayed)
     return -u if genome.flipped else u
 
 

@@ -41,7 +41,7 @@ from optevo.search.records import (
     rung_stage,
 )
 from optevo.space.config import SpaceConfig
-from optevo.space.constants import MUTATIONS
+from optevo.space.constants import LOCAL_EDITS, MUTATIONS
 from optevo.space.genome import Genome
 
 __all__ = [
@@ -362,7 +362,7 @@ class FinalConfig(StrictModel):
 
 
 class ValidateStageConfig(StrictModel):
-    """The run's last stage (`optevo.validate.stage`): `optevo validate` on the run's best
+    """The run's last stage (`optevo.search.validation`): `optevo validate` on the run's best
     `top` genomes (the final re-evaluation's order when the run has one, else the search's),
     beside `named` library optimizers (e.g. the paper's best find) and, with `baselines`,
     Adam, AdamW and Lion; `seeds` final runs each; `tasks` (default: the validation suite) at
@@ -370,7 +370,7 @@ class ValidateStageConfig(StrictModel):
     shows), stored run by run: a resumed run goes on where it stopped."""
 
     top: Int = Field(3, ge=1, le=20)
-    seeds: Int = Field(3, ge=1, le=20)
+    seeds: Int = Field(5, ge=1, le=20)
     scale: Float = Field(1.0, gt=0, le=10)
     tasks: tuple[str, ...] = ()
     named: tuple[str, ...] = ()
@@ -424,6 +424,24 @@ class RunConfig(StrictModel):
     is written as overrides of `fitness`. None: every candidate is evaluated once, on
     `fitness` (the paper's protocol)."""
 
+    @model_validator(mode="after")
+    def _seeds_in_space(self) -> RunConfig:
+        """A paper-space run cannot start from a genome with constants or the extended
+        space's operations (AdamW, Lion): its children would leave the space."""
+        if self.space.kind == "extended":
+            return self
+        outside = [
+            spec for spec in self.strategy.seed_specs() if read_seed_genome(spec).is_extended
+        ]
+        if outside:
+            raise ValueError(
+                f"strategy.seed_genomes: {', '.join(outside[:4])} "
+                f"{'is a genome' if len(outside) == 1 else 'are genomes'} of the extended "
+                "space (constants as genes): set `space: extended`, or leave "
+                f"{'it' if len(outside) == 1 else 'them'} out"
+            )
+        return self
+
     @model_validator(mode="before")
     @classmethod
     def _expand_fitness(cls, raw: Any) -> Any:
@@ -451,12 +469,21 @@ class RunConfig(StrictModel):
             raw["funnel"] = {**funnel, "rungs": rungs}
         return raw
 
+    @field_validator("space", mode="before")
+    @classmethod
+    def _space_kind(cls, v: Any) -> Any:
+        # `space: extended` (or `paper`) in YAML names the space's kind, other settings default.
+        return {"kind": v} if isinstance(v, str) else v
+
     def search_space(self) -> SpaceConfig:
         """The space config with the strategy's mutation scope applied."""
         if self.strategy.mutation_scope == "all":
             return self.space
         weights = tuple(1.0 if m == "decay" else 0.0 for m in MUTATIONS)
-        return self.space.model_copy(update={"mutation_weights": weights})
+        local = tuple(1.0 if m == "decay" else 0.0 for m in LOCAL_EDITS)
+        return self.space.model_copy(
+            update={"mutation_weights": weights, "local_weights": local, "constant_mutation_p": 0.0}
+        )
 
     def initial_fitness(self) -> FitnessConfig:
         return self.init_fitness if self.init_fitness is not None else self.fitness

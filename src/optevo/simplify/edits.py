@@ -71,6 +71,7 @@ def prune(genome: Genome) -> Genome:
         fix(genome.output),
         genome.momentum,
         genome.flipped,
+        genome.constants,
     )
 
 
@@ -95,7 +96,9 @@ def route_through(genome: Genome, index: int, via: int) -> Genome | None:
 
     def build() -> Genome:
         hidden = tuple(reroute(n) for n in genome.hidden)
-        return Genome(hidden, reroute(genome.output), genome.momentum, genome.flipped)
+        return Genome(
+            hidden, reroute(genome.output), genome.momentum, genome.flipped, genome.constants
+        )
 
     return _valid(build)
 
@@ -105,11 +108,11 @@ def with_node(genome: Genome, name: str, node: Node) -> Genome | None:
 
     def build() -> Genome:
         if name == OUTPUT:
-            return Genome(genome.hidden, node, genome.momentum, genome.flipped)
+            return Genome(genome.hidden, node, genome.momentum, genome.flipped, genome.constants)
         idx = parse_hidden(name)
         assert idx is not None
         hidden = tuple(node if i == idx else n for i, n in enumerate(genome.hidden))
-        return Genome(hidden, genome.output, genome.momentum, genome.flipped)
+        return Genome(hidden, genome.output, genome.momentum, genome.flipped, genome.constants)
 
     return _valid(build)
 
@@ -132,7 +135,9 @@ def without_decay(genome: Genome, name: str, connection: int) -> Genome | None:
 def without_momentum(genome: Genome) -> Genome | None:
     if genome.momentum == "none":
         return None
-    return _valid(lambda: Genome(genome.hidden, genome.output, "none", genome.flipped))
+    return _valid(
+        lambda: Genome(genome.hidden, genome.output, "none", genome.flipped, genome.constants)
+    )
 
 
 def descendants(genome: Genome, index: int) -> list[str]:

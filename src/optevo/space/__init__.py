@@ -11,23 +11,28 @@ from typing import TYPE_CHECKING, Any
 
 from optevo.space.constants import MOMENTUM_TYPES
 from optevo.space.decay import DecayGenome
-from optevo.space.genome import SCHEMA, Genome
+from optevo.space.genes import GENES, Constants
+from optevo.space.genome import SCHEMA, SCHEMA_EXTENDED, Genome
 from optevo.space.graph import Node
 
 if TYPE_CHECKING:
-    from optevo.space.config import DEFAULT_SPACE, SpaceConfig
+    from optevo.space.config import DEFAULT_SPACE, EXTENDED_SPACE, SpaceConfig
 
 __all__ = [
     "DEFAULT_SPACE",
+    "EXTENDED_SPACE",
+    "GENES",
     "MOMENTUM_TYPES",
     "SCHEMA",
+    "SCHEMA_EXTENDED",
+    "Constants",
     "DecayGenome",
     "Genome",
     "Node",
     "SpaceConfig",
 ]
 
-_FROM_CONFIG = ("DEFAULT_SPACE", "SpaceConfig")
+_FROM_CONFIG = ("DEFAULT_SPACE", "EXTENDED_SPACE", "SpaceConfig")
 
 
 def __getattr__(name: str) -> Any:

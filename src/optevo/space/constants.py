@@ -16,6 +16,20 @@ MOMENTUM_TYPES: tuple[str, ...] = ("none", "momentum", "nesterov")
 MUTATIONS: tuple[str, ...] = ("operation", "connection", "arity", "momentum", "decay")
 """The mutation kinds of SPEC 1.5, in the order of `SpaceConfig.mutation_weights`."""
 
+LOCAL_EDITS: tuple[str, ...] = (
+    "replace",
+    "connection",
+    "insert",
+    "delete",
+    "decay",
+    "constant",
+    "momentum",
+)
+"""The local edits of `Genome.propose_local_edit`, in the order of `SpaceConfig.local_weights`."""
+
+SPACE_KINDS: tuple[str, ...] = ("paper", "extended")
+"""The search spaces: the paper's (SPEC 1), and the extended one with evolvable constants."""
+
 
 def default_space() -> SpaceConfig:
     """The default `SpaceConfig` (`optevo.space.config.DEFAULT_SPACE`), imported on first use."""

@@ -113,7 +113,8 @@ class Operation:
     `fn` takes the input tensors (and, when `needs_ctx`, an OpContext last). A state-holding
     operation's `fn` is not used directly: the compiler implements its state (`state` names
     the kind). `sym` builds the sympy form. `update`/`decay` say where in the search space
-    the operation may appear.
+    the operation may appear; `extended` that it belongs to the extended space only (a
+    genome may hold it, the paper's space never draws it).
 
     `text` is the readable form, a format template over the inputs `a` and `b`: `{a}` as is,
     `{a1}`/`{a2}`/`{a3}` in parentheses unless the input binds at least as tightly as a sum
@@ -132,6 +133,7 @@ class Operation:
     needs_ctx: bool = False
     state: str | None = None
     prec: int = 3
+    extended: bool = False
 
 
 def _u(
@@ -218,6 +220,8 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         update=False,
         decay=True,
     ),
+    # The extended space only (Lion's sign of its update direction).
+    _u("sign", torch.sign, "sign({a})", lambda x: sp.sign(x), extended=True),
     # State-holding unary operations (SPEC 1.2); the compiler implements their state.
     _u("ema", _no_fn, "ema({a})", _fsym("ema", r"\operatorname{ema}"), state="ema"),
     _u("delta", _no_fn, "delta({a})", _fsym("delta", r"\Delta"), state="delta"),
@@ -277,12 +281,35 @@ _BINARY_ROWS: tuple[Operation, ...] = (
     _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "{A}^{b3}", lambda x, y: sp.Abs(x) ** y),
 )
 
+_EPS_FORMS: dict[str, Callable[[float], Callable[..., Tensor]]] = {
+    # The operations whose eps is a constant of the extended space, for any eps (the rows
+    # above are these at the paper's EPS).
+    "log": lambda eps: lambda x: torch.log(torch.abs(x) + eps),
+    "recip": lambda eps: lambda x: 1.0 / (x + eps),
+    "div": lambda eps: lambda x, y: x / (y + eps),
+}
+
+
+def operation_fn(name: str, eps: float = EPS) -> Callable[..., Tensor]:
+    """The function of operation `name` with the search space's epsilon set to `eps` (the
+    same torch calls as its row's `fn`, which is this at eps = EPS)."""
+    if name in _EPS_FORMS and eps != EPS:
+        return _EPS_FORMS[name](eps)
+    return OPERATIONS[name].fn
+
+
 UNARY: dict[str, Operation] = {op.name: op for op in _UNARY_ROWS}
 BINARY: dict[str, Operation] = {op.name: op for op in _BINARY_ROWS}
 OPERATIONS: dict[str, Operation] = {**UNARY, **BINARY}
 
-UPDATE_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.update)
-UPDATE_BINARY: tuple[str, ...] = tuple(n for n, op in BINARY.items() if op.update)
+UPDATE_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.update and not op.extended)
+"""The unary operations of the paper's update graphs (SPEC 1.2), in the order draws use."""
+UPDATE_BINARY: tuple[str, ...] = tuple(
+    n for n, op in BINARY.items() if op.update and not op.extended
+)
+EXTENDED_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.update)
+"""The paper's unary operations and the extended space's (a genome may hold any of these)."""
+EXTENDED_BINARY: tuple[str, ...] = tuple(n for n, op in BINARY.items() if op.update)
 DECAY_UNARY: tuple[str, ...] = tuple(n for n, op in UNARY.items() if op.decay)
 DECAY_BINARY: tuple[str, ...] = tuple(n for n, op in BINARY.items() if op.decay)
 
@@ -301,8 +328,8 @@ class Operand:
     """A leaf of the weight-update graph.
 
     `needs` lists the optimizer state it reads (raw EMAs `v`, `s`, `lam`); `weight` says it
-    reads the parameters. Its value is computed by the compiler from `OperandInputs`.
-    `latex` is its LaTeX form, `text` its readable form.
+    reads the parameters. Its value is computed by the compiler. `latex` is its LaTeX form;
+    `extended`: an operand of the extended space only.
     """
 
     name: str
@@ -310,12 +337,18 @@ class Operand:
     needs: tuple[str, ...] = ()
     weight: bool = False
     gradient: bool = True
+    extended: bool = False
 
 
 def _operand(
-    name: str, latex: str, needs: tuple[str, ...] = (), weight: bool = False, gradient: bool = True
+    name: str,
+    latex: str,
+    needs: tuple[str, ...] = (),
+    weight: bool = False,
+    gradient: bool = True,
+    extended: bool = False,
 ) -> Operand:
-    return Operand(name, latex, needs, weight, gradient)
+    return Operand(name, latex, needs, weight, gradient, extended)
 
 
 _OPERAND_ROWS: tuple[Operand, ...] = (
@@ -339,8 +372,15 @@ _OPERAND_ROWS: tuple[Operand, ...] = (
     _operand("agg_g", r"\operatorname{agg}_{g}", ("v",)),
     _operand("agg_g2", r"\operatorname{agg}_{g^{2}}", ("s",)),
     _operand("agg_g3", r"\operatorname{agg}_{g^{3}}", ("lam",)),
+    # The extended space: Lion's update direction, beta_dir * v_raw + (1 - beta_dir) * g with
+    # v_raw the EMA of g as it was before this step (not bias-corrected).
+    _operand("dir", r"\operatorname{dir}", ("v",), extended=True),
 )
 OPERANDS: dict[str, Operand] = {op.name: op for op in _OPERAND_ROWS}
+"""Every operand a genome may read (the paper's and the extended space's)."""
+PAPER_OPERANDS: tuple[str, ...] = tuple(n for n, op in OPERANDS.items() if not op.extended)
+"""The 20 operands of SPEC 1.1, in the order draws use."""
+EXTENDED_OPERANDS: tuple[str, ...] = tuple(OPERANDS)
 
 WEIGHT_SCALES: dict[str, float] = {"w6": 1e-6, "w5": 1e-5, "w4": 1e-4, "w3": 1e-3}
 QH_MIX: dict[str, tuple[float, str, str]] = {

@@ -12,7 +12,8 @@ from typing import Any
 
 from optevo.space.constants import MOMENTUM_TYPES
 from optevo.space.decay import DecayGenome
-from optevo.space.genome import SCHEMA, Genome
+from optevo.space.genes import Constants, check_constant
+from optevo.space.genome import SCHEMA, SCHEMA_EXTENDED, SCHEMAS, Genome
 from optevo.space.graph import Node
 from optevo.space.limits import (
     MAX_GENOME_BYTES,
@@ -25,6 +26,7 @@ from optevo.space.limits import (
 )
 
 _GENOME_KEYS = {"schema", "momentum", "flipped", "hidden", "output"}
+_EXTENDED_KEYS = _GENOME_KEYS | {"constants"}
 _NODE_KEYS = {"op", "inputs", "decays"}
 _DECAY_KEYS = {"hidden", "output"}
 
@@ -107,13 +109,27 @@ def _mapping(obj: Any, keys: set[str], required: set[str], where: str) -> dict[s
     return obj
 
 
-def _genome(obj: Any, budget: _Budget) -> Genome:
-    data = _mapping(obj, _GENOME_KEYS, _GENOME_KEYS - {"flipped"}, "genome")
-    schema = data["schema"]
-    if schema != SCHEMA:
+def _schema(obj: Any) -> str:
+    schema = obj.get("schema") if isinstance(obj, dict) else None
+    if isinstance(schema, str) and schema in SCHEMAS:
+        return schema
+    if isinstance(obj, dict) and "schema" in obj:
         raise ValueError(
-            f"genome: unknown schema version {quote(schema)}; this version reads {SCHEMA!r}"
+            f"genome: unknown schema version {quote(schema)}; this version reads "
+            f"{' and '.join(map(repr, SCHEMAS))}"
         )
+    return SCHEMA  # no schema field: `_mapping` names it missing
+
+
+def _genome(obj: Any, budget: _Budget) -> Genome:
+    schema = _schema(obj)
+    extended = schema == SCHEMA_EXTENDED
+    if not extended and isinstance(obj, dict) and "constants" in obj:
+        raise ValueError(
+            f"genome: constants need schema {SCHEMA_EXTENDED!r} (this genome says {SCHEMA!r})"
+        )
+    keys = _EXTENDED_KEYS if extended else _GENOME_KEYS
+    data = _mapping(obj, keys, _GENOME_KEYS - {"flipped"}, "genome")
     momentum = data["momentum"]
     if not isinstance(momentum, str) or momentum not in MOMENTUM_TYPES:
         raise ValueError(
@@ -125,7 +141,21 @@ def _genome(obj: Any, budget: _Budget) -> Genome:
     hidden_raw = _node_list(data["hidden"], "genome.hidden", budget)
     hidden = tuple(_node(n, f"genome.h{i}", budget, decays=True) for i, n in enumerate(hidden_raw))
     output = _node(data["output"], "genome.out", budget, decays=True)
-    return Genome(hidden, output, momentum, flipped)
+    constants = _constants(data.get("constants", {})) if extended else Constants()
+    genome = Genome(hidden, output, momentum, flipped, constants)
+    if not extended and genome.is_extended:
+        raise ValueError(
+            f"genome: an operation or operand of the extended space (sign, dir) needs schema "
+            f"{SCHEMA_EXTENDED!r}"
+        )
+    return genome
+
+
+def _constants(obj: Any) -> Constants:
+    """The `constants` object of schema 2: known names, finite numbers in range."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"genome.constants: expected a JSON object, got {kind(obj)}")
+    return Constants({name: check_constant(name, x, "genome.constants") for name, x in obj.items()})
 
 
 def _node(obj: Any, where: str, budget: _Budget, decays: bool) -> Node:
