@@ -35,9 +35,9 @@ from typing import Any
 import torch
 
 import common
-from optevo.bench import named
 from optevo.fitness import preset
 from optevo.fitness.suite import SPLIT, build_runner, task_budget, task_grid
+from optevo.optim.spec import named
 from optevo.tasks.registry import get_task
 
 TASKS = ("teacher-mlp", "heavy-tailed-logreg", "manifold-autoencoder")

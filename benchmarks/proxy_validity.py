@@ -197,7 +197,7 @@ def run_validation(
     its own; `analyze` reads every validation-* folder)."""
     import torch
 
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec
     from optevo.validate.run import ValidateConfig, run_validate
 
     # One thread, like `optevo validate --threads 1`: torch's default (every core) in two
@@ -206,7 +206,9 @@ def run_validation(
     index, count = shard
     mine = [r for r in rows if r["kind"] != "named"][index::count]
     specs = tuple(OptimizerSpec(r["name"], genome_of(r), r["schedule"]) for r in mine)
-    config = ValidateConfig(optimizers=specs, tasks=tuple(tasks or ()), seeds=seeds)
+    # the paper's learning-rate test alone, as the committed study ran (a resumed shard must
+    # not add the fair rule's runs to it)
+    config = ValidateConfig(optimizers=specs, tasks=tuple(tasks or ()), seeds=seeds, fair_lr=False)
 
     def show(event: Any) -> None:
         if event.kind in ("lr", "finals"):

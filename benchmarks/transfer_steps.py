@@ -22,9 +22,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from optevo.bench import TASKS, TaskOptions, named
-from optevo.bench.datasets import TextSet, make_set
 from optevo.models.efficientnet import EfficientNetV2S
+from optevo.optim.spec import named
+from optevo.tasks.base import TaskOptions
+from optevo.tasks.bench_data import TextSet, make_set
+from optevo.tasks.registry import TASKS
 
 SHAPES = {  # task: (channels, side, classes, training images)
     "fashion-convnet": (1, 28, 10, 256),

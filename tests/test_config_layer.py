@@ -139,8 +139,9 @@ def test_runs_stored_before_the_layout_field_still_load() -> None:
 
 
 def test_bench_configs_are_models_with_the_same_errors() -> None:
-    from optevo.bench import BenchConfig, TaskOptions, named
-    from optevo.bench.tasks import Budget
+    from optevo.bench import BenchConfig
+    from optevo.optim.spec import named
+    from optevo.tasks.base import Budget, TaskOptions
 
     budget = Budget(total_steps=300, warmup_steps=20, hold_steps=40, batch_size=8)
     half = budget.scaled(0.5)

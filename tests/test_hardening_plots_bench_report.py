@@ -25,9 +25,9 @@ import optevo.bench
 from helpers.bench_layouts import fashion
 from helpers.search import SyntheticExecutor, micro_config
 from optevo import library
-from optevo.bench import BenchConfig, TaskOptions, named, run_bench
-from optevo.bench.store import ResultStore
+from optevo.bench import BenchConfig, run_bench
 from optevo.cli import app
+from optevo.optim.spec import named
 from optevo.report import document as doc
 from optevo.report.page import write_report
 from optevo.report.schedules import (
@@ -38,6 +38,8 @@ from optevo.report.schedules import (
 )
 from optevo.schedules import LR_SCHEDULES, lr_table
 from optevo.search.api import start_search
+from optevo.tasks.base import TaskOptions
+from optevo.transfer.store import ResultStore
 
 runner = CliRunner()
 WIDE = {"COLUMNS": "200"}

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from optevo import library
 from optevo.bench import chosen_lrs
-from optevo.bench.store import ResultStore, RunKey, RunRecord
 from optevo.cli import app
 from optevo.library import recommended
 from optevo.optim import create
+from optevo.transfer.store import ResultStore, RunKey, RunRecord
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "src" / "optevo" / "library" / "recommended_lr.json"

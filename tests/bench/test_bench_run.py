@@ -10,9 +10,12 @@ import torch
 from typer.testing import CliRunner
 
 from helpers.bench_layouts import fashion
-from optevo.bench import BenchConfig, BenchEvent, TaskOptions, named, run_bench
-from optevo.bench.store import ResultStore
+from optevo.bench import BenchConfig, run_bench
 from optevo.cli import app
+from optevo.optim.spec import named
+from optevo.tasks.base import TaskOptions
+from optevo.transfer import TransferEvent
+from optevo.transfer.store import ResultStore
 
 GRID = (0.1, 0.01, 0.001)
 SCALE = 0.004  # fashion-convnet: 3,000 steps -> 12 (learning-rate test: 4)
@@ -36,7 +39,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.slow  # real training, over 3 s
 def test_bench_records_every_run_and_writes_the_tables(data: Path, tmp_path: Path) -> None:
-    events: list[BenchEvent] = []
+    events: list[TransferEvent] = []
     outcomes = run_bench(config(data, ["Adam", "LR3"]), tmp_path, events.append)
     starts = [e for e in events if e.kind == "start"]
     records = ResultStore(tmp_path).records()
@@ -47,21 +50,25 @@ def test_bench_records_every_run_and_writes_the_tables(data: Path, tmp_path: Pat
     for outcome, steps in ((adam, 4), (lr3, 8)):
         label = outcome.spec.label
         lr_runs = [r for r in records if r.key.optimizer == label and r.key.phase == "lr"]
-        assert {r.key.lr for r in lr_runs} == set(outcome.lr.scores)
+        assert {r.key.lr for r in lr_runs} == set(outcome.test.scores)
+        assert len(outcome.test.refined) == 2  # the fair rule's half-decades
         assert {r.key.steps for r in lr_runs} == {steps}
         assert all(r.key.total_steps == 12 for r in lr_runs)
         assert [r.key.seed for r in outcome.finals] == [0, 1]
-        assert all(r.key.lr == outcome.lr.winner and r.key.steps == 12 for r in outcome.finals)
+        assert outcome.lr == outcome.test.winner  # no full run diverged
+        assert all(r.key.lr == outcome.lr and r.key.steps == 12 for r in outcome.finals)
         assert all(0.0 <= (r.metric or 0) <= 1.0 for r in outcome.finals)
     md = (tmp_path / "table.md").read_text()
     assert "| Optimizer | Fashion |" in md
-    assert f"(lr {adam.lr.winner:.3g})" in md
+    assert f"(lr {adam.lr:.3g})" in md
     assert "12 steps (warm-up 1, hold 2), batch 16" in md
     csv_lines = (tmp_path / "table.csv").read_text().splitlines()
     assert csv_lines[0].startswith("optimizer,fashion-convnet mean,fashion-convnet std")
     assert [line.split(",")[0] for line in csv_lines[1:]] == ["Adam", "LR3"]
     manifest = json.loads((tmp_path / "bench.json").read_text())
-    assert manifest["tasks"]["fashion-convnet"]["lr"]["Adam"]["winner"] == adam.lr.winner
+    choice = manifest["tasks"]["fashion-convnet"]["lr"]["Adam"]
+    assert choice["winner"] == choice["final_lr"] == adam.lr and choice["fallback"] == []
+    assert manifest["tasks"]["fashion-convnet"]["fair_lr"] is True
 
 
 @pytest.mark.slow  # real training, over 3 s
@@ -72,7 +79,7 @@ def test_resumed_bench_skips_finished_runs(data: Path, tmp_path: Path) -> None:
     table = (tmp_path / "table.md").read_text()
 
     # A second invocation trains nothing (and does not even load the data).
-    events: list[BenchEvent] = []
+    events: list[TransferEvent] = []
     missing = tmp_path / "no-such-data"
     cfg = config(missing, ["Adam"])
     run_bench(cfg, tmp_path, events.append)
@@ -96,7 +103,7 @@ def test_interrupted_bench_resumes_where_it_stopped(data: Path, tmp_path: Path) 
 
     done = 0
 
-    def stop_after_three(event: BenchEvent) -> None:
+    def stop_after_three(event: TransferEvent) -> None:
         nonlocal done
         if event.kind == "done":
             done += 1
@@ -106,7 +113,7 @@ def test_interrupted_bench_resumes_where_it_stopped(data: Path, tmp_path: Path) 
     with pytest.raises(StopError):
         run_bench(config(data, ["SGD"], seeds=1), tmp_path, stop_after_three)
     assert len(ResultStore(tmp_path).records()) == 3
-    events: list[BenchEvent] = []
+    events: list[TransferEvent] = []
     run_bench(config(data, ["SGD"], seeds=1), tmp_path, events.append)
     assert sum(e.kind == "skip" for e in events) == 3
     total = len(ResultStore(tmp_path).records())
@@ -128,7 +135,7 @@ def test_other_batch_size_or_model_in_the_same_folder_is_refused(
 
 def test_more_seeds_later_reuse_the_finished_ones(data: Path, tmp_path: Path) -> None:
     run_bench(config(data, ["Adam"], seeds=1), tmp_path)
-    events: list[BenchEvent] = []
+    events: list[TransferEvent] = []
     run_bench(config(data, ["Adam"], seeds=2), tmp_path, events.append)
     assert [(e.phase, e.seed) for e in events if e.kind == "start"] == [("final", 1)]
     assert "| Adam |" in (tmp_path / "table.md").read_text()
@@ -160,9 +167,9 @@ def test_cli_bench_end_to_end_and_user_errors(data: Path, tmp_path: Path) -> Non
 
 def test_bench_the_best_genomes_of_a_search_run(data: Path, tmp_path: Path) -> None:
     from helpers.search import SyntheticExecutor, micro_config
-    from optevo.bench import from_run
     from optevo.search import start_search
     from optevo.search.api import read_summary
+    from optevo.search.named import from_run
 
     run_dir = tmp_path / "run"
     start_search(
@@ -189,8 +196,8 @@ def test_bench_the_best_genomes_of_a_search_run(data: Path, tmp_path: Path) -> N
 def test_weights_that_blow_up_on_the_last_step_count_as_diverged(data: Path) -> None:
     """Opt4 at a short schedule: its divisor reaches 0 at the last step, after the last loss
     was seen; the run must not be reported "ok"."""
-    from optevo.bench.optimizers import OptimizerSpec
-    from optevo.bench.tasks import get_task
+    from optevo.optim.spec import OptimizerSpec
+    from optevo.tasks.registry import get_task
 
     class LastStepBlowsUp(torch.optim.SGD):
         def __init__(self, params, total: int) -> None:

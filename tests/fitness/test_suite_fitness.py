@@ -16,7 +16,6 @@ import pytest
 import torch
 
 from optevo import jsonio, library
-from optevo.bench.optimizers import OptimizerSpec
 from optevo.config import ConfigError, parse_assignments
 from optevo.fitness import (
     FitnessConfig,
@@ -28,6 +27,7 @@ from optevo.fitness import (
     suite,
 )
 from optevo.fitness import protocol as protocol_module
+from optevo.optim.spec import OptimizerSpec
 from optevo.search.config import run_preset
 from optevo.search.preflight import check_stages
 from optevo.search.records import Trial, TrialResult
@@ -164,6 +164,43 @@ def test_a_failing_task_scores_its_worst_and_the_others_count(
     assert (result.status, result.fitness) == ("ok", pytest.approx(-2 / 3))
     full_steps = round(2000 * 0.05)  # heavy-tailed-logreg: 2,000 steps at its search size
     assert not [c for c in runners[LOSS].calls if c[0] == "cand" and c[3] == full_steps]
+
+
+def test_the_fair_rule_refines_and_falls_back_from_a_diverged_full_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    up, down = 3.16227766017, 0.316227766017  # 1 x sqrt(10) and 1 / sqrt(10), 12 digits
+    adam = {
+        "screen": {10.0: None, 1.0: 0.3, 0.1: 0.6, down: 0.5, 0.0316227766017: 0.55},
+        "full": {0.1: 0.8},
+    }
+    cand = {
+        # the screen's best is 1 (0.7); its half-decades: 3.16 scores 0.75 (the new best),
+        # 0.316 scores 0.65; the full runs at 3.16 and at 1 diverge, at 0.316 it finishes
+        "screen": {10.0: 0.5, 1.0: 0.7, 0.1: 0.2, up: 0.75, down: 0.65},
+        "full": {up: None, 1.0: None, down: 0.85},
+    }
+    fake_tasks(monkeypatch, {ACC: FakeRunner(0.1, {"Adam": adam, "cand": cand})})
+    candidate_label(monkeypatch)
+    result = fitness("SGD", config(ACC, fair_lr=True))
+    (acc,) = result.tasks
+    assert (acc.status, acc.lr, acc.score, acc.lr_fallback) == ("ok", down, 0.85, (up, 1.0))
+    assert acc.adam_lr == 0.1  # Adam under the same rule: its half-decades were worse
+    assert set(acc.screen) == {10.0, 1.0, 0.1, up, down}
+    assert acc.d == pytest.approx((0.85 - 0.8) / (0.8 - 0.1), abs=1e-12)
+    assert TaskScore.from_dict(acc.to_dict()).lr_fallback == (up, 1.0)
+    # Off (the default, every preset): the screen alone, and the diverged full run stands.
+    (plain,) = fitness("SGD", config(ACC)).tasks
+    assert (plain.status, plain.lr, plain.lr_fallback) == ("diverged", 1.0, ())
+    assert "lr_fallback" not in plain.to_dict()
+
+
+def test_the_fair_rule_is_left_out_of_a_stored_config_when_off() -> None:
+    assert "fair_lr" not in FitnessConfig().model_dump()
+    assert "fair_lr" not in config(ACC).model_dump_json()
+    on = config(ACC, fair_lr=True)
+    assert on.model_dump()["fair_lr"] is True and "fair rate rule" in on.describe()
+    assert FitnessConfig.model_validate(on.model_dump()) == on
 
 
 def test_a_task_that_raises_is_its_worst_and_all_failing_is_failed_screen(

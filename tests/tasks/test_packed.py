@@ -12,9 +12,8 @@ import torch
 from torch import nn
 
 from optevo import library
-from optevo.bench import named
-from optevo.bench.optimizers import OptimizerSpec
 from optevo.fitness.suite import PACKED_TASKS, packed_screen
+from optevo.optim.spec import OptimizerSpec, named
 from optevo.tasks.base import TaskOptions
 from optevo.tasks.models import CharRNN, autoencoder, mlp
 from optevo.tasks.packed import PackedNet, packable_model, packable_spec, run_packed

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from optevo import data
-from optevo.bench import TASKS as BENCH_TASKS
 from optevo.tasks.base import METRIC_DIRECTION, SUITES, Budget, Task, registry
 from optevo.tasks.registry import TASKS, get_task, shared_sources, sources, suite
+from optevo.tasks.registry import TASKS as BENCH_TASKS
 from optevo.tasks.suites import SEARCH_TASKS, SUITE_TASKS, VALIDATION_TASKS
 
 PAPER_TASKS = (

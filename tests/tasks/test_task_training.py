@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from optevo.bench import BenchConfig, named, run_bench
+from optevo.bench import BenchConfig, run_bench
+from optevo.optim.spec import named
 from optevo.tasks.base import Task, TaskOptions
 from optevo.tasks.registry import get_task, suite
 
@@ -77,7 +78,7 @@ def test_twenty_steps_score_between_best_and_worst(task: Task) -> None:
 def test_optevo_bench_runs_a_suite_task(tmp_path: Path) -> None:
     config = BenchConfig("heavy-tailed-logreg", [ADAM], seeds=2, scale=0.1, grid=(3e-3, 1e-2, 3e-2))
     (outcome,) = run_bench(config, tmp_path)
-    assert outcome.lr.winner is not None and len(outcome.finals) == 2
+    assert outcome.test.winner is not None and len(outcome.finals) == 2
     assert all(r.status == "ok" and r.metric < 0.69 for r in outcome.finals)
     table = (tmp_path / "table.md").read_text()
     assert "heavy-tailed-logreg" in table and "| Adam |" in table

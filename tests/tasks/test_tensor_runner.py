@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from optevo.bench import named
+from optevo.optim.spec import named
 from optevo.tasks.base import Budget, TaskOptions
 from optevo.tasks.registry import get_task, suite
 from optevo.tasks.tensor import TensorData, TensorRunner

@@ -13,11 +13,11 @@ import pytest
 from typer.testing import CliRunner
 
 from optevo import library
-from optevo.bench.store import ResultStore
 from optevo.cli import app
 from optevo.report.document import Document, to_markdown
 from optevo.report.page import validation_section
 from optevo.tasks.registry import TASKS
+from optevo.transfer.store import ResultStore
 
 TASKS_ARG = "cancer-logreg,ratings-mf"  # 6,000 steps each; at scale 0.02: 120
 SMOKE = ["--tasks", TASKS_ARG, "--scale", "0.02", "--seeds", "2"]
@@ -40,7 +40,8 @@ def test_two_named_optimizers_then_a_rerun_that_trains_nothing(
         for row in ("Adam", "SGD", "AdamW", "Lion"):
             assert f"\n| {row} | " in section, (task, row)
         sgd = section.split("\n| SGD | ")[1].splitlines()[0]
-        assert any(v in sgd for v in ("win (", "loss (", "tie ("))
+        # the verdict and its effect with the 95% confidence interval: "tie -0.01 [-0.2, +0.1]"
+        assert any(f"| {v} " in f"| {sgd}" for v in ("win", "loss", "tie")) and " [" in sgd
     summary = json.loads((out / "summary.json").read_text())
     assert [t["task"] for t in summary["tasks"]] == TASKS_ARG.split(",")
     (sgd_row,) = [r for r in summary["tasks"][0]["rows"] if r["optimizer"] == "SGD"]

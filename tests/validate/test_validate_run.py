@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from optevo import library
-from optevo.bench.lrtest import PAPER_GRID
-from optevo.bench.optimizers import OptimizerSpec, named
-from optevo.bench.store import ResultStore
 from optevo.optim import EvolvedOptimizer
 from optevo.optim.lion import Lion
+from optevo.optim.spec import OptimizerSpec, baseline, named
 from optevo.tasks.registry import TASKS
-from optevo.validate import ValidateConfig, ValidateEvent, baseline, default_grid, run_validate
-from optevo.validate.baselines import ADAM_GRID, LION_GRID
+from optevo.transfer import TransferEvent
+from optevo.transfer.lrtest import ADAM_GRID, LION_GRID, PAPER_GRID, default_grid
+from optevo.transfer.store import ResultStore
+from optevo.validate import ValidateConfig, run_validate
 
 TASK = "cancer-logreg"  # 6,000 steps at its validation size; scale 0.01 -> 60
 
@@ -29,7 +29,7 @@ def _config(*labels: str, **kw: Any) -> ValidateConfig:
 
 
 def test_every_run_is_stored_and_the_events_account_for_the_work(tmp_path: Path) -> None:
-    events: list[ValidateEvent] = []
+    events: list[TransferEvent] = []
     (result,) = run_validate(_config("SGD", "AdamW", "Lion"), tmp_path, events.append)
     records = ResultStore(tmp_path).records()
     done = [e for e in events if e.kind == "done"]
@@ -37,15 +37,19 @@ def test_every_run_is_stored_and_the_events_account_for_the_work(tmp_path: Path)
     for entry in result.entries:
         label = entry.spec.label
         lr_runs = {r.key.lr for r in records if r.key.optimizer == label and r.key.phase == "lr"}
-        assert lr_runs == set(entry.lr.scores) >= set(default_grid(entry.spec))
+        assert lr_runs == set(entry.test.scores) >= set(default_grid(entry.spec))
+        # the fair rule: the half-decades around the grid's winner were tried too
+        assert len(entry.test.refined) == 2 and set(entry.test.refined) <= lr_runs
         assert [r.key.seed for r in entry.finals] == [0, 1]
-        assert all(r.key.lr == entry.lr.winner and r.key.steps == 60 for r in entry.finals)
+        assert not entry.fallbacks and entry.lr == entry.test.winner
+        assert all(r.key.lr == entry.lr and r.key.steps == 60 for r in entry.finals)
     # The bar's total: the plan, plus each extension, equals the work done.
     plan = sum(e.cost for e in events if e.kind in ("plan", "extend"))
     assert plan == pytest.approx(sum(e.cost for e in done))
-    # AdamW is Adam's genome with weight decay: its runs are its own, not Adam's.
+    # AdamW is the library's AdamW genome (torch.optim.AdamW's update): its own runs.
     idents = {r.key.optimizer: r.key.genome_hash for r in records}
-    assert idents["AdamW"] == library.genome("Adam").canonical_hash() + "+wd=0.01"
+    assert idents["AdamW"] == library.genome("AdamW").canonical_hash()
+    assert idents["AdamW"] != library.genome("Adam").canonical_hash()
     assert idents["Lion"] == "lion(b1=0.9,b2=0.99,wd=0)"
     for name in ("summary.json", "table.md", "table.csv"):
         assert (tmp_path / name).is_file()
@@ -75,7 +79,7 @@ def test_an_interrupted_validation_resumes_where_it_stopped(
         run_validate(config, tmp_path)
     assert len(ResultStore(tmp_path).records()) == 3
     monkeypatch.setitem(TASKS, TASK, task)
-    events: list[ValidateEvent] = []
+    events: list[TransferEvent] = []
     run_validate(config, tmp_path, events.append)
     kinds = [e.kind for e in events]
     assert kinds.count("skip") == 3
@@ -116,7 +120,8 @@ def test_specs_build_genomes_with_weight_decay_and_factories() -> None:
     adam = baseline("Adam")
     assert adam.genome_hash == library.genome("Adam").canonical_hash()  # as the bench stored it
     adamw = baseline("AdamW").build(p, 0.1, 10, 1, 2)
-    assert isinstance(adamw, EvolvedOptimizer) and adamw.param_groups[0]["weight_decay"] == 0.01
+    assert isinstance(adamw, EvolvedOptimizer)
+    assert adamw.rule.genome.constant("wd") == 0.01 and adamw.rule.genome.constant("eps") == 1e-8
     lion = baseline("Lion").build(p, 0.1, 10, 1, 2)
     assert isinstance(lion, Lion) and lion.param_groups[0]["betas"] == (0.9, 0.99)
     genome = library.genome("Adam")

@@ -1,57 +1,52 @@
-"""`run_bench`: the learning-rate test and the seeded final runs of every optimizer on a task,
-recorded run by run (resumable), then the tables.
+"""`run_bench`: the transfer protocol (`optevo.transfer.protocol`: the learning-rate test and
+the seeded final runs) of every optimizer on one task, recorded run by run (resumable), then
+the tables in the layout of the paper's Tables 11 and 13.
 
 For each optimizer, in order:
 1. learning-rate test (SPEC 7.5): each rate of the grid trains the first third of the run's
    schedule (two thirds for Adam under a discovered schedule, LR1-LR9) at seed `lr_seed` and
-   is scored on the validation split; the grid grows past an edge winner; fine-tuning tasks
-   also try half and five times the winner;
-2. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split.
+   is scored on the validation split; the grid grows past an edge winner; with the fair rule
+   (`fair_lr`, the default) the half-decades around the winner are tried too; fine-tuning
+   tasks also try half and five times the winner;
+2. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split; with the
+   fair rule a diverged full run moves the rate to the next lower one of the test (recorded in
+   `bench.json` and marked in the table).
 A run already in the store is never run again; the data and model are only built when some
 run is missing (a finished bench re-renders its tables without touching the data).
 """
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from optevo.bench.lrtest import PAPER_GRID, LrTestResult, lr_test, norm_lr
-from optevo.bench.optimizers import OptimizerSpec
-from optevo.bench.store import ResultStore, RunKey, RunRecord
-from optevo.bench.table import Cell, Column, csv_table, markdown_table
-from optevo.bench.tasks import TASKS, Budget, Runner, Task, TaskOptions, get_task
 from optevo.config import ConfigError, Float, Int, format_errors, known
+from optevo.optim.spec import OptimizerSpec
+from optevo.tasks.base import Budget, Task, TaskOptions
+from optevo.tasks.registry import TASKS, get_task
+from optevo.transfer.lrtest import PAPER_GRID, norm_lr
+from optevo.transfer.protocol import MAX_TOTAL_STEPS, Outcome, TaskRuns, TransferEvent
+from optevo.transfer.store import ResultStore, RunKey, RunRecord
+from optevo.transfer.table import Cell, Column, csv_table, markdown_table
 
 TABLE_MD = "table.md"
 TABLE_CSV = "table.csv"
-MAX_TOTAL_STEPS = 10**9
-"""The longest run a bench trains (a --scale past it is refused: it would not finish)."""
-
-
-@dataclass(frozen=True)
-class BenchEvent:
-    """A run started ("start"), finished ("done"), found in the store ("skip") or an LR chosen
-    ("lr")."""
-
-    kind: str
-    optimizer: str
-    phase: str
-    lr: float | None = None
-    seed: int | None = None
-    record: RunRecord | None = None
-    message: str = ""
+FALLBACK_NOTE = (
+    "With the fair rule the test also tries the half-decades around its winner, and a full "
+    "run that diverges moves the rate to the next lower one of the test: such a cell says "
+    "`fallback from` the test's rate."
+)
 
 
 class BenchConfig(BaseModel):
     """One bench invocation on one task: `BenchConfig(task, optimizers, seeds=3, ...)`.
-    Invalid values raise `ConfigError` naming the field."""
+    Invalid values raise `ConfigError` naming the field. `fair_lr`: the fair rate rule (the
+    half-decade refinement and the fallback from a diverged full run); False is the paper's
+    test alone."""
 
     model_config = ConfigDict(
         extra="forbid", validate_assignment=True, arbitrary_types_allowed=True
@@ -65,6 +60,7 @@ class BenchConfig(BaseModel):
     grid: tuple[Float, ...] = PAPER_GRID
     options: TaskOptions = Field(default_factory=TaskOptions)
     lr_seed: Int = Field(0, ge=0)
+    fair_lr: bool = True
     command: str | None = None
 
     def __init__(
@@ -94,55 +90,11 @@ class BenchConfig(BaseModel):
         return v
 
 
-@dataclass
-class OptimizerOutcome:
-    spec: OptimizerSpec
-    lr: LrTestResult
-    finals: list[RunRecord]
-
-
-def lr_test_steps(total_steps: int, spec: OptimizerSpec) -> int:
-    """A third of the run (two thirds for Adam under LR1-LR9), at least one step."""
-    fraction = 2 / 3 if spec.adam_schedule else 1 / 3
-    return max(1, math.ceil(total_steps * fraction))
-
-
-def run_key(
-    task: str, spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int, total_steps: int
-) -> RunKey:
-    """The store's key of one run of `spec` on `task` (phase "lr" or "final")."""
-    return RunKey(
-        task, spec.label, spec.genome_hash, spec.schedule, phase, lr, seed, steps, total_steps
-    )
-
-
-def train(runner: Runner, spec: OptimizerSpec, key: RunKey, budget: Budget) -> RunRecord:
-    """Train the run `key` names (its learning rate, seed and steps of `budget`'s schedule) and
-    score it: on the validation split in a learning-rate test, else on the test split."""
-    outcome = runner.run(
-        spec,
-        key.lr,
-        key.seed,
-        key.steps,
-        budget.total_steps,
-        budget.warmup_steps,
-        budget.hold_steps,
-        "val" if key.phase == "lr" else "test",
-    )
-    return RunRecord(
-        key,
-        outcome.metric,
-        outcome.status,
-        outcome.seconds,
-        {"trained": outcome.steps, **outcome.extra},
-    )
-
-
 def run_bench(
     config: BenchConfig,
     out: str | Path,
-    on_event: Callable[[BenchEvent], None] | None = None,
-) -> list[OptimizerOutcome]:
+    on_event: Callable[[TransferEvent], None] | None = None,
+) -> list[Outcome]:
     """Bench every optimizer of `config` on its task; results accumulate in `out`."""
     task = get_task(config.task)
     budget = task.budget.scaled(config.scale)
@@ -167,47 +119,20 @@ def run_bench(
         settings["lr"] = {k: v for k, v in previous.get("lr", {}).items() if k in settings["order"]}
     # Nothing is written before the task is built (its data and model checked): a bench that
     # cannot start leaves its folder as it was.
-    emit = on_event or (lambda event: None)
-    runner: Runner | None = None
-
-    def execute(spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int) -> RunRecord:
-        nonlocal runner
-        key = run_key(task.name, spec, phase, lr, seed, steps, budget.total_steps)
-        found = store.get(key)
-        if found is not None:
-            emit(BenchEvent("skip", spec.label, phase, key.lr, seed, found))
-            return found
-        if runner is None:
-            runner = task.build(config.options, budget)
-            store.set_task(task.name, settings)
-        emit(BenchEvent("start", spec.label, phase, key.lr, seed))
-        record = train(runner, spec, key, budget)
-        store.add(record)
-        emit(BenchEvent("done", spec.label, phase, key.lr, seed, record))
-        return record
-
+    runs = TaskRuns(
+        task,
+        budget,
+        store,
+        lambda: task.build(config.options, budget),
+        on_event or (lambda event: None),
+        on_build=lambda: store.set_task(task.name, settings),
+    )
     outcomes = []
     for spec in config.optimizers:
-        steps = lr_test_steps(budget.total_steps, spec)
-        result = lr_test(
-            lambda lr, spec=spec, steps=steps: (
-                execute(spec, "lr", lr, config.lr_seed, steps).metric
-            ),
-            config.grid,
-            task.higher_is_better,
-            task.finetune,
-        )
-        settings["lr"][spec.label] = _lr_entry(result)
+        outcome = runs.optimizer(spec, config.grid, config.seeds, config.lr_seed, config.fair_lr)
+        settings["lr"][spec.label] = _lr_entry(outcome)
         store.set_task(task.name, settings)
-        note = " (still on the grid's edge)" if result.on_edge else ""
-        emit(BenchEvent("lr", spec.label, "lr", result.winner, message=note))
-        finals = []
-        if result.winner is not None:
-            finals = [
-                execute(spec, "final", result.winner, seed, budget.total_steps)
-                for seed in range(config.seeds)
-            ]
-        outcomes.append(OptimizerOutcome(spec, result, finals))
+        outcomes.append(outcome)
     write_tables(store)
     return outcomes
 
@@ -223,6 +148,7 @@ def _settings(task: Task, budget: Budget, config: BenchConfig) -> dict[str, Any]
         "seeds": config.seeds,
         "lr_seed": config.lr_seed,
         "grid": [norm_lr(x) for x in config.grid],
+        "fair_lr": config.fair_lr,
         "finetune": task.finetune,
         "order": [o.label for o in config.optimizers],
         "optimizers": {
@@ -237,17 +163,30 @@ def _settings(task: Task, budget: Budget, config: BenchConfig) -> dict[str, Any]
 
 def _same_protocol(a: dict[str, Any], b: dict[str, Any]) -> bool:
     fields = ("total_steps", "warmup_steps", "hold_steps", "seeds", "lr_seed", "grid")
-    return bool(a) and all(a.get(f) == b.get(f) for f in fields)
+    same_rule = a.get("fair_lr", False) == b.get("fair_lr", False)
+    return bool(a) and same_rule and all(a.get(f) == b.get(f) for f in fields)
 
 
-def _lr_entry(result: LrTestResult) -> dict[str, Any]:
+def _lr_entry(outcome: Outcome) -> dict[str, Any]:
+    test = outcome.test
     return {
-        "winner": result.winner,
-        "scores": {repr(lr): m for lr, m in sorted(result.scores.items())},
-        "extended": list(result.extended),
-        "finetuned": list(result.finetuned),
-        "on_edge": result.on_edge,
+        "winner": test.winner,
+        "scores": {repr(lr): m for lr, m in sorted(test.scores.items())},
+        "extended": list(test.extended),
+        "refined": list(test.refined),
+        "finetuned": list(test.finetuned),
+        "on_edge": test.on_edge,
+        "final_lr": outcome.lr,
+        "fallback": [f.as_dict() for f in outcome.fallbacks],
     }
+
+
+def final_lr(choice: dict[str, Any]) -> float | None:
+    """The rate of an optimizer's final runs in a manifest's `lr` entry: the test's winner
+    unless a fallback moved it (`final_lr`; manifests written before the fair rule have only
+    the winner)."""
+    rate = choice.get("final_lr", choice.get("winner"))
+    return None if rate is None else float(rate)
 
 
 # -- tables -----------------------------------------------------------------------------------
@@ -290,11 +229,15 @@ def collect_cells(store: ResultStore) -> tuple[dict[tuple[str, str], Cell], list
             if label not in rows:
                 rows.append(label)
             choice = s.get("lr", {}).get(label)
-            if not choice or choice.get("winner") is None:
+            rate = None if not choice else final_lr(choice)
+            if choice is None or rate is None:
                 continue
-            values = [r.metric for r in _finals(store, task_name, s, label, choice["winner"])]
+            values = [r.metric for r in _finals(store, task_name, s, label, rate)]
+            moved = rate != choice.get("winner")
             if values:
-                cells[(label, task_name)] = Cell(tuple(values), choice["winner"])
+                cells[(label, task_name)] = Cell(
+                    tuple(values), rate, choice["winner"] if moved else None
+                )
     return cells, rows, list(manifest)
 
 
@@ -321,7 +264,8 @@ def write_tables(store: ResultStore) -> tuple[Path, Path]:
         "",
         "Mean ± sample standard deviation over the seeds (accuracy in %, perplexity as is),",
         "the peak learning rate chosen by the learning-rate test in brackets; the best mean of",
-        "each column in bold.",
+        "each column in bold. "
+        + FALLBACK_NOTE,
         "",
     ]
     for name in task_names:
@@ -330,6 +274,7 @@ def write_tables(store: ResultStore) -> tuple[Path, Path]:
             f"- `{name}`: scale {s['scale']:g}: {s['total_steps']:,} steps (warm-up "
             f"{s['warmup_steps']:,}, hold {s['hold_steps']:,}), batch {s['batch_size']}, "
             f"seeds 0-{s['seeds'] - 1}, learning-rate test at seed {s['lr_seed']}"
+            + ("" if s.get("fair_lr") else " (the paper's test alone, no fair rule)")
             + (f"; command: `{s['command']}`" if s.get("command") else "")
         )
     lines += ["", markdown_table(cells, rows, columns)]
@@ -349,11 +294,12 @@ def chosen_lrs(out: str | Path) -> dict[str, dict[str, Any]]:
     result: dict[str, dict[str, Any]] = {}
     for task_name, s in manifest.items():
         for label, choice in s.get("lr", {}).items():
-            if choice.get("winner") is None:
+            rate = final_lr(choice)
+            if rate is None:
                 continue
-            finals = _finals(store, task_name, s, label, choice["winner"])
+            finals = _finals(store, task_name, s, label, rate)
             result.setdefault(label, {})[task_name] = {
-                "lr": choice["winner"],
+                "lr": rate,
                 "scale": s["scale"],
                 "total_steps": s["total_steps"],
                 "on_edge": choice.get("on_edge", False),

@@ -97,7 +97,10 @@ def bench(
     task: Annotated[str, typer.Option(help="the transfer task (see --list-tasks)")] = "",
     optimizers: Annotated[
         str | None,
-        typer.Option(help="comma-separated named optimizers, e.g. Adam,Opt6,LR3 (and AdamW, Lion)"),
+        typer.Option(
+            help="comma-separated named optimizers (e.g. Adam,Opt6,LR3), baselines (AdamW, "
+            "Lion) or genome JSON files"
+        ),
     ] = None,
     run: Annotated[
         Path | None, typer.Option("--run", help="bench the best genomes of this search run")
@@ -129,16 +132,28 @@ def bench(
     lr_grid: Annotated[
         str | None, typer.Option(help="starting learning-rate grid (default: SPEC 7.5's)")
     ] = None,
+    fair_lr: Annotated[
+        bool,
+        typer.Option(
+            "--fair-lr/--paper-lr",
+            help="the fair rate rule (half-decades around the test's winner; a full run that "
+            "diverges moves to the next lower rate) or the paper's test alone",
+        ),
+    ] = True,
     list_tasks: Annotated[bool, typer.Option("--list-tasks", help="list the tasks")] = False,
 ) -> None:
     """Bench optimizers on a transfer task: learning-rate test, seeded runs, Table 11 layout.
 
     Resumable: run the same command again and finished runs are read back, not re-run.
     """
-    from optevo.bench import TASKS, BenchConfig, BenchEvent, TaskOptions, from_run, named
-    from optevo.bench.lrtest import PAPER_GRID
-    from optevo.bench.runner import MAX_TOTAL_STEPS, TABLE_CSV, TABLE_MD
+    from optevo.bench import BenchConfig
+    from optevo.bench.runner import TABLE_CSV, TABLE_MD
+    from optevo.optim.spec import resolve_all
+    from optevo.search.named import from_run
     from optevo.search.store import StoreError
+    from optevo.tasks.base import TaskOptions
+    from optevo.tasks.registry import TASKS
+    from optevo.transfer import MAX_TOTAL_STEPS, PAPER_GRID, TransferEvent
 
     if list_tasks:
         for t in TASKS.values():
@@ -169,10 +184,9 @@ def bench(
             twice = sorted({n for n in names if names.count(n) > 1})
             if twice:
                 fail(f"--optimizers names {', '.join(twice)} more than once")
-            from optevo.validate.baselines import baseline
-
-            # AdamW and Lion are the validation baselines (not genomes of the library)
-            specs = [baseline(n) if n in ("AdamW", "Lion") else named([n])[0] for n in names]
+            # named optimizers, the baselines (AdamW and Lion are not genomes of the library)
+            # and genome files: the one resolver of `optevo.optim.spec`
+            specs = resolve_all(names)
         else:
             assert run is not None
             specs = from_run(run, top)
@@ -187,6 +201,7 @@ def bench(
             seeds=seeds,
             scale=scale,
             grid=grid,
+            fair_lr=fair_lr,
             options=TaskOptions(
                 root=root, checkpoint=checkpoint, device=device, batch_size=batch_size
             ),
@@ -198,11 +213,17 @@ def bench(
 
     t0 = time.perf_counter()
 
-    def show(event: BenchEvent) -> None:
+    def show(event: TransferEvent) -> None:
         elapsed = f"[dim]{time.perf_counter() - t0:7.0f}s[/dim]"
         if event.kind == "lr":
             lr = "none (every rate failed)" if event.lr is None else f"{event.lr:g}"
             console.print(f"{elapsed} {event.optimizer}: learning rate {lr}{event.message}")
+        elif event.kind == "fallback":
+            console.print(
+                f"{elapsed} {event.optimizer}: the full run at lr {event.lr:g} "
+                f"{event.message}",
+                highlight=False,
+            )
         elif event.kind in ("done", "skip") and event.record is not None:
             r = event.record
             metric = "-" if r.metric is None else f"{r.metric:.4f}"

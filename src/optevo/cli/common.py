@@ -21,7 +21,7 @@ from rich.progress import (
 
 from optevo import Genome, library
 from optevo.jsonio import OutputError, check_output
-from optevo.space.limits import MAX_GENOME_BYTES, quote
+from optevo.space.limits import quote
 
 if TYPE_CHECKING:
     from optevo.search.config import ExecutorConfig, RunConfig
@@ -52,27 +52,19 @@ ThreadsOption = Annotated[
 
 
 def load_genome(spec: str, command: str | None = None) -> Genome:
-    """A genome from a library name ("Opt6") or a JSON file path; any problem is `fail`
-    (naming `command`, when given, for an empty name)."""
+    """A genome from a library name ("Opt6") or a JSON file path (`optevo.optim.spec`'s
+    reader); any problem is `fail` (naming `command`, when given, for an empty name)."""
     if not spec.strip():
         where = f"{command}: " if command else ""
         fail(f"{where}an empty name: give a named optimizer (see: optevo list) or a genome file")
     if spec in library.names():
         return library.genome(spec)
-    path = Path(spec)
-    if not path.exists():
-        fail(f"{quote(spec)} is neither a named optimizer (see: optevo list) nor a file")
-    if not path.is_file():
-        fail(f"{path} is not a file (a genome is a JSON file or a named optimizer)")
+    from optevo.optim.spec import read_genome_file
+
     try:
-        size = path.stat().st_size
-        if size > MAX_GENOME_BYTES:
-            fail(f"{path}: {size:,} bytes, more than the genome size limit of {MAX_GENOME_BYTES:,}")
-        return Genome.from_json(path.read_bytes())
-    except OSError as exc:
-        fail(f"cannot read {path}: {exc.strerror or exc}")
+        return read_genome_file(spec)
     except ValueError as exc:
-        fail(f"{path}: {exc}")
+        fail(str(exc))
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:

@@ -3,7 +3,6 @@ out of it."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -62,7 +61,7 @@ from optevo.search.store import RunStore, StoreError
 from optevo.search.worker import Worker
 
 if TYPE_CHECKING:
-    from optevo.validate.run import ValidateEvent
+    from optevo.transfer.protocol import TransferEvent
 
 
 @app.command()
@@ -229,9 +228,9 @@ def _run_with_progress(
                 best=shown,
             )
 
-        validating: list[Callable[[ValidateEvent], None]] = []
+        validating: list[Callable[[TransferEvent], None]] = []
 
-        def on_validate(event: ValidateEvent) -> None:
+        def on_validate(event: TransferEvent) -> None:
             # the validation stage (RUN/validate): `optevo validate`'s bar, on this display
             if not validating:
                 from optevo.cli.validate import _Bar
@@ -284,7 +283,11 @@ def leaderboard_table(rows: list[Standing], title: str, limit: int = 10) -> Tabl
 
 
 def verdict(final: list[Standing]) -> str | None:
-    """Whether the best found genome beat Adam beyond the seed noise (2 standard errors)."""
+    """Whether the best found genome beat Adam beyond the seed noise: the paired t-test of
+    `optevo.transfer.verdict` over the final re-evaluation's seeds (the same fresh seeds for
+    both, in order), two-sided at level 0.05."""
+    from optevo.transfer.verdict import ALPHA, compare, format_effect
+
     adam = next((s for s in final if s.name == "Adam"), None)
     found = [s for s in final if s.name.startswith("#")]
     if adam is None or not found or adam.fitness is None:
@@ -299,16 +302,19 @@ def verdict(final: list[Standing]) -> str | None:
             f"best found genome {top.name} is Adam itself (the same update and schedule): "
             "the search found nothing that beat Adam"
         )
-    n_a = max(1, len(adam.evaluation.fitness_values))
-    n_t = max(1, len(top.evaluation.fitness_values))
-    se = math.sqrt((adam.fitness_std or 0.0) ** 2 / n_a + (top.fitness_std or 0.0) ** 2 / n_t)
+    c = compare(dict(enumerate(t.fitness_values)), dict(enumerate(a.fitness_values)), True)
     diff = top.fitness - adam.fitness
-    where = "beyond" if abs(diff) > 2 * se else "within"
+    where = {"win": "beyond", "loss": "beyond"}.get(c.verdict, "within")
     side = "above" if diff > 0 else "below"
+    test = (
+        f"paired t-test p = {c.p:.3g}, {format_effect(c, 3)}"
+        if c.p is not None
+        else f"fewer than 2 paired seeds: no test ({c.n})"
+    )
     return (
         f"best found genome {top.name}: {top.evaluation.fitness_text} vs Adam "
-        f"{adam.evaluation.fitness_text} over {n_t} seeds: "
-        f"{diff:+.4f}, {side} Adam {where} the seed noise (2 standard errors = {2 * se:.4f})"
+        f"{adam.evaluation.fitness_text} over {len(t.fitness_values)} seeds: "
+        f"{diff:+.4f}, {side} Adam {where} the seed noise ({test}; level {ALPHA:g})"
     )
 
 

@@ -162,8 +162,8 @@ def ablate(
 ) -> None:
     """Each part of a genome removed alone (each hidden node, each decay function, the
     momentum type, the learning-rate factor of a named optimizer): the fitness change over
-    paired seeds, mean ± standard error. A part matters when removing it costs more than 2
-    standard errors."""
+    paired seeds, mean ± standard error. A part matters when removing it costs fitness by the
+    paired t-test over the seeds (two-sided, level 0.05)."""
     from optevo.simplify import FitnessScorer, ScoreStore
     from optevo.simplify import ablate as run_ablate
 

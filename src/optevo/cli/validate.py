@@ -22,48 +22,28 @@ from rich.table import Table
 from rich.text import Text
 
 from optevo.cli.bench import check_device, check_out, parse_grid, set_threads
-from optevo.cli.common import app, console, fail, load_genome
+from optevo.cli.common import app, console, fail
 
 if TYPE_CHECKING:
     from rich.progress import Task as BarTask
 
-    from optevo.bench.optimizers import OptimizerSpec
-    from optevo.validate.run import ValidateEvent
-
-
-def _label(path: Path, taken: set[str]) -> str:
-    """A genome file's row label: its stem, or the path where the stem is taken."""
-    from optevo import library
-    from optevo.validate.baselines import BASELINE_NAMES
-
-    stem = path.stem
-    clash = stem in taken or stem in BASELINE_NAMES or stem in library.names()
-    return str(path) if clash else stem
+    from optevo.optim.spec import OptimizerSpec
+    from optevo.transfer.protocol import TransferEvent
 
 
 def _given(names: list[str]) -> list[OptimizerSpec]:
-    """Specs of the named optimizers, baselines and genome files given as arguments."""
-    from optevo import library
-    from optevo.bench.optimizers import OptimizerSpec, named
-    from optevo.validate.baselines import BASELINE_NAMES, baseline
+    """Specs of the named optimizers, baselines and genome files given as arguments (the one
+    resolver, `optevo.optim.spec.resolve_all`); a name that is none of them is `fail`."""
+    from optevo.optim.spec import resolve_all
 
-    specs: list[OptimizerSpec] = []
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        fail(f"{', '.join(twice)} given more than once")
-    for name in names:
-        if name in BASELINE_NAMES:
-            specs.append(baseline(name))
-        elif name in library.names():
-            specs.extend(named([name]))
-        else:
-            genome = load_genome(name, "validate")
-            specs.append(OptimizerSpec(_label(Path(name), {s.label for s in specs}), genome))
-    return specs
+    try:
+        return resolve_all(names)
+    except ValueError as error:
+        fail(f"validate: {error}" if str(error).startswith("an empty name") else str(error))
 
 
 def _from_run(run: Path, top: int) -> list[OptimizerSpec]:
-    from optevo.bench.optimizers import from_run
+    from optevo.search.named import from_run
     from optevo.search.store import StoreError
 
     if not run.is_dir():
@@ -119,7 +99,7 @@ class _Bar:
         task = next(t for t in self.progress.tasks if t.id == self.bar)
         return float(task.total or 0.0)
 
-    def __call__(self, event: ValidateEvent) -> None:
+    def __call__(self, event: TransferEvent) -> None:
         p, bar = self.progress, self.bar
         if event.kind == "plan":
             p.update(bar, total=event.cost)
@@ -139,6 +119,12 @@ class _Bar:
             p.update(bar, advance=event.cost, ratio=ratio)
         elif event.kind == "lr" and event.lr is None:
             p.console.print(f"{event.task} {event.optimizer}: every learning rate failed")
+        elif event.kind == "fallback":
+            p.console.print(
+                f"{event.task} {event.optimizer}: the full run at lr {event.lr:g} "
+                f"{event.message}",
+                highlight=False,
+            )
         elif event.kind == "finals":
             p.console.print(
                 f"{event.task} {event.optimizer}: lr {event.lr:g}, {event.message}",
@@ -182,7 +168,10 @@ def validate(
         str | None, typer.Option(help="comma-separated task names (default: the suite's)")
     ] = None,
     suite: Annotated[str, typer.Option(help="validate, or search (for studies)")] = "validate",
-    seeds: Annotated[int, typer.Option(min=1, help="final runs per optimizer and task")] = 3,
+    seeds: Annotated[
+        int | None,
+        typer.Option(min=1, help="final runs per optimizer and task (default: 5)"),
+    ] = None,
     scale: Annotated[
         float, typer.Option(help="multiply every step count (smoke runs: 0.02)")
     ] = 1.0,
@@ -196,6 +185,18 @@ def validate(
     with_baselines: Annotated[
         bool, typer.Option("--baselines/--no-baselines", help="add Adam, AdamW and Lion")
     ] = True,
+    fair_lr: Annotated[
+        bool,
+        typer.Option(
+            "--fair-lr/--paper-lr",
+            help="the fair rate rule (half-decades around the test's winner; a full run that "
+            "diverges moves to the next lower rate) or the paper's test alone",
+        ),
+    ] = True,
+    alpha: Annotated[
+        float,
+        typer.Option(min=0.0001, max=0.4999, help="the verdict's level (paired t-test, two-sided)"),
+    ] = 0.05,
     threads: Annotated[
         int, typer.Option(min=1, help="torch CPU threads (the suites' models are sized for one)")
     ] = 1,
@@ -210,17 +211,19 @@ def validate(
 ) -> None:
     """Validate optimizers on the validation suite against Adam, AdamW and Lion.
 
-    Per optimizer and task: a learning-rate test (grid extended past an edge winner), then
-    --seeds runs at the chosen rate.
+    Per optimizer and task: a learning-rate test (grid extended past an edge winner; with the
+    fair rule also the half-decades around its winner), then --seeds runs at the chosen rate
+    (with the fair rule: at the next lower rate when a full run diverges).
 
-    Tables per task and overall: mean ± std, wins and losses beyond 2 standard errors of the
-    difference paired by seed (table.md, table.csv, summary.json in --out).
+    Tables per task and overall: mean ± std, wins and losses by the paired t-test (by seed,
+    n - 1 degrees of freedom, two-sided, level --alpha), the mean difference with its
+    confidence interval (table.md, table.csv, summary.json in --out).
 
     Every run is stored as it ends: the same command with the same --out resumes (Ctrl-C is
     safe).
     """
-    from optevo.validate.baselines import baselines
-    from optevo.validate.run import VALIDATE_SUITES, ValidateConfig, run_validate
+    from optevo.optim.spec import baselines
+    from optevo.validate.run import DEFAULT_SEEDS, VALIDATE_SUITES, ValidateConfig, run_validate
     from optevo.validate.tables import SUMMARY_JSON, TABLE_CSV, TABLE_MD, read_summary
 
     if top is not None and run is None:
@@ -248,10 +251,12 @@ def validate(
             tuple(specs),
             _tasks(tasks),
             suite=suite,
-            seeds=seeds,
+            seeds=DEFAULT_SEEDS if seeds is None else seeds,
             scale=scale,
             grid=parsed_grid,
             device=device,
+            fair_lr=fair_lr,
+            alpha=alpha,
             command="optevo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         )
         read_summary(out)  # a folder holding something else is refused before any training
@@ -260,7 +265,7 @@ def validate(
     set_threads(threads)
     console.print(
         f"validate: {len(specs)} optimizers x {len(config.tasks)} tasks ({suite} suite, scale "
-        f"{scale:g}, {seeds} seeds) -> {out}",
+        f"{scale:g}, {config.seeds} seeds) -> {out}",
         highlight=False,
     )
     bar = _Bar()

@@ -8,12 +8,19 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import (
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from optevo.config import Float, Int, StrictModel, known
 from optevo.data import NAMES as DATASETS
 from optevo.data import Augment
 from optevo.fitness.spec import Layout
+from optevo.transfer.lrtest import PAPER_GRID
 
 
 class TaskRef(StrictModel):
@@ -62,7 +69,7 @@ class FitnessConfig(StrictModel):
     dropout: Float = Field(0.2, ge=0.0, lt=1.0)
     batch_size: Int = Field(128, ge=1)
     epoch_steps: Int = Field(200, ge=1)
-    screen_lrs: tuple[Float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
+    screen_lrs: tuple[Float, ...] = PAPER_GRID
     screen_steps: Int = Field(800, ge=1)
     screen_stop_epoch: Int = Field(3, ge=1)
     screen_min_acc: Float = Field(0.25, ge=0.0, le=1.0)
@@ -97,6 +104,14 @@ class FitnessConfig(StrictModel):
     task_screen_fraction: Float = Field(0.2, gt=0, le=1)
     """A task's screen runs train this fraction of its schedule (0.2: to the end of the
     one-cycle warm-up and hold, the peak rate's whole stretch)."""
+    fair_lr: bool = False
+    """The fair rate rule in the paired suite fitness (for the funnel's upper rungs, as in
+    `optevo validate` and `optevo bench`): after the screen's best rate, the half-decades
+    around it (x sqrt(10), / sqrt(10)) are screened too and the best of the three is kept;
+    when the full run at the chosen rate diverges, the next lower rate that passed the screen
+    runs in full instead (`TaskScore.lr_fallback` records it). Off (the default): the screen
+    alone, as every preset before it; left out of the stored configuration when off, so a
+    configuration written before it reads back equal."""
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +123,14 @@ class FitnessConfig(StrictModel):
             old = raw.pop("strategy")
             raw.setdefault("layout", "packed" if old == "grouped" else old)
         return raw
+
+    @model_serializer(mode="wrap")
+    def _omit_rules_off(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """A field of a rule that is off is left out (see `fair_lr`)."""
+        data = handler(self)
+        if isinstance(data, dict) and not self.fair_lr:
+            data.pop("fair_lr", None)
+        return data
 
     @field_validator("dataset")
     @classmethod
@@ -164,7 +187,8 @@ class FitnessConfig(StrictModel):
         if self.tasks:
             names = ", ".join(t.name for t in self.tasks)
             scale = "" if self.task_scale == 1 else f" at {self.task_scale:g}x their budget"
-            return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}"
+            fair = ", fair rate rule" if self.fair_lr else ""
+            return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}{fair}"
         return f"{self.dataset}, ConvNet base {self.base}, {self.total_steps} steps"
 
 

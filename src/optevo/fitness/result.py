@@ -82,7 +82,9 @@ class TaskScore:
     (0 = Adam's score, -1 = the trivial score or worse). `lr`: the candidate's best screen
     rate; `screen`: its metric at each screen rate (None: diverged); `seconds`: the
     candidate's runs on the task (Adam's reference, when this evaluation computed it, counts
-    in the result's `seconds` only)."""
+    in the result's `seconds` only). `lr_fallback`: with the fair rate rule, the rates whose
+    full run diverged before `lr` (empty: the first full run finished; written only when not
+    empty)."""
 
     task: str
     size: str
@@ -99,8 +101,10 @@ class TaskScore:
     error: str | None = None
     steps: int = 0
     """Optimizer steps the candidate trained on the task (screen and full run)."""
+    lr_fallback: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        fallback = {"lr_fallback": list(self.lr_fallback)} if self.lr_fallback else {}
         return {
             "task": self.task,
             "size": self.size,
@@ -116,6 +120,7 @@ class TaskScore:
             "seconds": self.seconds,
             "error": self.error,
             "steps": self.steps,
+            **fallback,
         }
 
     @classmethod
@@ -139,6 +144,7 @@ class TaskScore:
             seconds=float(d.get("seconds") or 0.0),
             error=None if error is None else str(error),
             steps=int(d.get("steps") or 0),
+            lr_fallback=tuple(float(x) for x in d.get("lr_fallback") or ()),
         )
 
 

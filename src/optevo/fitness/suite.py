@@ -21,6 +21,12 @@ Per task (a registry task at its `search` or `validate` budget, times `task_scal
    outcomes within float tolerance, 1.9-10.8x faster there (docs/results/packed-tasks/).
 2. Full run at the best remaining rate (ties: the one nearest the reference rate), scored on
    the validation split; a diverged run scores the trivial score ("diverged").
+   With the fair rate rule (`FitnessConfig.fair_lr`, off by default; meant for the funnel's
+   upper rungs): the screen also tries the half-decades around its best rate (x sqrt(10),
+   / sqrt(10); sequential runs) and keeps the best of the three; when the full run at the
+   chosen rate diverges, the next lower rate that passed the screen runs in full instead,
+   down to the lowest (`TaskScore.lr_fallback` lists the rates that diverged). Adam's
+   reference runs under the same rule.
 3. Adam's reference: Adam through the same screen and full run, same seed, at its own best
    rate. Computed once per process for each (task, size, seed, protocol) and kept
    (`adam_reference`: a memo of a deterministic computation, nothing an executor must know
@@ -54,17 +60,17 @@ from typing import Any
 import torch
 
 from optevo import library
-from optevo.bench.lrtest import norm_lr, pick_best
-from optevo.bench.optimizers import OptimizerSpec
 from optevo.fitness.config import FitnessConfig, TaskRef
 from optevo.fitness.protocol import guarded
 from optevo.fitness.result import FitnessResult, Status, TaskScore
 from optevo.fitness.spec import resolve_device
+from optevo.optim.spec import OptimizerSpec
 from optevo.space.genome import Genome
 from optevo.tasks.base import Budget, RunOutcome, Task, TaskOptions
 from optevo.tasks.packed import packable_model, packable_spec, run_packed
 from optevo.tasks.registry import get_task
 from optevo.tasks.tensor import TensorRunner
+from optevo.transfer.lrtest import HALF_DECADE, norm_lr, pick_best
 
 ADAM_LR = 1e-3
 """The rate of `screen_lrs` that lands on each task's reference rate."""
@@ -84,6 +90,8 @@ class TaskRun:
     screen: dict[float, float | None]
     steps: int = 0
     """Optimizer steps trained in all (the screen's rates and the full run)."""
+    fallback: tuple[float, ...] = ()
+    """The fair rule: the rates whose full run diverged before `lr`'s."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +141,15 @@ def score_task(spec: OptimizerSpec, ref: TaskRef, config: FitnessConfig) -> Task
         run = screen_and_run(spec, task, ref, config, runner, adam.trivial)
         d = normalized(run.score, adam, task.higher_is_better) if run.status == "ok" else -1.0
         return _task_score(
-            ref, adam, run.status, run.score, d, lr=run.lr, screen=run.screen, steps=run.steps
+            ref,
+            adam,
+            run.status,
+            run.score,
+            d,
+            lr=run.lr,
+            screen=run.screen,
+            steps=run.steps,
+            lr_fallback=run.fallback,
         )
 
     def failed(message: str) -> TaskScore:
@@ -172,7 +188,13 @@ def adam_reference(ref: TaskRef, config: FitnessConfig) -> Reference:
     """Adam's screen and full run on `ref`'s task at the config's seed, computed once per
     process for each (task, size, seed, protocol)."""
     device = resolve_device(config.device)
-    protocol = (config.task_scale, config.task_screen_fraction, config.screen_lrs, device)
+    protocol = (
+        config.task_scale,
+        config.task_screen_fraction,
+        config.screen_lrs,
+        device,
+        config.fair_lr,
+    )
     key = (ref.name, ref.size, config.seed, *protocol)
     if key not in _REFERENCES:
         _REFERENCES[key] = compute_reference(ref, config, device)
@@ -243,14 +265,41 @@ def screen_and_run(
         trained += sum(out.steps for out in outs)
     else:
         screen = {lr: run(lr, screen_steps) for lr in grid}
-    passing = {lr: m for lr, m in screen.items() if m is not None and _beats(m, trivial, hib)}
+
+    def passes(m: float | None) -> bool:
+        return m is not None and _beats(m, trivial, hib)
+
+    passing = {lr: m for lr, m in screen.items() if passes(m)}
     best = pick_best(dict(passing), hib, centre=task.reference_lr)
     if best is None:
         return TaskRun("failed_screen", trivial, None, screen, trained)
-    full = run(best, budget.total_steps)
-    if full is None:
-        return TaskRun("diverged", trivial, best, screen, trained)
-    return TaskRun("ok", full, best, screen, trained)
+    if not config.fair_lr:
+        full = run(best, budget.total_steps)
+        if full is None:
+            return TaskRun("diverged", trivial, best, screen, trained)
+        return TaskRun("ok", full, best, screen, trained)
+    # The fair rule: the half-decades around the screen's best, then the full run as the check.
+    centre = best
+    for lr in _half_decades(centre):
+        if lr not in screen:
+            screen[lr] = run(lr, screen_steps)
+        if passes(screen[lr]):
+            passing[lr] = screen[lr]
+    trio = {lr: passing[lr] for lr in passing if lr in (centre, *_half_decades(centre))}
+    best = pick_best(trio, hib, centre=centre)
+    assert best is not None
+    rates = [best, *sorted((lr for lr in passing if lr < best), reverse=True)]
+    fallback: list[float] = []
+    for lr in rates:
+        full = run(lr, budget.total_steps)
+        if full is not None:
+            return TaskRun("ok", full, lr, screen, trained, tuple(fallback))
+        fallback.append(lr)
+    return TaskRun("diverged", trivial, rates[-1], screen, trained, tuple(fallback))
+
+
+def _half_decades(lr: float) -> tuple[float, float]:
+    return norm_lr(lr * HALF_DECADE), norm_lr(lr / HALF_DECADE)
 
 
 def _metric(out: RunOutcome) -> float | None:

@@ -261,8 +261,9 @@ def _ablations(data: RunData) -> doc.Section:
     section.blocks.append(
         doc.Para(
             "Each part of a genome removed alone (`optevo ablate`): the fitness change over "
-            "paired seeds, mean ± standard error; a part matters when removing it costs more "
-            "than 2 standard errors."
+            "paired seeds, mean ± standard error; a part matters when removing it costs "
+            "fitness by the paired t-test over the seeds (two-sided, level 0.05; records "
+            "written before it keep the verdict of their time: beyond 2 standard errors)."
         )
     )
     for record in data.ablations:

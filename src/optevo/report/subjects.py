@@ -35,10 +35,12 @@ def resolve(spec: str, run_dir: str | Path | None = None) -> Subject:
         return named(spec)
     path = Path(spec)
     if path.suffix == ".json" and path.is_file():
+        from optevo.optim.spec import read_genome_file
+
         try:
-            return Subject(path.stem, Genome.from_json(path.read_bytes()))
+            return Subject(path.stem, read_genome_file(path))
         except ValueError as exc:
-            raise SubjectError(f"{path}: {exc}") from None
+            raise SubjectError(str(exc)) from None
     prefix = spec.strip().lower().lstrip("#")
     is_hash = 4 <= len(prefix) <= 64 and all(c in "0123456789abcdef" for c in prefix)
     if not is_hash:

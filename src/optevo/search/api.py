@@ -27,7 +27,7 @@ from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
 
 if TYPE_CHECKING:
-    from optevo.validate.run import ValidateEvent
+    from optevo.transfer.protocol import TransferEvent
 
 CONFIG_YAML = "config.yaml"
 MAX_CONFIG_YAML_BYTES = 1 << 20
@@ -83,7 +83,7 @@ def start_search(
     run_dir: str | Path,
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
-    on_validate: Callable[[ValidateEvent], None] | None = None,
+    on_validate: Callable[[TransferEvent], None] | None = None,
 ) -> RunSummary:
     """A new run in `run_dir` (refused if it already holds one), run to the end: the search,
     the final re-evaluation and the validation stage (`on_validate` sees its events). A device
@@ -101,7 +101,7 @@ def resume_search(
     on_event: Callable[[Event], None] | None = None,
     executor: Executor | None = None,
     config: RunConfig | None = None,
-    on_validate: Callable[[ValidateEvent], None] | None = None,
+    on_validate: Callable[[TransferEvent], None] | None = None,
 ) -> RunSummary:
     """Continue the run in `run_dir` from where it stopped (its stored configuration; an
     executor section in `config` may replace the stored one, nothing else may change).
@@ -158,7 +158,7 @@ def _execute(
     config: RunConfig,
     on_event: Callable[[Event], None] | None,
     executor: Executor | None,
-    on_validate: Callable[[ValidateEvent], None] | None = None,
+    on_validate: Callable[[TransferEvent], None] | None = None,
 ) -> RunSummary:
     own = executor is None
     executor = executor or make_executor(config)
@@ -175,7 +175,7 @@ def _execute(
         if own:
             executor.close()
     if config.validation is not None:
-        from optevo.validate.stage import DONE_META, run_stage
+        from optevo.search.validation import DONE_META, run_stage
 
         if store.get_meta(DONE_META) is None:
             run_stage(store.run_dir, config, on_validate)

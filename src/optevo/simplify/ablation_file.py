@@ -11,18 +11,17 @@ from optevo import jsonio
 from optevo.fitness import FitnessConfig
 from optevo.simplify.noisy import AblationRow
 from optevo.space.genome import Genome
+from optevo.transfer.verdict import paired_test
 
 FOLDER = "ablation"
 
 
 def verdict(row: AblationRow) -> str:
-    """"matters" when removing the part costs more than 2 standard errors, "better without"
-    when it gains more, else "within noise"."""
-    if row.mean < 0 and row.mean < -2 * row.se:
-        return "matters"
-    if row.mean > 0 and row.mean > 2 * row.se:
-        return "better without"
-    return "within noise"
+    """"matters" when removing the part costs fitness by the paired t-test over the seeds
+    (`optevo.transfer.verdict`: two-sided, n - 1 degrees of freedom, level 0.05), "better
+    without" when it gains, else "within noise"."""
+    result = paired_test(row.values).verdict
+    return {"loss": "matters", "win": "better without"}.get(result, "within noise")
 
 
 def ablation_record(

@@ -6,10 +6,13 @@ named sizes (`search`, `validate`, `bench`), in one registry.
 - `optevo.tasks.data`: the suites' deterministic, offline data builders (`load(source)`).
 - `optevo.tasks.models`: their small models.
 - `optevo.tasks.suites`: the search and validation suites' tensor tasks.
-- `optevo.tasks.registry`: every task (`TASKS`, shared with `optevo bench`), by suite.
+- `optevo.tasks.bench`: the bench suite's transfer benchmarks (SPEC 7.5); their data
+  (`optevo.tasks.bench_data`) and runners (`optevo.tasks.classify`, `optevo.tasks.language`).
+- `optevo.tasks.registry`: every task (`TASKS`, what `optevo bench`, `optevo validate` and the
+  suite fitness run), by suite.
 
-This package imports nothing of `optevo.bench` at import time except through `registry`
-(the bench's transfer tasks are built on `base`), so import `registry` by name.
+The package imports only `base` when imported; import `registry` by name (it builds every
+task's entry, which loads the model and data modules).
 """
 
 from optevo.tasks.base import (

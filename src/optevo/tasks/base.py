@@ -7,8 +7,8 @@ the search budget), `bench` (the paper's transfer benchmarks, `optevo bench`). A
 the suites it has a size for. `build(options, budget)` returns a `Runner`, whose `run` trains
 one optimizer at one learning rate and seed and scores the model on a held-out split.
 
-This module is the bottom of the task layer: it imports nothing of `optevo.bench`, which builds
-its transfer tasks out of these types.
+This module is the bottom of the task layer: the other modules of `optevo.tasks` build their
+tasks out of these types.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from torch import nn
 from optevo.config import Int, StrictModel
 
 if TYPE_CHECKING:
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec
 
 Suite = Literal["search", "validate", "bench"]
 SUITES: tuple[Suite, ...] = ("search", "validate", "bench")

@@ -45,7 +45,7 @@ from optevo.tasks.base import RunOutcome
 from optevo.tasks.tensor import BLOWUP, TensorRunner, _finish, _sums
 
 if TYPE_CHECKING:
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec
 
 _ACTIVATIONS: dict[type[nn.Module], Callable[[Tensor], Tensor]] = {
     nn.ReLU: F.relu,

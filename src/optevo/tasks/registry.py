@@ -1,5 +1,6 @@
-"""The one registry of tasks, read by suite: `TASKS` is `optevo.bench.TASKS` (the transfer
-benchmarks and the search and validation suites' tasks).
+"""The one registry of tasks, read by suite: `TASKS` holds the bench suite's transfer
+benchmarks (`optevo.tasks.bench`) and the search and validation suites' tasks
+(`optevo.tasks.suites`).
 
     from optevo.tasks.registry import get_task, suite
     for task in suite("search"):
@@ -8,8 +9,22 @@ benchmarks and the search and validation suites' tasks).
 
 from __future__ import annotations
 
-from optevo.bench.tasks import TASKS, get_task
-from optevo.tasks.base import SUITES, Task, in_suite
+from optevo.tasks.base import SUITES, Task, in_suite, registry
+from optevo.tasks.bench import BENCH_TASKS
+from optevo.tasks.suites import SUITE_TASKS
+
+TASKS: dict[str, Task] = registry((*BENCH_TASKS, *SUITE_TASKS))
+"""Every task, one registry: the transfer benchmarks, then the tensor tasks of the search and
+validation suites."""
+
+TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+
+def get_task(name: str) -> Task:
+    """The task `name`; KeyError naming the known ones."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
+    return TASKS[name]
 
 
 def suite(name: str) -> list[Task]:
@@ -31,4 +46,12 @@ def shared_sources(a: str = "search", b: str = "validate") -> set[str]:
     return set(sources(a)) & set(sources(b))
 
 
-__all__ = ["SUITES", "TASKS", "get_task", "shared_sources", "sources", "suite"]
+__all__ = [
+    "SUITES",
+    "TASKS",
+    "TASK_NAMES",
+    "get_task",
+    "shared_sources",
+    "sources",
+    "suite",
+]

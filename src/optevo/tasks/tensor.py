@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from optevo.tasks.base import METRIC_DIRECTION, RunOutcome, finite_weights
 
 if TYPE_CHECKING:
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec
 
 Split = tuple[Tensor, Tensor]
 Loss = Literal["cross-entropy", "mse"]

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from optevo.tasks.base import Task, TaskOptions
 
 if TYPE_CHECKING:
-    from optevo.bench.optimizers import OptimizerSpec
+    from optevo.optim.spec import OptimizerSpec
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def measure(
     """One run of `task` at size `size` (default: Adam at `task.reference_lr`), after a
     one-step run when `warmup`."""
     if optimizer is None:
-        from optevo.bench.optimizers import named
+        from optevo.optim.spec import named
 
         (optimizer,) = named(["Adam"])
     budget = task.size(size)

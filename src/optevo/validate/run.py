@@ -1,67 +1,50 @@
-"""`run_validate`: every optimizer on every task of a suite, each with its own learning-rate test
-and seeded final runs, stored run by run (resumable), then the tables.
+"""`run_validate`: every optimizer on every task of a suite, each by the transfer protocol
+(`optevo.transfer.protocol`, the one `optevo bench` runs), stored run by run (resumable), then
+the tables.
 
 Per task (at its suite size times `scale`), per optimizer, in order:
-1. the learning-rate test of `optevo bench` (`optevo.bench.lrtest`): each rate of the
-   optimizer's starting grid trains the first third of the run's schedule at seed `lr_seed`
-   and is scored on the validation split; the grid grows a decade at a time past an edge
-   winner;
-2. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split.
+1. the learning-rate test: each rate of the optimizer's starting grid (`default_grid`) trains
+   the first third of the run's schedule at seed `lr_seed` and is scored on the validation
+   split; the grid grows a decade at a time past an edge winner; with the fair rule
+   (`fair_lr`, the default) the half-decades around the winner are tried too;
+2. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split; with the
+   fair rule a diverged full run moves the rate to the next lower one of the test.
 
-Every run is appended to `OUT/runs.jsonl` as it ends (the bench's `ResultStore`); a run already
-there is read back, never re-run, and a task's data and model are only built when one of its
-runs is missing. After each task `OUT/summary.json`, `OUT/table.md` and `OUT/table.csv` are
-rewritten with the tasks finished so far.
+Every run is appended to `OUT/runs.jsonl` as it ends (`optevo.transfer.store.ResultStore`); a
+run already there is read back, never re-run, and a task's data and model are only built when
+one of its runs is missing. After each task `OUT/summary.json`, `OUT/table.md` and
+`OUT/table.csv` are rewritten with the tasks finished so far.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
-from optevo.bench.lrtest import LrTestResult, lr_test, norm_lr
-from optevo.bench.optimizers import OptimizerSpec
-from optevo.bench.runner import MAX_TOTAL_STEPS, lr_test_steps, run_key, train
-from optevo.bench.store import ResultStore, RunRecord
-from optevo.bench.table import summarize
-from optevo.tasks.base import Budget, Runner, Task, TaskOptions
+from optevo.optim.spec import OptimizerSpec
+from optevo.tasks.base import Budget, Task, TaskOptions
 from optevo.tasks.registry import TASKS, suite
-from optevo.validate.baselines import default_grid
+from optevo.transfer.lrtest import default_grid, norm_lr
+from optevo.transfer.protocol import (
+    MAX_TOTAL_STEPS,
+    Outcome,
+    TaskRuns,
+    TransferEvent,
+    lr_test_steps,
+)
+from optevo.transfer.store import ResultStore
+from optevo.transfer.verdict import ALPHA
 
 VALIDATE_SUITES: tuple[str, ...] = ("validate", "search")
 """The suites validate runs: the validation suite, and the search suite for studies."""
 FALLBACK_SECONDS_PER_STEP = 0.01
 """The progress estimate's cost of a step on a task without measured seconds."""
 
-EventKind = Literal["plan", "extend", "start", "done", "skip", "lr", "finals"]
-
-
-@dataclass(frozen=True)
-class ValidateEvent:
-    """What `run_validate` reports as it goes.
-
-    - "plan": `cost` = the estimated seconds of every planned run (starting grids and seeds);
-    - "extend": `cost` seconds of work added (a grid extension) or removed (negative: no final
-      runs after a test in which every rate failed);
-    - "start" / "done": a run began / ended (`record`); "skip": a run was found stored;
-    - "lr": a learning rate was chosen (`lr`; None when every rate failed);
-    - "finals": an optimizer's final runs on a task are all there (`message`: mean ± std).
-
-    `cost` of a run: its estimated seconds (the task's measured seconds per step x its steps).
-    """
-
-    kind: EventKind
-    task: str = ""
-    optimizer: str = ""
-    phase: str = ""
-    lr: float | None = None
-    seed: int | None = None
-    record: RunRecord | None = None
-    cost: float = 0.0
-    message: str = ""
+DEFAULT_SEEDS = 5
+"""Final runs per optimizer and task: a finalist is validated on at least 5 seeds (the paired
+t-test at 4 degrees of freedom; with 3 its 95% critical value is 4.3 standard errors)."""
 
 
 def task_size(task: Task, suite_name: str) -> str:
@@ -81,18 +64,21 @@ def task_size(task: Task, suite_name: str) -> str:
 @dataclass(frozen=True)
 class ValidateConfig:
     """One validation: `optimizers` (rows, baselines included) on `tasks` (default: the tasks
-    of `suite`); `grid` None gives each optimizer its kind's starting grid (`default_grid`).
+    of `suite`); `grid` None gives each optimizer its kind's starting grid (`default_grid`);
+    `fair_lr` the fair rate rule (False: the paper's test alone); `alpha` the verdict's level.
     Invalid values raise ValueError."""
 
     optimizers: tuple[OptimizerSpec, ...]
     tasks: tuple[str, ...] = ()
     suite: str = "validate"
-    seeds: int = 3
+    seeds: int = DEFAULT_SEEDS
     scale: float = 1.0
     grid: tuple[float, ...] | None = None
     lr_seed: int = 0
     device: str = "cpu"
     command: str | None = None
+    fair_lr: bool = True
+    alpha: float = ALPHA
 
     def __post_init__(self) -> None:
         if self.suite not in VALIDATE_SUITES:
@@ -117,6 +103,8 @@ class ValidateConfig:
             raise ValueError(f"the learning-rate test's seed must be >= 0, got {self.lr_seed}")
         if not (self.scale > 0 and math.isfinite(self.scale)):
             raise ValueError(f"scale must be positive and finite, got {self.scale}")
+        if not 0 < self.alpha < 0.5:
+            raise ValueError(f"the verdict's level alpha must lie in (0, 0.5), got {self.alpha}")
         if self.grid is not None and (
             not self.grid or any(not (x > 0 and math.isfinite(x)) for x in self.grid)
         ):
@@ -149,24 +137,17 @@ def seconds_per_step(task: Task, size: str) -> float:
 
 
 @dataclass
-class Entry:
-    """One optimizer on one task: its learning-rate test and its final runs."""
-
-    spec: OptimizerSpec
-    lr: LrTestResult
-    finals: list[RunRecord] = field(default_factory=list)
-
-
-@dataclass
 class TaskResult:
     task: Task
     size: str
     budget: Budget
-    entries: list[Entry] = field(default_factory=list)
+    entries: list[Outcome] = field(default_factory=list)
 
 
 def planned_cost(config: ValidateConfig) -> float:
-    """Estimated seconds of every run the starting grids and the seeds plan."""
+    """Estimated seconds of every run the starting grids and the seeds plan (the runs a test
+    adds past its grid - extensions, the fair rule's half-decades, a fallback's final runs -
+    are announced as "extend" events when they come)."""
     total = 0.0
     for name in config.tasks:
         per_step = seconds_per_step(TASKS[name], config.size(name))
@@ -180,14 +161,14 @@ def planned_cost(config: ValidateConfig) -> float:
 def run_validate(
     config: ValidateConfig,
     out: str | Path,
-    on_event: Callable[[ValidateEvent], None] | None = None,
+    on_event: Callable[[TransferEvent], None] | None = None,
 ) -> list[TaskResult]:
     """Validate every optimizer of `config` on its tasks; results accumulate in `out`."""
     from optevo.validate.tables import write_outputs
 
     store = ResultStore(out)
     emit = on_event or (lambda event: None)
-    emit(ValidateEvent("plan", cost=planned_cost(config)))
+    emit(TransferEvent("plan", cost=planned_cost(config)))
     results: list[TaskResult] = []
     for name in config.tasks:
         result = _validate_task(config, TASKS[name], store, emit)
@@ -200,84 +181,32 @@ def _validate_task(
     config: ValidateConfig,
     task: Task,
     store: ResultStore,
-    emit: Callable[[ValidateEvent], None],
+    emit: Callable[[TransferEvent], None],
 ) -> TaskResult:
     size = config.size(task.name)
-    per_step = seconds_per_step(task, size)
-    work = _TaskRuns(config, task, config.budget(task.name), store, emit, per_step)
-    result = TaskResult(task, size, work.budget)
+    budget = config.budget(task.name)
+    options = TaskOptions(device=config.device)
+    runs = TaskRuns(
+        task,
+        budget,
+        store,
+        lambda: task.build(options, budget),
+        emit,
+        seconds_per_step(task, size),
+    )
+    result = TaskResult(task, size, budget)
     for spec in config.optimizers:
-        result.entries.append(work.optimizer(spec))
+        grid = config.grid_of(spec)
+        outcome = runs.optimizer(spec, grid, config.seeds, config.lr_seed, config.fair_lr)
+        result.entries.append(outcome)
     return result
 
 
-@dataclass
-class _TaskRuns:
-    """The runs of one task: read back from the store, or trained (the task's data and model
-    built at the first run that is missing)."""
-
-    config: ValidateConfig
-    task: Task
-    budget: Budget
-    store: ResultStore
-    emit: Callable[[ValidateEvent], None]
-    per_step: float = FALLBACK_SECONDS_PER_STEP
-    runner: Runner | None = None
-
-    def execute(
-        self, spec: OptimizerSpec, phase: str, lr: float, seed: int, steps: int
-    ) -> RunRecord:
-        key = run_key(self.task.name, spec, phase, lr, seed, steps, self.budget.total_steps)
-        cost = self.per_step * steps
-        event = ValidateEvent("skip", self.task.name, spec.label, phase, key.lr, seed, cost=cost)
-        found = self.store.get(key)
-        if found is not None:
-            self.emit(replace(event, record=found))
-            return found
-        if self.runner is None:
-            self.runner = self.task.build(TaskOptions(device=self.config.device), self.budget)
-        self.emit(replace(event, kind="start"))
-        record = train(self.runner, spec, key, self.budget)
-        self.store.add(record)
-        self.emit(replace(event, kind="done", record=record))
-        return record
-
-    def optimizer(self, spec: OptimizerSpec) -> Entry:
-        """The learning-rate test of `spec`, then its final runs at the chosen rate."""
-        grid = self.config.grid_of(spec)
-        steps = lr_test_steps(self.budget.total_steps, spec)
-        name, label = self.task.name, spec.label
-
-        def score(lr: float) -> float | None:
-            if norm_lr(lr) not in grid:
-                added = self.per_step * steps
-                self.emit(ValidateEvent("extend", name, label, "lr", lr, cost=added))
-            return self.execute(spec, "lr", lr, self.config.lr_seed, steps).metric
-
-        tested = lr_test(score, grid, self.task.higher_is_better, self.task.finetune)
-        note = " (still on the grid's edge)" if tested.on_edge else ""
-        self.emit(ValidateEvent("lr", name, label, "lr", tested.winner, message=note))
-        entry = Entry(spec, tested)
-        total, seeds = self.budget.total_steps, self.config.seeds
-        if tested.winner is None:
-            lost = -self.per_step * total * seeds
-            self.emit(ValidateEvent("extend", name, label, "final", cost=lost))
-            return entry
-        entry.finals = [self.execute(spec, "final", tested.winner, s, total) for s in range(seeds)]
-        s = summarize([r.metric for r in entry.finals])
-        text = "-" if s.mean is None else f"{s.mean:.4g}"
-        if s.std is not None:
-            text += f" ± {s.std:.2g}"
-        self.emit(ValidateEvent("finals", name, label, "final", tested.winner, message=text))
-        return entry
-
-
 __all__ = [
+    "DEFAULT_SEEDS",
     "VALIDATE_SUITES",
-    "Entry",
     "TaskResult",
     "ValidateConfig",
-    "ValidateEvent",
     "planned_cost",
     "run_validate",
     "seconds_per_step",

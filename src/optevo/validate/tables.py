@@ -2,10 +2,13 @@
 (a table per task and an overall one) and `table.csv` (one line per task and optimizer).
 
 Per task: each optimizer's mean ± sample std over the final seeds (in the task's metric, its
-direction marked ↑ or ↓), the learning rate its test chose, and for each optimizer that is not
-a baseline its verdict against each baseline (`optevo.validate.compare`: paired by seed,
-beyond 2 standard errors). Overall: each optimizer's wins / losses / ties against each baseline
-summed over the tasks, and its mean rank (1 = the best mean on a task).
+direction marked ↑ or ↓), the learning rate of its final runs (and the test's rate it fell
+back from, when a full run diverged there), and for each optimizer that is not a baseline its
+verdict against each baseline with the effect size (`optevo.transfer.verdict`: paired by
+seed, the two-sided paired t-test at n - 1 degrees of freedom at level alpha; the mean
+difference with its confidence interval). Overall: each optimizer's wins / losses / ties
+against each baseline summed over the tasks, and its mean rank (1 = the best mean on a task).
+A summary written before the t-test keeps its own rule (`rule`), which the tables state.
 """
 
 from __future__ import annotations
@@ -19,14 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from optevo.bench.table import summarize
-from optevo.validate.baselines import (
-    ADAMW_WEIGHT_DECAY,
-    LION_BETAS,
-    LION_WEIGHT_DECAY,
-    is_baseline,
-)
-from optevo.validate.compare import SE_FACTOR, compare, mean_ranks, tally
+from optevo.optim.spec import ADAMW_WEIGHT_DECAY, LION_BETAS, LION_WEIGHT_DECAY, is_baseline
+from optevo.transfer.table import summarize
+from optevo.transfer.verdict import ALPHA, compare, format_effect, mean_ranks, rule_text, tally
 from optevo.validate.run import TaskResult, ValidateConfig
 
 SCHEMA = "optevo.validate/1"
@@ -37,10 +35,8 @@ PAIRING = (
     "paired by seed: at seed s every optimizer starts from the same weights and sees the same "
     "batches; d_s = candidate - baseline, SE = sd(d) / sqrt(n)"
 )
-RULE = (
-    f"win / loss: better / worse than the baseline by more than {SE_FACTOR:g} standard errors "
-    "of the paired difference; tie otherwise; n/a with fewer than 2 paired seeds"
-)
+RULE = rule_text(ALPHA)
+"""The verdict's rule at the default level (`rule_text(alpha)` at another)."""
 ARROW = {"max": "↑", "min": "↓"}
 
 
@@ -59,14 +55,17 @@ def _task_summary(config: ValidateConfig, result: TaskResult) -> dict[str, Any]:
         vs = {}
         if not baseline:
             for label in base_labels:
-                vs[label] = compare(by_seed[entry.spec.label], by_seed[label], higher).as_dict()
+                c = compare(by_seed[entry.spec.label], by_seed[label], higher, config.alpha)
+                vs[label] = c.as_dict()
         rows.append(
             {
                 "optimizer": entry.spec.label,
                 "baseline": baseline,
-                "lr": entry.lr.winner,
-                "on_edge": entry.lr.on_edge,
-                "lr_scores": {repr(lr): m for lr, m in sorted(entry.lr.scores.items())},
+                "lr": entry.lr,
+                "test_lr": entry.test.winner,
+                "lr_fallback": [f.as_dict() for f in entry.fallbacks],
+                "on_edge": entry.test.on_edge,
+                "lr_scores": {repr(lr): m for lr, m in sorted(entry.test.scores.items())},
                 "seeds": [r.key.seed for r in entry.finals],
                 "values": values,
                 "diverged": sum(r.status != "ok" for r in entry.finals),
@@ -93,7 +92,9 @@ def _task_summary(config: ValidateConfig, result: TaskResult) -> dict[str, Any]:
     }
 
 
-def _overall(tasks: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
+def overall_rows(tasks: Sequence[dict[str, Any]], labels: Sequence[str]) -> list[dict[str, Any]]:
+    """Per optimizer: its tasks, mean rank and wins / losses / ties against each baseline
+    summed over the tasks (from the task summaries' rows)."""
     rows = []
     for label in labels:
         mine = [r for t in tasks for r in t["rows"] if r["optimizer"] == label]
@@ -129,10 +130,17 @@ def build_summary(config: ValidateConfig, results: Sequence[TaskResult]) -> dict
         "seeds": config.seeds,
         "lr_seed": config.lr_seed,
         "device": config.device,
+        "fair_lr": config.fair_lr,
+        "alpha": config.alpha,
         "pairing": PAIRING,
-        "rule": RULE,
+        "rule": rule_text(config.alpha),
         "baselines": {
-            "AdamW": {"weight_decay": ADAMW_WEIGHT_DECAY, "decoupled": "w <- w - lr_t*wd*w"},
+            "AdamW": {
+                "betas": [0.9, 0.999],
+                "eps": 1e-8,
+                "weight_decay": ADAMW_WEIGHT_DECAY,
+                "decoupled": "w <- w - lr_t*wd*w",
+            },
             "Lion": {"betas": list(LION_BETAS), "weight_decay": LION_WEIGHT_DECAY},
         },
         "optimizers": {
@@ -146,7 +154,7 @@ def build_summary(config: ValidateConfig, results: Sequence[TaskResult]) -> dict
             for o in config.optimizers
         },
         "tasks": tasks,
-        "overall": _overall(tasks, labels),
+        "overall": overall_rows(tasks, labels),
     }
 
 
@@ -171,15 +179,23 @@ def _mean_cell(row: dict[str, Any]) -> str:
 def _lr_cell(row: dict[str, Any]) -> str:
     if row["lr"] is None:
         return "none (every rate failed)"
-    return f"{row['lr']:g}" + (" (edge)" if row["on_edge"] else "")
+    text = f"{row['lr']:g}" + (" (edge)" if row["on_edge"] else "")
+    fallback = row.get("lr_fallback") or []
+    if fallback:
+        text += f" (fallback from {fallback[0]['lr']:g})"
+    return text
 
 
 def _vs_cell(c: dict[str, Any] | None) -> str:
+    """`win +0.012 [+0.003, +0.021]`: the verdict and the effect with its confidence
+    interval (a summary written before the t-test: `win (+0.012 ± 0.004)`, mean ± SE)."""
     if c is None:
         return ""
     if c["verdict"] == "n/a":
         return "n/a"
-    return f"{c['verdict']} ({c['diff']:+.2g} ± {c['se']:.2g})"
+    if "ci" not in c:
+        return f"{c['verdict']} ({c['diff']:+.2g} ± {c['se']:.2g})"
+    return f"{c['verdict']} {format_effect(c)}"
 
 
 def baseline_labels(summary: dict[str, Any]) -> list[str]:
@@ -235,12 +251,21 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]
 
 def intro(summary: dict[str, Any]) -> list[str]:
     """The sentences that say how the tables were made."""
+    rule = str(summary.get("rule") or RULE)
+    fair = (
+        "The fair rate rule: the test also tried the half-decades around its winner, and a "
+        "full run that diverged moved the rate to the next lower one of the test (`fallback "
+        "from` in the lr column)."
+        if summary.get("fair_lr")
+        else "The learning-rate test alone chose each rate (no fair rule)."
+    )
     return [
         f"Suite {summary['suite']} at scale {summary['scale']:g}; final runs at seeds "
         f"0-{summary['seeds'] - 1}, learning-rate test at seed {summary['lr_seed']}; "
-        "mean ± sample std over the seeds.",
-        f"Comparisons {summary['pairing']}. {RULE[0].upper() + RULE[1:]}.",
-        f"AdamW: Adam with decoupled weight decay {ADAMW_WEIGHT_DECAY:g}; Lion: betas "
+        f"mean ± sample std over the seeds. {fair}",
+        f"Comparisons {summary['pairing']}. {rule[0].upper() + rule[1:]}.",
+        f"AdamW: torch.optim.AdamW's update (betas 0.9, 0.999, eps 1e-8, decoupled weight decay "
+        f"{ADAMW_WEIGHT_DECAY:g}); Lion: betas "
         f"{LION_BETAS[0]:g}, {LION_BETAS[1]:g}, weight decay {LION_WEIGHT_DECAY:g}; all under "
         "the one-cycle schedule.",
     ]
@@ -261,26 +286,33 @@ def markdown(summary: dict[str, Any]) -> str:
 
 
 def csv_text(summary: dict[str, Any]) -> str:
-    """One line per task and optimizer; per baseline its verdict, difference and SE."""
+    """One line per task and optimizer; per baseline its verdict, difference, SE, t, p and
+    the confidence interval of the difference."""
     bases = baseline_labels(summary)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     head = ["task", "metric", "direction", "optimizer", "baseline", "lr", "on_edge", "n"]
-    head += ["mean", "std", "diverged", "rank"]
+    head += ["mean", "std", "diverged", "rank", "lr_fallback_from"]
     for b in bases:
-        head += [f"vs {b}", f"diff {b}", f"se {b}"]
+        head += [f"vs {b}", f"diff {b}", f"se {b}", f"t {b}", f"p {b}"]
+        head += [f"ci_low {b}", f"ci_high {b}"]
     writer.writerow(head)
     for task in summary["tasks"]:
         for r in task["rows"]:
             line = [task["task"], task["metric"], task["direction"], r["optimizer"]]
             line += [int(r["baseline"]), _num(r["lr"], "g"), int(r["on_edge"]), r["n"]]
             line += [_num(r["mean"], ".6g"), _num(r["std"], ".6g"), r["diverged"], r["rank"]]
+            fallback = r.get("lr_fallback") or []
+            line += [_num(fallback[0]["lr"], "g") if fallback else ""]
             for b in bases:
                 c = r["vs"].get(b)
                 if c is None:
-                    line += ["", "", ""]
-                else:
-                    line += [c["verdict"], _num(c["diff"], ".6g"), _num(c["se"], ".6g")]
+                    line += [""] * 7
+                    continue
+                ci = c.get("ci") or (None, None)
+                line += [c["verdict"], _num(c["diff"], ".6g"), _num(c["se"], ".6g")]
+                line += [_num(c.get("t"), ".6g"), _num(c.get("p"), ".6g")]
+                line += [_num(ci[0], ".6g"), _num(ci[1], ".6g")]
             writer.writerow(["" if x == "–" else x for x in line])
     return out.getvalue()
 
@@ -327,6 +359,7 @@ __all__ = [
     "csv_text",
     "intro",
     "markdown",
+    "overall_rows",
     "overall_table",
     "read_summary",
     "task_caption",

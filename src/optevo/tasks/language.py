@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.bench.classify import RunOutcome, finite_weights
-from optevo.bench.datasets import TextSet
-from optevo.bench.optimizers import OptimizerSpec
 from optevo.models.awd_lstm import AWDLSTM, detach_hidden
+from optevo.optim.spec import OptimizerSpec
+from optevo.tasks.base import RunOutcome, finite_weights
+from optevo.tasks.bench_data import TextSet
 
 
 def batchify(ids: Tensor, batch_size: int) -> Tensor:

@@ -1,23 +1,26 @@
-"""Where a bench keeps its results: one JSON line per finished training run, appended (and
-fsynced) the moment it ends, so a killed bench resumes without re-running a finished run.
+"""Where a bench or a validation keeps its results: one JSON line per finished training run,
+appended (and fsynced) the moment it ends, so a killed one resumes without re-running a
+finished run.
 
 `<out>/runs.jsonl`: every run (learning-rate test runs and final seeds). A run is identified
 by its `RunKey` (task, optimizer genome + schedule, phase, learning rate, seed, steps of the
 whole schedule and steps trained); a truncated last line (killed mid-write) is ignored.
-`<out>/bench.json`: per task, the settings of the latest invocation (scale, steps, seeds,
-optimizers in order), from which the table is built. No pickle anywhere.
+`<out>/bench.json`: per task, the settings of the latest `optevo bench` invocation (scale,
+steps, seeds, optimizers in order), from which its table is built (`optevo validate` keeps
+its own `summary.json` instead). No pickle anywhere.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from optevo.bench.lrtest import norm_lr
+from optevo.transfer.lrtest import norm_lr
 
 RUNS_FILE = "runs.jsonl"
 MANIFEST_FILE = "bench.json"
@@ -74,6 +77,12 @@ class RunRecord:
     status: str  # "ok" or "diverged"
     seconds: float
     extra: dict[str, Any]
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run diverged by its task runner's rule (status not "ok") or has no
+        finite metric."""
+        return self.status != "ok" or self.metric is None or not math.isfinite(self.metric)
 
     def to_json(self) -> str:
         data = {"schema": SCHEMA, **asdict(self.key)}

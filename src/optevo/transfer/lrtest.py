@@ -3,8 +3,13 @@
 Each optimizer's peak learning rate is picked from the paper's grid by training a fraction of
 the run at each rate. When the winner lies on the edge of the grid the grid grows on that side
 (one decade at a time) until the winner has a worse neighbour on both sides: several of the
-paper's optimizers want rates far above Adam's. Fine-tuning tasks then also try half and five
-times the winner and keep the best of the three.
+paper's optimizers want rates far above Adam's. With `refine` (the fair rule, issue 24) the
+test then tries the half-decades around the winner (x sqrt(10) and / sqrt(10)) and keeps the
+best of the three. Fine-tuning tasks then also try half and five times the winner and keep the
+best of the three.
+
+Each optimizer kind starts from its own grid (`default_grid`): Adam and AdamW from
+`ADAM_GRID`, Lion from `LION_GRID`, anything else from the paper's `PAPER_GRID`.
 """
 
 from __future__ import annotations
@@ -13,8 +18,16 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from optevo.optim.spec import OptimizerSpec, is_adam, is_lion
+
 PAPER_GRID: tuple[float, ...] = (10.0, 1.0, 0.1, 0.01, 1e-3, 1e-4, 1e-5)
-"""SPEC 7.5's peak learning rates."""
+"""SPEC 7.5's peak learning rates (the one copy of the paper's grid)."""
+ADAM_GRID: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4)
+"""Adam and AdamW start here (the suites' reference rates lie in 1e-3..3e-2)."""
+LION_GRID: tuple[float, ...] = (1e-2, 1e-3, 1e-4, 1e-5)
+"""Lion takes steps of size lr in every coordinate: its rates are 3-10x below Adam's."""
+HALF_DECADE = math.sqrt(10.0)
+"""The fair rule's refinement step: the rates x sqrt(10) and / sqrt(10) around the winner."""
 
 MAX_EXTENSIONS = 6
 """At most this many decades are added on one side (10 -> 1e7, 1e-5 -> 1e-11)."""
@@ -56,6 +69,7 @@ class LrTestResult:
         extended: rates added beyond the starting grid, in the order they were tried.
         finetuned: the half / five-times rates tried around the grid's winner.
         on_edge: the winner still lies on the grid's edge (the extension cap was reached).
+        refined: the half-decade rates tried around the grid's winner (`refine`).
     """
 
     winner: float | None
@@ -63,6 +77,7 @@ class LrTestResult:
     extended: tuple[float, ...] = ()
     finetuned: tuple[float, ...] = ()
     on_edge: bool = False
+    refined: tuple[float, ...] = ()
 
 
 def lr_test(
@@ -72,13 +87,16 @@ def lr_test(
     finetune: bool = False,
     factor: float = 10.0,
     max_extensions: int = MAX_EXTENSIONS,
+    refine: bool = False,
 ) -> LrTestResult:
     """Run the learning-rate test with `score(lr)` (the metric after the test's training).
 
     1. Score every rate of `grid`.
     2. While the best rate is the largest (smallest) one tried, score `factor` times (one
        `factor`-th of) it, at most `max_extensions` times per side.
-    3. With `finetune`, also score half and five times the winner; the best of the three wins.
+    3. With `refine`, also score the winner times and over `HALF_DECADE`; the best of the
+       three wins (ties: the grid's winner).
+    4. With `finetune`, also score half and five times the winner; the best of the three wins.
     """
     scores: dict[float, float | None] = {}
 
@@ -118,10 +136,49 @@ def lr_test(
             break
     winner = pick_best(scores, higher_is_better)
     assert winner is not None
+    refined: tuple[float, ...] = ()
+    if refine:
+        refined = (tried(winner * HALF_DECADE), tried(winner / HALF_DECADE))
+        winner = _best_of(scores, (winner, *refined), higher_is_better)
     finetuned: tuple[float, ...] = ()
     if finetune:
         finetuned = (tried(winner / 2), tried(winner * 5))
-        trio = {lr: scores[lr] for lr in (winner, *finetuned)}
-        winner = pick_best(trio, higher_is_better, centre=winner)
-        assert winner is not None
-    return LrTestResult(winner, dict(scores), tuple(extended), finetuned, on_edge)
+        winner = _best_of(scores, (winner, *finetuned), higher_is_better)
+    return LrTestResult(winner, dict(scores), tuple(extended), finetuned, on_edge, refined)
+
+
+def _best_of(
+    scores: dict[float, float | None], rates: tuple[float, ...], higher_is_better: bool
+) -> float:
+    """The best of `rates` (the first one, a winner that scored, on ties)."""
+    trio = {lr: scores[lr] for lr in rates}
+    best = pick_best(trio, higher_is_better, centre=rates[0])
+    assert best is not None
+    return best
+
+
+def default_grid(spec: OptimizerSpec) -> tuple[float, ...]:
+    """The starting grid of `spec`'s learning-rate test: Adam's genome (with or without weight
+    decay) under the one-cycle schedule `ADAM_GRID`, Lion `LION_GRID`, anything else the
+    paper's 7 decades (an unknown rule's scale is unknown). Every test extends its grid past
+    an edge winner, so a start only saves runs; it does not bound the choice."""
+    if is_lion(spec):
+        return LION_GRID
+    if is_adam(spec):
+        return ADAM_GRID
+    return PAPER_GRID
+
+
+__all__ = [
+    "ADAM_GRID",
+    "HALF_DECADE",
+    "LION_GRID",
+    "MAX_EXTENSIONS",
+    "PAPER_GRID",
+    "LrTestResult",
+    "default_grid",
+    "goodness",
+    "lr_test",
+    "norm_lr",
+    "pick_best",
+]

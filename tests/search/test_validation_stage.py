@@ -1,22 +1,32 @@
-"""A search run's validation stage (`RunConfig.validation`): the run's best genomes beside named
-optimizers and the baselines, run by `optevo validate`'s protocol into RUN/validate/, shown by
-the report, and not trained again when the run is resumed."""
+"""A search run's validation stage (`RunConfig.validation`, `optevo.search.validation`): the
+run's best genomes beside named optimizers and the baselines, run by `optevo validate`'s
+protocol into RUN/validate/, shown by the report, and not trained again when the run is
+resumed."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from helpers.search import SyntheticExecutor, micro_config
-from optevo.bench.store import ResultStore
+from helpers.threads import torch_threads
 from optevo.config import ConfigError
 from optevo.search.api import resume_search, start_search
 from optevo.search.store import RunStore
-from optevo.validate.stage import DONE_META, VALIDATE_DIR
+from optevo.search.validation import DONE_META, VALIDATE_DIR
+from optevo.transfer.store import ResultStore
 
 TASKS = ["cancer-logreg", "ratings-mf"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One torch thread, as the suites' budgets are measured (and restored afterwards)."""
+    with torch_threads(1):
+        yield
 
 
 def config(**validation: object):  # type: ignore[no-untyped-def]
@@ -57,7 +67,7 @@ def test_the_stage_validates_the_final_top_beside_named_and_baselines(tmp_path: 
 def test_a_stage_cut_short_goes_on_when_the_run_is_resumed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import optevo.validate.stage as stage
+    import optevo.search.validation as stage
 
     run_dir = tmp_path / "run"
     real = stage.run_validate

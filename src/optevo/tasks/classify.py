@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optevo.bench.datasets import ImageSet
-from optevo.bench.optimizers import OptimizerSpec
+from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import RunOutcome, finite_weights
+from optevo.tasks.bench_data import ImageSet
 
 __all__ = [
     "ClassificationRunner",
@@ -128,7 +128,7 @@ class ClassificationRunner:
         torch.manual_seed(seed)
         model = self.make_model().to(self.device)
         if self.pipeline.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = optimizer.build(
             model.parameters(), lr, total_steps, warmup_steps, hold_steps, seed=seed
         )

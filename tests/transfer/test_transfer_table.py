@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from optevo.bench.table import Cell, Column, csv_table, markdown_table, summarize
+from optevo.transfer.table import Cell, Column, csv_table, markdown_table, summarize
 
 
 def test_mean_and_sample_std_by_hand() -> None:
@@ -54,8 +54,8 @@ def test_csv_has_the_same_numbers_and_best_flags() -> None:
     rows = list(csv.reader(io.StringIO(csv_table(CELLS, ["Adam", "Opt6"], COLUMNS))))
     assert rows[0] == [
         "optimizer",
-        *(f"cifar {f}" for f in ("mean", "std", "n", "lr", "best")),
-        *(f"ptb {f}" for f in ("mean", "std", "n", "lr", "best")),
+        *(f"cifar {f}" for f in ("mean", "std", "n", "lr", "best", "lr fallback from")),
+        *(f"ptb {f}" for f in ("mean", "std", "n", "lr", "best", "lr fallback from")),
     ]
     adam = dict(zip(rows[0], rows[1], strict=True))
     assert float(adam["cifar mean"]) == pytest.approx(95.69, abs=1e-4)
@@ -71,6 +71,13 @@ def test_ties_at_displayed_precision_are_all_marked() -> None:
     cells = {("A", "c"): Cell((0.95001,), 0.1), ("B", "c"): Cell((0.95004,), 0.01)}
     text = markdown_table(cells, ["A", "B"], [Column("c", "C")])
     assert text.count("**95.00**") == 2
+
+
+def test_a_fallback_rate_is_marked() -> None:
+    cells = {("A", "c"): Cell((0.9, 0.91), 0.01, fallback_from=0.1)}
+    assert "(lr 0.01, fallback from 0.1)" in markdown_table(cells, ["A"], [Column("c", "C")])
+    rows = list(csv.reader(io.StringIO(csv_table(cells, ["A"], [Column("c", "C")]))))
+    assert dict(zip(rows[0], rows[1], strict=True))["c lr fallback from"] == "0.1"
 
 
 def test_diverged_seeds_are_shown() -> None:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from optevo.bench.lrtest import PAPER_GRID, lr_test, norm_lr, pick_best
+from optevo.transfer.lrtest import PAPER_GRID, lr_test, norm_lr, pick_best
 
 
 def peaked(best: float, width: float = 1.0):
@@ -103,3 +103,22 @@ def test_rates_are_normalised_so_extension_hits_grid_points() -> None:
 def test_bad_grid_is_refused() -> None:
     with pytest.raises(ValueError):
         lr_test(lambda lr: 1.0, grid=(0.1, -1.0))
+
+
+def test_the_fair_rule_refines_at_half_decades_around_the_winner() -> None:
+    score, asked = peaked(0.3)
+    result = lr_test(score, refine=True)
+    # The grid picks 0.1; then 0.1 x sqrt(10) = 0.316 and 0.1 / sqrt(10) = 0.0316 are tried,
+    # and 0.316 (nearest 0.3) wins.
+    up, down = norm_lr(0.1 * math.sqrt(10)), norm_lr(0.1 / math.sqrt(10))
+    assert (up, down) == (0.316227766017, 0.0316227766017)
+    assert result.refined == (up, down) and asked[-2:] == [up, down]
+    assert result.winner == up
+    # Neighbours worse: the grid's winner stays; a refined rate that fails does not win.
+    kept = lr_test(peaked(1e-3)[0], refine=True)
+    assert kept.winner == 1e-3 and len(kept.refined) == 2
+    failing = lr_test(lambda lr: None if lr > 0.2 else 1 - abs(math.log10(lr) + 1), refine=True)
+    assert failing.scores[up] is None and failing.winner == 0.1
+    # Refinement comes before fine-tuning's half / five times.
+    both = lr_test(peaked(0.3)[0], refine=True, finetune=True)
+    assert both.finetuned == (norm_lr(up / 2), norm_lr(up * 5))

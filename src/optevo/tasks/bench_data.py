@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,9 @@ def _need(path: Path, what: str, layout: str) -> Path:
     return path
 
 
-def _split(name: str, images: np.ndarray, labels: np.ndarray, val_size: int) -> tuple:
+def _split(
+    name: str, images: np.ndarray, labels: np.ndarray, val_size: int
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     # At most a fifth of the images, so small (test) copies of a data set split too.
     val_size = min(val_size, max(1, len(labels) // 5))
     train_idx, val_idx = split_indices(len(labels), val_size, seed=0)
@@ -118,8 +121,8 @@ def decode_image(path: Path, size: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+        with Image.open(path) as opened:
+            im = opened.convert("RGB")
             if im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BICUBIC)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1).copy()
@@ -224,17 +227,17 @@ def load_tinyimagenet(root: Path, size: int = 72, val_size: int = 5000) -> Image
 FLOWERS_LAYOUT = "ROOT/jpg/image_00001.jpg..., ROOT/imagelabels.mat, ROOT/setid.mat"
 
 
-def _loadmat(path: Path, layout: str) -> dict:
+def _loadmat(path: Path, layout: str) -> dict[str, Any]:
     from scipy.io import loadmat
 
     _need(path, path.name, layout)
     try:
-        return loadmat(path, squeeze_me=True)
+        return dict(loadmat(path, squeeze_me=True))
     except Exception as error:  # scipy raises several types for a damaged file
         raise ValueError(f"{path}: not a readable .mat file ({error})") from error
 
 
-def _mat_field(mat: dict, key: str, path: Path) -> np.ndarray:
+def _mat_field(mat: dict[str, Any], key: str, path: Path) -> np.ndarray:
     if key not in mat:
         found = ", ".join(k for k in mat if not k.startswith("__"))
         raise ValueError(f"{path}: no {key!r} entry (has: {found})")

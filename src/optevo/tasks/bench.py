@@ -1,4 +1,5 @@
-"""The transfer tasks of `optevo bench` (SPEC 7.5, the paper's Appendix B), with their budgets.
+"""The bench suite: the transfer tasks of `optevo bench` (SPEC 7.5, the paper's Appendix B),
+with their budgets.
 
 Steps at scale 1 (warm-up W / hold H), batch:
 - fashion-convnet: Fashion-MNIST, ConvNet base 16 (CPU-sized, the `quick` fitness network);
@@ -19,8 +20,8 @@ The paper gives W/H (6,400 warm-up, 12,800 hold) for CIFAR and TinyImageNet only
 tasks keep the same proportions of their run (1/15 and 2/15). `--scale S` multiplies every
 step count (total, warm-up, hold), never the data.
 
-The registry `TASKS` also holds the search and validation suites' tasks (`optevo.tasks`),
-which `optevo bench` runs at their suite's size.
+The registry (`optevo.tasks.registry.TASKS`) holds these and the search and validation suites'
+tasks (`optevo.tasks.suites`), which `optevo bench` runs at their suite's size.
 """
 
 from __future__ import annotations
@@ -31,12 +32,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from optevo.bench import datasets as ds
-from optevo.bench.classify import ImagePipeline, random_crop_to
 from optevo.data.augment import Augment
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
-from optevo.tasks.base import Budget, Runner, Task, TaskOptions, registry
-from optevo.tasks.suites import SUITE_TASKS
+from optevo.tasks import bench_data as ds
+from optevo.tasks.base import Budget, Runner, Task, TaskOptions
+from optevo.tasks.classify import ImagePipeline, random_crop_to
 
 _proportional = Budget.proportional
 
@@ -57,8 +57,8 @@ def _after(augment: Augment) -> Callable[[torch.Tensor, float, torch.Generator],
 def _build_convnet(
     load: Callable[[Path | None], ds.ImageSet], base: int, augment: Augment
 ) -> Callable[[TaskOptions, Budget], Runner]:
-    from optevo.bench.classify import ClassificationRunner
     from optevo.models import ConvNet
+    from optevo.tasks.classify import ClassificationRunner
 
     def build(opts: TaskOptions, budget: Budget) -> Runner:
         data = opts.data or load(None if opts.root is None else Path(opts.root))
@@ -80,8 +80,8 @@ def _build_convnet(
 def _build_effnet_scratch(
     load: Callable[[Path | None], ds.ImageSet],
 ) -> Callable[[TaskOptions, Budget], Runner]:
-    from optevo.bench.classify import ClassificationRunner
     from optevo.models.efficientnet import EfficientNetV2S
+    from optevo.tasks.classify import ClassificationRunner
 
     def build(opts: TaskOptions, budget: Budget) -> Runner:
         data = opts.data or load(None if opts.root is None else Path(opts.root))
@@ -105,8 +105,8 @@ def _build_effnet_scratch(
 
 
 def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
-    from optevo.bench.classify import ClassificationRunner
     from optevo.models.resnet9 import ResNet9
+    from optevo.tasks.classify import ClassificationRunner
 
     size = opts.image_size or 72
     crop = size * 64 // 72
@@ -132,8 +132,8 @@ def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
 def _build_finetune(
     load: Callable[..., ds.ImageSet], name: str, layout: str
 ) -> Callable[[TaskOptions, Budget], Runner]:
-    from optevo.bench.classify import ClassificationRunner
     from optevo.models.efficientnet import EfficientNetV2S, load_checkpoint
+    from optevo.tasks.classify import ClassificationRunner
 
     def build(opts: TaskOptions, budget: Budget) -> Runner:
         if opts.checkpoint is None:
@@ -169,8 +169,8 @@ def _build_finetune(
 
 
 def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
-    from optevo.bench.language import LanguageRunner
     from optevo.models.awd_lstm import AWDLSTM
+    from optevo.tasks.language import LanguageRunner
 
     data = opts.data or ds.load_ptb(_root(opts, "ptb", ds.PTB_LAYOUT))
     return LanguageRunner(
@@ -201,88 +201,75 @@ def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], lay
     )
 
 
-TASKS: dict[str, Task] = registry(
-    (
-        Task(
-            "fashion-convnet",
-            "Fashion",
-            "accuracy",
-            _proportional(3_000, 64),
-            ds.FASHION_LAYOUT,
-            _build_convnet(ds.load_fashion_mnist, 16, Augment()),
-            needs_root=False,
-            family="convnet",
-            source="fashion-mnist",
-        ),
-        Task(
-            "cifar10-convnet",
-            "CIFAR-10 (ConvNet)",
-            "accuracy",
-            _proportional(8_000, 128),
-            "the CIFAR-10 python batches (folder or .tar.gz)",
-            _build_convnet(ds.load_cifar10, 32, Augment(crop=True, flip=True, cutout=True)),
-            needs_root=False,
-            family="convnet",
-            source="cifar10",
-        ),
-        Task(
-            "cifar10-effnetv2s",
-            "CIFAR-10",
-            "accuracy",
-            _SCRATCH,
-            "the CIFAR-10 python batches (folder or .tar.gz)",
-            _build_effnet_scratch(ds.load_cifar10),
-            needs_root=False,
-            family="efficientnet",
-            source="cifar10",
-        ),
-        Task(
-            "cifar100-effnetv2s",
-            "CIFAR-100",
-            "accuracy",
-            _SCRATCH,
-            "the CIFAR-100 python batches (folder or .tar.gz)",
-            _build_effnet_scratch(ds.load_cifar100),
-            needs_root=False,
-            family="efficientnet",
-            source="cifar100",
-        ),
-        Task(
-            "tinyimagenet-resnet9",
-            "Tiny",
-            "accuracy",
-            Budget(total_steps=300_000, warmup_steps=6_400, hold_steps=12_800, batch_size=256),
-            ds.TINY_LAYOUT,
-            _build_tiny,
-            family="resnet",
-            source="tinyimagenet",
-        ),
-        _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_LAYOUT),
-        _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_LAYOUT),
-        _finetune_task("caltech101", "Caltech", ds.load_caltech101, ds.CALTECH_LAYOUT),
-        Task(
-            "ptb-awdlstm",
-            "PTB",
-            "perplexity",
-            _proportional(99_600, 80),
-            ds.PTB_LAYOUT,
-            _build_ptb,
-            family="lstm",
-            source="ptb",
-        ),
-        *SUITE_TASKS,
-    )
+BENCH_TASKS: tuple[Task, ...] = (
+    Task(
+        "fashion-convnet",
+        "Fashion",
+        "accuracy",
+        _proportional(3_000, 64),
+        ds.FASHION_LAYOUT,
+        _build_convnet(ds.load_fashion_mnist, 16, Augment()),
+        needs_root=False,
+        family="convnet",
+        source="fashion-mnist",
+    ),
+    Task(
+        "cifar10-convnet",
+        "CIFAR-10 (ConvNet)",
+        "accuracy",
+        _proportional(8_000, 128),
+        "the CIFAR-10 python batches (folder or .tar.gz)",
+        _build_convnet(ds.load_cifar10, 32, Augment(crop=True, flip=True, cutout=True)),
+        needs_root=False,
+        family="convnet",
+        source="cifar10",
+    ),
+    Task(
+        "cifar10-effnetv2s",
+        "CIFAR-10",
+        "accuracy",
+        _SCRATCH,
+        "the CIFAR-10 python batches (folder or .tar.gz)",
+        _build_effnet_scratch(ds.load_cifar10),
+        needs_root=False,
+        family="efficientnet",
+        source="cifar10",
+    ),
+    Task(
+        "cifar100-effnetv2s",
+        "CIFAR-100",
+        "accuracy",
+        _SCRATCH,
+        "the CIFAR-100 python batches (folder or .tar.gz)",
+        _build_effnet_scratch(ds.load_cifar100),
+        needs_root=False,
+        family="efficientnet",
+        source="cifar100",
+    ),
+    Task(
+        "tinyimagenet-resnet9",
+        "Tiny",
+        "accuracy",
+        Budget(total_steps=300_000, warmup_steps=6_400, hold_steps=12_800, batch_size=256),
+        ds.TINY_LAYOUT,
+        _build_tiny,
+        family="resnet",
+        source="tinyimagenet",
+    ),
+    _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_LAYOUT),
+    _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_LAYOUT),
+    _finetune_task("caltech101", "Caltech", ds.load_caltech101, ds.CALTECH_LAYOUT),
+    Task(
+        "ptb-awdlstm",
+        "PTB",
+        "perplexity",
+        _proportional(99_600, 80),
+        ds.PTB_LAYOUT,
+        _build_ptb,
+        family="lstm",
+        source="ptb",
+    ),
 )
-"""Every task, one registry: the transfer benchmarks above, then the tensor tasks of the search
-and validation suites (`optevo.tasks.suites`). `optevo.tasks.registry` reads it by suite."""
+"""The transfer benchmarks, in the order of the paper's tables."""
 
-TASK_NAMES: tuple[str, ...] = tuple(TASKS)
-
-
-def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
-    return TASKS[name]
-
-
-__all__ = ["TASKS", "TASK_NAMES", "Budget", "Task", "TaskOptions", "get_task"]
+__all__ = ["BENCH_TASKS"]

@@ -51,10 +51,12 @@ class Column:
 
 @dataclass(frozen=True)
 class Cell:
-    """One optimizer on one task: the metric of each seed and the learning rate used."""
+    """One optimizer on one task: the metric of each seed and the learning rate used;
+    `fallback_from`: the test's rate, when a diverged full run moved the final runs off it."""
 
     values: tuple[float | None, ...]
     lr: float | None
+    fallback_from: float | None = None
 
     @property
     def summary(self) -> Summary:
@@ -100,7 +102,13 @@ def format_cell(cell: Cell | None, column: Column, best: bool = False) -> str:
         text = f"**{text}**"
     if s.failed:
         text += f" ({s.failed} diverged)"
-    return f"{text} (lr {format_lr(cell.lr)})"
+    return f"{text} (lr {format_lr(cell.lr)}{_fallback(cell)})"
+
+
+def _fallback(cell: Cell) -> str:
+    if cell.fallback_from is None:
+        return ""
+    return f", fallback from {format_lr(cell.fallback_from)}"
 
 
 def markdown_table(
@@ -121,30 +129,36 @@ def markdown_table(
 def csv_table(
     cells: dict[tuple[str, str], Cell], rows: Sequence[str], columns: Sequence[Column]
 ) -> str:
-    """The same table as CSV: per task `mean`, `std`, `n`, `lr`, `best` columns (accuracy in
-    percent, as in the Markdown)."""
+    """The same table as CSV: per task `mean`, `std`, `n`, `lr`, `best` and `lr fallback from`
+    columns (accuracy in percent, as in the Markdown; the last one is empty unless a diverged
+    full run moved the rate)."""
     best = {c.task: best_rows(cells, rows, c) for c in columns}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     header = ["optimizer"]
     for c in columns:
-        header += [f"{c.task} {field}" for field in ("mean", "std", "n", "lr", "best")]
+        fields = ("mean", "std", "n", "lr", "best", "lr fallback from")
+        header += [f"{c.task} {field}" for field in fields]
     writer.writerow(header)
     for row in rows:
         line: list[str] = [row]
         for c in columns:
             cell = cells.get((row, c.task))
-            if cell is None or cell.summary.mean is None:
-                n = "" if cell is None else str(cell.summary.n)
-                line += ["", "", n, "" if cell is None else format_lr(cell.lr), "0"]
+            moved = "" if cell is None or cell.fallback_from is None else format_lr(
+                cell.fallback_from
+            )
+            s = None if cell is None else cell.summary
+            if cell is None or s is None or s.mean is None:
+                n = "" if s is None else str(s.n)
+                line += ["", "", n, "" if cell is None else format_lr(cell.lr), "0", moved]
                 continue
-            s = cell.summary
             line += [
                 f"{_scale(s.mean, c):.4f}",
                 "" if s.std is None else f"{_scale(s.std, c):.4f}",
                 str(s.n),
                 format_lr(cell.lr),
                 "1" if row in best[c.task] else "0",
+                moved,
             ]
         writer.writerow(line)
     return out.getvalue()

@@ -9,11 +9,12 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from optevo.bench.optimizers import OptimizerSpec, from_run, named
 from optevo.fitness.spec import resolve_device
+from optevo.optim.spec import OptimizerSpec, baselines, named
 from optevo.search.config import RunConfig
-from optevo.validate.baselines import baselines
-from optevo.validate.run import TaskResult, ValidateConfig, ValidateEvent, run_validate
+from optevo.search.named import from_run
+from optevo.transfer.protocol import TransferEvent
+from optevo.validate.run import TaskResult, ValidateConfig, run_validate
 
 VALIDATE_DIR = "validate"
 """The stage's results folder inside the run (the one `optevo validate --run` uses)."""
@@ -45,7 +46,7 @@ def stage_config(run_dir: str | Path, config: RunConfig) -> ValidateConfig:
 def run_stage(
     run_dir: str | Path,
     config: RunConfig,
-    on_event: Callable[[ValidateEvent], None] | None = None,
+    on_event: Callable[[TransferEvent], None] | None = None,
 ) -> list[TaskResult]:
     """Validate the run's best genomes into RUN/validate/ (resumable). A run in which no
     genome has a fitness has nothing to validate: a warning, and nothing is run."""
