@@ -121,8 +121,7 @@ class _Bar:
             p.console.print(f"{event.task} {event.optimizer}: every learning rate failed")
         elif event.kind == "fallback":
             p.console.print(
-                f"{event.task} {event.optimizer}: the full run at lr {event.lr:g} "
-                f"{event.message}",
+                f"{event.task} {event.optimizer}: the full run at lr {event.lr:g} {event.message}",
                 highlight=False,
             )
         elif event.kind == "finals":
@@ -198,7 +197,19 @@ def validate(
         typer.Option(min=0.0001, max=0.4999, help="the verdict's level (paired t-test, two-sided)"),
     ] = 0.05,
     threads: Annotated[
-        int, typer.Option(min=1, help="torch CPU threads (the suites' models are sized for one)")
+        int,
+        typer.Option(
+            min=1, help="torch CPU threads per process (the suites' models are sized for one)"
+        ),
+    ] = 1,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=256,
+            help="processes: the (task, optimizer) pairs run side by side, longest first "
+            "(e.g. 2 on a 2-core CPU with --threads 1)",
+        ),
     ] = 1,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N, mps or auto")] = "cpu",
     out: Annotated[
@@ -220,7 +231,7 @@ def validate(
     confidence interval (table.md, table.csv, summary.json in --out).
 
     Every run is stored as it ends: the same command with the same --out resumes (Ctrl-C is
-    safe).
+    safe; with --jobs too).
     """
     from optevo.optim.spec import baselines
     from optevo.validate.run import DEFAULT_SEEDS, VALIDATE_SUITES, ValidateConfig, run_validate
@@ -265,13 +276,13 @@ def validate(
     set_threads(threads)
     console.print(
         f"validate: {len(specs)} optimizers x {len(config.tasks)} tasks ({suite} suite, scale "
-        f"{scale:g}, {config.seeds} seeds) -> {out}",
+        f"{scale:g}, {config.seeds} seeds{f', {jobs} processes' if jobs > 1 else ''}) -> {out}",
         highlight=False,
     )
     bar = _Bar()
     try:
         with bar.progress:
-            run_validate(config, out, bar)
+            run_validate(config, out, bar, jobs=jobs, threads=threads)
     except KeyboardInterrupt:
         console.print(
             f"interrupted: {bar.trained} runs trained this time; every finished run is in "

@@ -48,8 +48,9 @@ def run_stage(
     config: RunConfig,
     on_event: Callable[[TransferEvent], None] | None = None,
 ) -> list[TaskResult]:
-    """Validate the run's best genomes into RUN/validate/ (resumable). A run in which no
-    genome has a fitness has nothing to validate: a warning, and nothing is run."""
+    """Validate the run's best genomes into RUN/validate/ (resumable; in the run's worker
+    processes when its executor is a process pool). A run in which no genome has a fitness
+    has nothing to validate: a warning, and nothing is run."""
     from optevo.search.api import read_summary
 
     summary = read_summary(run_dir)
@@ -59,4 +60,14 @@ def run_stage(
             stacklevel=2,
         )
         return []
-    return run_validate(stage_config(run_dir, config), Path(run_dir) / VALIDATE_DIR, on_event)
+    # The run's process pool size, one process per (task, optimizer) pair at a time.
+    executor = config.executor
+    jobs = executor.workers if executor.kind == "process" else 1
+    threads = executor.threads or 1
+    return run_validate(
+        stage_config(run_dir, config),
+        Path(run_dir) / VALIDATE_DIR,
+        on_event,
+        jobs=jobs,
+        threads=threads,
+    )

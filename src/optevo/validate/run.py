@@ -162,19 +162,64 @@ def run_validate(
     config: ValidateConfig,
     out: str | Path,
     on_event: Callable[[TransferEvent], None] | None = None,
+    jobs: int = 1,
+    threads: int = 1,
 ) -> list[TaskResult]:
-    """Validate every optimizer of `config` on its tasks; results accumulate in `out`."""
+    """Validate every optimizer of `config` on its tasks; results accumulate in `out`.
+
+    `jobs` > 1: the (task, optimizer) pairs run in that many processes of `threads` torch
+    threads each (`optevo.validate.parallel`), longest first; the tables are the same."""
+    from optevo.validate.parallel import merge_shards, run_units
     from optevo.validate.tables import write_outputs
 
-    store = ResultStore(out)
+    if jobs < 1 or threads < 1:
+        raise ValueError(f"jobs and threads must be at least 1, got {jobs} and {threads}")
+    merge_shards(out)  # runs a killed parallel validation finished
     emit = on_event or (lambda event: None)
     emit(TransferEvent("plan", cost=planned_cost(config)))
+    if jobs > 1:
+        run_units(config, Path(out), _units_longest_first(config), emit, jobs, threads)
+        emit = lambda event: None  # noqa: E731 (the workers reported every run)
+    store = ResultStore(out)
     results: list[TaskResult] = []
     for name in config.tasks:
         result = _validate_task(config, TASKS[name], store, emit)
         results.append(result)
         write_outputs(store.out, config, results)
     return results
+
+
+def _units_longest_first(config: ValidateConfig) -> list[tuple[str, int]]:
+    """Every (task, optimizer index) pair, by its planned seconds, longest first."""
+
+    def cost(task: str, index: int) -> float:
+        spec = config.optimizers[index]
+        steps = config.budget(task).total_steps
+        per_step = seconds_per_step(TASKS[task], config.size(task))
+        grid = len(set(config.grid_of(spec)))
+        return per_step * (grid * lr_test_steps(steps, spec) + config.seeds * steps)
+
+    units = [(t, i) for t in config.tasks for i in range(len(config.optimizers))]
+    return sorted(units, key=lambda u: -cost(*u))
+
+
+def task_runs(
+    config: ValidateConfig,
+    task: Task,
+    store: ResultStore,
+    emit: Callable[[TransferEvent], None],
+) -> TaskRuns:
+    """The transfer protocol on one task at the validation's size and budget."""
+    budget = config.budget(task.name)
+    options = TaskOptions(device=config.device)
+    return TaskRuns(
+        task,
+        budget,
+        store,
+        lambda: task.build(options, budget),
+        emit,
+        seconds_per_step(task, config.size(task.name)),
+    )
 
 
 def _validate_task(
@@ -185,15 +230,7 @@ def _validate_task(
 ) -> TaskResult:
     size = config.size(task.name)
     budget = config.budget(task.name)
-    options = TaskOptions(device=config.device)
-    runs = TaskRuns(
-        task,
-        budget,
-        store,
-        lambda: task.build(options, budget),
-        emit,
-        seconds_per_step(task, size),
-    )
+    runs = task_runs(config, task, store, emit)
     result = TaskResult(task, size, budget)
     for spec in config.optimizers:
         grid = config.grid_of(spec)
@@ -210,5 +247,6 @@ __all__ = [
     "planned_cost",
     "run_validate",
     "seconds_per_step",
+    "task_runs",
     "task_size",
 ]
