@@ -49,7 +49,7 @@ from optevo.validate.tables import (
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = (
     "docs/results/validation/named",
-    "docs/results/discover-cpu/run/validate",
+    "docs/results/discover-cpu-random/run/validate",
     "docs/results/strategies/validation/part-0of2",
     "docs/results/strategies/validation/part-1of2",
     "docs/results/strategies/validation/rest",

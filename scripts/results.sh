@@ -38,17 +38,9 @@ case "${1:-}" in
       --no-analyze
     ;;
   discover)
-    # issue 16 item 4: the discover preset, both cores (its two worker processes)
-    # The validation stage's comparators (Adam, AdamW, Lion, LR6) ran with the same protocol
-    # in docs/results/validation/named (same keys: task, optimizer, genome, schedule, phase,
-    # rate, seed, steps): their runs are read back from there instead of trained again.
-    if [ ! -f docs/results/discover-cpu/run/validate/runs.jsonl ]; then
-      mkdir -p docs/results/discover-cpu/run/validate
-      $BIN/python -c 'import json, sys
-for line in open("docs/results/validation/named/runs.jsonl"):
-    if json.loads(line)["optimizer"] in {"Adam", "AdamW", "Lion", "LR6"}:
-        sys.stdout.write(line)' > docs/results/discover-cpu/run/validate/runs.jsonl
-    fi
+    # issue 24 item 7: the discover preset (discovery from the frontier), both cores (its two
+    # worker processes; the validation stage in two processes too). Resumable.
+    # (The random-started run of issue 16 is kept in docs/results/discover-cpu-random/.)
     if [ -f docs/results/discover-cpu/run/run.sqlite ]; then
       $BIN/optevo search --resume docs/results/discover-cpu/run
     else
