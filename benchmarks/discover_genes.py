@@ -17,13 +17,20 @@ from collections import Counter
 from pathlib import Path
 
 from optevo.search.store import RunStore, StoreError
+from optevo.space.genes import GENES
 from optevo.space.genome import Genome
 from optevo.space.ops import OPERANDS
 
 
 def genes(genome: Genome, schedule: str) -> set[str]:
-    """The genes of one genome: `operand:x`, `op:f`, `momentum:m`, `decay`, `schedule:s`."""
+    """The genes of one genome: `operand:x`, `op:f`, `momentum:m`, `decay`, `schedule:s`,
+    and in the extended space `const:<name><op><default>` for each constant it reads that
+    is moved from its default (above or below it; `wd` on or off)."""
     out = {f"momentum:{genome.momentum}", f"schedule:{schedule}"}
+    for name in genome.live_constants():
+        value, default = genome.constant(name), GENES[name].default
+        if value != default:
+            out.add(f"const:{name}{'>' if value > default else '<'}{default:g}")
     for name in genome.active_names():
         node = genome.node(name)
         out.add(f"op:{node.op}")

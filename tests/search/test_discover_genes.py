@@ -26,6 +26,13 @@ def test_genes_of_adam_are_its_operands_operations_and_momentum() -> None:
     }
 
 
+def test_an_extended_genomes_moved_constants_are_genes() -> None:
+    # AdamW: beta_s 0.999 (> 0.99), eps 1e-8 (< 1e-7), wd 0.01 (> 0); beta_v at its default.
+    got = genes(library.genome("AdamW"), "one_cycle")
+    consts = {g for g in got if g.startswith("const:")}
+    assert consts == {"const:beta_s>0.99", "const:eps<1e-07", "const:wd>0"}
+
+
 def test_the_table_counts_each_rungs_genomes_and_leaves_the_seed_genomes_out(
     tmp_path: Path,
 ) -> None:
