@@ -73,13 +73,13 @@ def test_a_stage_cut_short_goes_on_when_the_run_is_resumed(
     real = stage.run_validate
     calls = {"n": 0}
 
-    def dying(cfg, out, on_event=None):  # type: ignore[no-untyped-def]
+    def dying(cfg, out, on_event=None, jobs=1, threads=1):  # type: ignore[no-untyped-def]
         def event(e):  # type: ignore[no-untyped-def]
             if e.kind == "done":
                 calls["n"] += 1
                 if calls["n"] == 5:
                     raise KeyboardInterrupt
-        return real(cfg, out, event)
+        return real(cfg, out, event, jobs=jobs, threads=threads)
 
     monkeypatch.setattr(stage, "run_validate", dying)
     with pytest.raises(KeyboardInterrupt):
