@@ -201,3 +201,16 @@ def start_cli_search(
             f"evaluations: {(out or b'').decode()[-1000:]}"
         )
     return proc, run_dir
+
+
+def run_synthetic(
+    tmp_path: Path, name: str = "run", **sections: object
+) -> tuple[RunStore, SyntheticExecutor]:
+    """A micro run (no final stage) with the synthetic executor, in tmp_path/name: its store
+    (open, unlocked) and the executor (its trials and batches)."""
+    from optevo.search.api import start_search
+
+    cfg = micro_config(final={"top": 0, "baselines": []}, **sections)
+    ex = SyntheticExecutor()
+    start_search(cfg, tmp_path / name, executor=ex)
+    return RunStore.open(tmp_path / name, lock=False), ex

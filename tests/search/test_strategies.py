@@ -5,22 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from helpers.search import SyntheticExecutor, micro_config, synthetic_score
+from helpers.search import run_synthetic as run
 from optevo import library
 from optevo.fingerprint import Identity, SeenSet
-from optevo.search.api import start_search, summarize
+from optevo.search.api import summarize
 from optevo.search.records import Request
 from optevo.search.runner import SearchRun
 from optevo.search.store import RunStore
 from optevo.space.genome import Genome
-
-
-def run(
-    tmp_path: Path, name: str = "run", **sections: object
-) -> tuple[RunStore, SyntheticExecutor]:
-    cfg = micro_config(final={"top": 0, "baselines": []}, **sections)
-    ex = SyntheticExecutor()
-    start_search(cfg, tmp_path / name, executor=ex)
-    return RunStore.open(tmp_path / name, lock=False), ex
 
 
 def test_evaluation_count_is_the_formula_plus_redraws_minus_duplicates(tmp_path: Path) -> None:

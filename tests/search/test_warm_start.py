@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.search import SyntheticExecutor, micro_config, rows, start_cli_search
+from helpers.search import micro_config, rows, start_cli_search
+from helpers.search import run_synthetic as run
 from optevo import library
 from optevo.config import ConfigError
 from optevo.search.api import resume_search, start_search, summarize
@@ -19,15 +20,6 @@ from optevo.search.records import Evaluation
 from optevo.search.store import RunStore
 from optevo.search.strategies.base import Incumbent
 from optevo.search.worker import Worker
-
-
-def run(
-    tmp_path: Path, name: str = "run", **sections: object
-) -> tuple[RunStore, SyntheticExecutor]:
-    cfg = micro_config(final={"top": 0, "baselines": []}, **sections)
-    ex = SyntheticExecutor()
-    start_search(cfg, tmp_path / name, executor=ex)
-    return RunStore.open(tmp_path / name, lock=False), ex
 
 
 def ordered(evs: list[Evaluation]) -> list[Evaluation]:
