@@ -29,6 +29,7 @@ run: setup data
 lint: setup
 	$(BIN)/ruff check src tests benchmarks tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 test: $(TEST_STAMP) data lint
 	$(BIN)/python -m pytest

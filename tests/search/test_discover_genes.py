@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
+
+from benchmarks.discover_genes import genes, table
 
 from helpers.search import SyntheticExecutor, micro_config
 from optevo import library
 from optevo.search.api import start_search
 from optevo.search.store import RunStore
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from discover_genes import genes, table
 
 
 def test_genes_of_adam_are_its_operands_operations_and_momentum() -> None:

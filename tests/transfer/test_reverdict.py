@@ -4,10 +4,10 @@ the paired t-test's verdicts from its stored per-seed results, the old ones besi
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
+
+from benchmarks import reverdict
 
 from optevo.optim.spec import baselines, named
 from optevo.tasks.registry import get_task
@@ -17,16 +17,7 @@ from optevo.transfer.store import RunKey, RunRecord
 from optevo.validate.run import TaskResult, ValidateConfig
 from optevo.validate.tables import build_summary
 
-ROOT = Path(__file__).resolve().parents[2]
 OLD_RULE = "win / loss: better / worse than the baseline by more than 2 standard errors"
-
-
-def reverdict() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("reverdict", ROOT / "benchmarks" / "reverdict.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _records(label: str, ident: str, values: list[float]) -> list[RunRecord]:
@@ -68,7 +59,7 @@ def old_folder(tmp_path: Path) -> Path:
 
 def test_the_old_verdicts_are_recomputed_and_the_new_ones_written(tmp_path: Path) -> None:
     folder = old_folder(tmp_path)
-    module = reverdict()
+    module = reverdict
     result = module.process(folder)
     assert result["mismatches"] == []
     assert result["old"][("SGD", "Adam")] == {"win": 1, "loss": 0, "tie": 0}
@@ -91,6 +82,6 @@ def test_the_old_verdicts_are_recomputed_and_the_new_ones_written(tmp_path: Path
 def test_a_dry_run_writes_nothing(tmp_path: Path) -> None:
     folder = old_folder(tmp_path)
     before = (folder / "summary.json").read_text()
-    reverdict().main([str(folder), "--dry-run"])
+    reverdict.main([str(folder), "--dry-run"])
     assert (folder / "summary.json").read_text() == before
     assert not (folder / "verdicts.md").exists()
