@@ -1,12 +1,13 @@
 # optevo: `make run` sets up and runs the main job; `make test` sets up and runs the tests;
-# `make test-fast` runs lint and the quick tier (no slow, subprocess, browser or cuda tests).
+# `make test-fast` runs lint and the quick tier (no slow, subprocess, browser or cuda tests);
+# `make docs` builds the docs site strictly (mkdocs.yml; CI builds it as part of `make test`).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: setup data run test test-fast lint bench clean
+.PHONY: setup data run test test-fast lint docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +32,15 @@ lint: setup
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
-test: $(TEST_STAMP) data lint
+test: $(TEST_STAMP) data lint docs
 	$(BIN)/python -m pytest
 
 test-fast: data lint
 	$(BIN)/python -m pytest -m "not slow and not subprocess and not browser and not cuda"
+
+docs: $(STAMP)
+	$(BIN)/python scripts/docs-index.py
+	$(BIN)/mkdocs build --strict --quiet
 
 bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/optimizer_step.py
@@ -43,4 +48,4 @@ bench: $(TEST_STAMP) data
 	$(BIN)/python benchmarks/report.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf site $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -38,6 +38,7 @@ import common
 from optevo.fitness import preset
 from optevo.fitness.suite import SPLIT, build_runner, task_budget, task_grid
 from optevo.optim.spec import named
+from optevo.tasks.base import RunRequest
 from optevo.tasks.registry import get_task
 
 TASKS = ("teacher-mlp", "heavy-tailed-logreg", "manifold-autoencoder")
@@ -59,7 +60,7 @@ def one(name: str, mode: str, batch: str) -> dict[str, Any]:
     runner.worst(SPLIT)
     t0 = time.perf_counter()
     if mode == "packed":
-        outs = run_packed(runner, runs, *args, SPLIT)
+        outs = run_packed(runner, [RunRequest(s, lr, *args, SPLIT) for s, lr in runs])
     else:
         outs = [runner.run(spec, lr, *args, SPLIT) for spec, lr in runs]
     seconds = time.perf_counter() - t0

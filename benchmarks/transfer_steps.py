@@ -24,7 +24,7 @@ import torch
 
 from optevo.models.efficientnet import EfficientNetV2S
 from optevo.optim.spec import named
-from optevo.tasks.base import TaskOptions
+from optevo.tasks.base import RunRequest, TaskOptions
 from optevo.tasks.bench_data import TextSet, make_set
 from optevo.tasks.registry import TASKS
 
@@ -80,11 +80,11 @@ def main() -> None:
             opts = TaskOptions(checkpoint=checkpoint, device=args.device, data=synthetic(task))
             runner = spec.build(opts, budget)
             k = max(args.steps, 20) if task.endswith("convnet") else args.steps
-            runner.run(adam, 1e-3, 0, 1, budget.total_steps, 10, 10, "val")  # warm-up
+            runner.run(RunRequest(adam, 1e-3, 0, 1, budget.total_steps, 10, 10, "val"))  # warm-up
             wall, cpu = [], []
             for steps in (1, 1 + k):
                 t0, c0 = time.perf_counter(), time.process_time()
-                runner.run(adam, 1e-3, 0, steps, budget.total_steps, 10, 10, "val")
+                runner.run(RunRequest(adam, 1e-3, 0, steps, budget.total_steps, 10, 10, "val"))
                 wall.append(time.perf_counter() - t0)
                 cpu.append(time.process_time() - c0)
             per_step = (wall[1] - wall[0]) / k

@@ -29,7 +29,9 @@ def refused(args: list[str], needle: str, tmp_path: Path) -> str:
     assert len(lines) == 1 and needle in lines[0], result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "run").exists()  # nothing half-written
-    assert seconds < 5.0
+    # a hang guard, not a speed target (those live in benchmarks/): a bomb that expanded
+    # would take minutes; a loaded CI machine takes a few seconds
+    assert seconds < 60.0
     return lines[0]
 
 

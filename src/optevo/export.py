@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from optevo.compile import compile_genome
-from optevo.schedules import LR_SCHEDULES
+from optevo.schedules import BASE_SCHEDULE, LR_SCHEDULES
 from optevo.space.decay import DecayGenome
 from optevo.space.genes import EMA_BETA, QH_WEIGHT
 from optevo.space.genome import Genome
@@ -251,7 +251,7 @@ def named_source(name: str) -> str:
     description = entry.description
     if not description.startswith(f"{name}:"):
         description = f"{name}: {description}"
-    return python_source(entry.genome, name, entry.lr_schedule or "one_cycle", description)
+    return python_source(entry.genome, name, entry.lr_schedule or BASE_SCHEDULE, description)
 
 
 def write_python(path: Path, source: str) -> None:

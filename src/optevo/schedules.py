@@ -165,7 +165,9 @@ _LR: dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
     ),
 }
 LR_SCHEDULES: tuple[str, ...] = tuple(_LR)
-SCHEDULE_NAMES: tuple[str, ...] = ("one_cycle", "constant", *LR_SCHEDULES)
+BASE_SCHEDULE = "one_cycle"
+"""SPEC 4's base schedule: the schedule of every genome that names no learning-rate factor."""
+SCHEDULE_NAMES: tuple[str, ...] = (BASE_SCHEDULE, "constant", *LR_SCHEDULES)
 
 
 def lr_factor(

@@ -13,7 +13,7 @@ from helpers.bench_layouts import fashion
 from optevo.bench import BenchConfig, run_bench
 from optevo.cli import app
 from optevo.optim.spec import named
-from optevo.tasks.base import TaskOptions
+from optevo.tasks.base import RunRequest, TaskOptions
 from optevo.transfer import TransferEvent
 from optevo.transfer.store import ResultStore
 
@@ -221,8 +221,8 @@ def test_weights_that_blow_up_on_the_last_step_count_as_diverged(data: Path) -> 
     budget = task.budget.scaled(SCALE)
     runner = task.build(TaskOptions(root=data, batch_size=16, model={"base": 4}), budget)
     spec = Spec("blow-up", named(["SGD"])[0].genome)
-    outcome = runner.run(spec, 0.01, 0, 12, 12, 1, 2, "test")
+    outcome = runner.run(RunRequest(spec, 0.01, 0, 12, 12, 1, 2, "test"))
     assert outcome.status == "diverged" and outcome.steps == 12
     assert 0.0 <= outcome.metric <= 1.0  # still scored: every answer is class 0
-    fine = runner.run(spec, 0.01, 0, 11, 12, 1, 2, "test")  # stops one step earlier
+    fine = runner.run(RunRequest(spec, 0.01, 0, 11, 12, 1, 2, "test"))  # stops one step earlier
     assert fine.status == "ok"

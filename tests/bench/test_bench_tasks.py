@@ -140,7 +140,7 @@ def test_finetuning_needs_a_checkpoint(tmp_path: Path) -> None:
         (layouts.cars196, ds.load_cars196, "cars_test", "test image folder"),
         (layouts.caltech101, ds.load_caltech101, "101_ObjectCategories", "no class folders"),
         (layouts.ptb, ds.load_ptb, "ptb.valid.txt", "ptb.valid.txt"),
-        (layouts.fashion, ds.load_fashion_mnist, "t10k-labels-idx1-ubyte.gz", "t10k-labels"),
+        (layouts.fashion, ds.fashion_mnist_set, "t10k-labels-idx1-ubyte.gz", "t10k-labels"),
     ],
 )
 def test_missing_files_are_named(tmp_path: Path, make, load, remove, named_in_error) -> None:

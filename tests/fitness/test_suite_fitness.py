@@ -32,7 +32,7 @@ from optevo.search.config import run_preset
 from optevo.search.preflight import check_stages
 from optevo.search.records import Trial, TrialResult
 from optevo.search.worker import Worker
-from optevo.tasks.base import RunOutcome
+from optevo.tasks.base import RunOutcome, RunRequest
 from optevo.tasks.registry import suite as registry_suite
 
 ACC, LOSS, MSE = "fashion-quick", "heavy-tailed-logreg", "manifold-autoencoder"
@@ -63,11 +63,10 @@ class FakeRunner:
     table: dict[str, dict[str, dict[float, Any]]]
     calls: list[tuple[str, float, int, int, str]] = field(default_factory=list)
 
-    def run(
-        self, optimizer: OptimizerSpec, lr: float, seed: int, steps: int, total: int, *rest: Any
-    ) -> RunOutcome:  # rest: warm-up steps, hold steps, split
-        kind = "full" if steps == total else "screen"
-        self.calls.append((optimizer.label, lr, seed, steps, rest[-1]))
+    def run(self, request: RunRequest) -> RunOutcome:
+        optimizer, lr, seed, steps = request.optimizer, request.lr, request.seed, request.steps
+        kind = "full" if steps == request.total_steps else "screen"
+        self.calls.append((optimizer.label, lr, seed, steps, request.split))
         value = self.table[optimizer.label][kind][lr]
         if value == "raise":
             raise RuntimeError("the candidate's update broke")
@@ -268,7 +267,7 @@ def test_same_seed_same_initial_weights_and_batches_on_a_real_task() -> None:
     adam = OptimizerSpec("Adam", library.genome("Adam"))
 
     def run(spec: OptimizerSpec, seed: int) -> RunOutcome:
-        return runner.run(spec, 0.0, seed, 7, 20, 1, 2, "val")
+        return runner.run(RunRequest(spec, 0.0, seed, 7, 20, 1, 2, "val"))
 
     a, b = run(sgd, 5), run(adam, 5)
     assert (a.status, b.status) == ("ok", "ok")

@@ -14,7 +14,7 @@ from torch import nn
 from optevo import library
 from optevo.fitness.suite import PACKED_TASKS, packed_screen
 from optevo.optim.spec import OptimizerSpec, named
-from optevo.tasks.base import TaskOptions
+from optevo.tasks.base import RunRequest, TaskOptions
 from optevo.tasks.models import CharRNN, autoencoder, mlp
 from optevo.tasks.packed import PackedNet, packable_model, packable_spec, run_packed
 from optevo.tasks.registry import get_task
@@ -28,7 +28,7 @@ def small_runner(name: str, steps: int) -> Any:
 
 
 def sequential(runner: Any, runs: list[tuple[Any, float]], steps: int) -> list[Any]:
-    return [runner.run(spec, lr, 3, steps, steps, 2, 4, "val") for spec, lr in runs]
+    return [runner.run(RunRequest(spec, lr, 3, steps, steps, 2, 4, "val")) for spec, lr in runs]
 
 
 def assert_same(seq: list[Any], packed: list[Any], rel: float = 1e-4) -> None:
@@ -52,7 +52,7 @@ def test_packed_equals_sequential(name: str, lrs: tuple[float, ...]) -> None:
     runner = small_runner(name, steps)
     runs = [(spec, lr) for spec in (ADAM, OPT6) for lr in lrs]
     seq = sequential(runner, runs, steps)
-    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    packed = run_packed(runner, [RunRequest(s, lr, 3, steps, steps, 2, 4, "val") for s, lr in runs])
     assert_same(seq, packed)
 
 
@@ -61,7 +61,7 @@ def test_divergence_is_per_copy() -> None:
     runner = small_runner("manifold-autoencoder", steps)
     runs = [(SGD, 1e4), (ADAM, 1e-3), (SGD, 1e6)]
     seq = sequential(runner, runs, steps)
-    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    packed = run_packed(runner, [RunRequest(s, lr, 3, steps, steps, 2, 4, "val") for s, lr in runs])
     assert [o.status for o in packed] == ["diverged", "ok", "diverged"]
     assert [o.status for o in seq] == [o.status for o in packed]
     assert packed[1].metric == pytest.approx(seq[1].metric, rel=1e-4)
@@ -94,8 +94,8 @@ def test_what_can_be_packed() -> None:
         PackedNet(CharRNN(10), 2, "cpu")
     runner = small_runner("teacher-mlp", 5)
     with pytest.raises(ValueError, match="packed"):
-        run_packed(runner, [(lion, 1e-3)], 0, 5, 5, 0, 0, "val")
-    assert run_packed(runner, [], 0, 5, 5, 0, 0, "val") == []
+        run_packed(runner, [RunRequest(lion, 1e-3, 0, 5, 5, 0, 0, "val")])
+    assert run_packed(runner, []) == []
 
 
 def test_suite_screen_packs_where_measured() -> None:
@@ -112,6 +112,6 @@ def test_outcomes_keep_the_order_of_runs() -> None:
     runner = small_runner("heavy-tailed-logreg", steps)
     runs = [(ADAM, 1e-2), (OPT6, 1e-2), (ADAM, 1e-3), (OPT6, 1e-3)]  # rows regrouped inside
     seq = sequential(runner, runs, steps)
-    packed = run_packed(runner, runs, 3, steps, steps, 2, 4, "val")
+    packed = run_packed(runner, [RunRequest(s, lr, 3, steps, steps, 2, 4, "val") for s, lr in runs])
     assert_same(seq, packed)
     assert all(math.isfinite(o.extra["train_loss"]) for o in packed)

@@ -12,7 +12,7 @@ import torch
 
 from optevo.bench import BenchConfig, run_bench
 from optevo.optim.spec import named
-from optevo.tasks.base import Task, TaskOptions
+from optevo.tasks.base import RunRequest, Task, TaskOptions
 from optevo.tasks.registry import get_task, suite
 
 ADAM = named(["Adam"])[0]
@@ -44,14 +44,16 @@ def test_adam_beats_the_trivial_baseline(name: str) -> None:
     budget = task.size(size)
     runner = task.build(TaskOptions(), budget)
     outcome = runner.run(
-        ADAM,
-        task.reference_lr,
-        0,
-        budget.total_steps,
-        budget.total_steps,
-        budget.warmup_steps,
-        budget.hold_steps,
-        "val",
+        RunRequest(
+            ADAM,
+            task.reference_lr,
+            0,
+            budget.total_steps,
+            budget.total_steps,
+            budget.warmup_steps,
+            budget.hold_steps,
+            "val",
+        )
     )
     assert outcome.status == "ok" and outcome.steps == budget.total_steps
     assert outcome.metric is not None
@@ -66,7 +68,7 @@ def test_adam_beats_the_trivial_baseline(name: str) -> None:
 @pytest.mark.parametrize("task", TASKS, ids=lambda t: t.name)
 def test_twenty_steps_score_between_best_and_worst(task: Task) -> None:
     runner = task.build(TaskOptions(), task.budget.scaled(20 / task.budget.total_steps))
-    outcome = runner.run(ADAM, task.reference_lr, 0, 20, 20, 1, 2, "test")
+    outcome = runner.run(RunRequest(ADAM, task.reference_lr, 0, 20, 20, 1, 2, "test"))
     assert outcome.status == "ok" and outcome.metric is not None
     worst = runner.worst("test")  # type: ignore[attr-defined]
     if task.higher_is_better:

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from optevo.optim.spec import named
-from optevo.tasks.base import Budget, TaskOptions
+from optevo.tasks.base import Budget, RunRequest, TaskOptions
 from optevo.tasks.registry import get_task, suite
 from optevo.tasks.tensor import TensorData, TensorRunner
 
@@ -21,7 +21,7 @@ ADAM, SGD = named(["Adam", "SGD"])
 
 
 def run(runner: Any, spec: Any = ADAM, lr: float = 1e-2, seed: int = 0, steps: int = 30):
-    return runner.run(spec, lr, seed, steps, steps, 2, 4, "val")
+    return runner.run(RunRequest(spec, lr, seed, steps, steps, 2, 4, "val"))
 
 
 def small_runner(name: str, steps: int = 30) -> TensorRunner:
@@ -74,7 +74,7 @@ def test_two_optimizers_share_initial_weights_and_batch_order() -> None:
             return Recorder(nn.Linear(32, 10), seen[key])
 
         runner = TensorRunner(data, make, "cross-entropy", "accuracy", 32)
-        assert runner.run(spec, 1e-2, 7, 12, 12, 1, 2, "val").status == "ok"
+        assert runner.run(RunRequest(spec, 1e-2, 7, 12, 12, 1, 2, "val")).status == "ok"
     assert all(torch.equal(a, b) for a, b in zip(*(s.initial for s in specs.values()), strict=True))
     assert len(seen["adam"]) == len(seen["sgd"]) == 12
     assert all(torch.equal(a, b) for a, b in zip(seen["adam"], seen["sgd"], strict=True))
@@ -119,7 +119,7 @@ def test_loss_scores_are_clipped_at_the_trivial_predictor() -> None:
     mean = data.train[1].mean(0)
     assert runner.worst("val") == pytest.approx(float(((data.val[1] - mean) ** 2).mean()))
     # lr 0: the initial model predicts about 0, far worse than the mean 3: clipped to worst
-    outcome = runner.run(ADAM, 0.0, 0, 3, 3, 0, 0, "val")
+    outcome = runner.run(RunRequest(ADAM, 0.0, 0, 3, 3, 0, 0, "val"))
     assert outcome.status == "ok" and outcome.metric == runner.worst("val")
 
 

@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from optevo.optim.spec import OptimizerSpec, named
-from optevo.tasks.base import Budget, RunOutcome, Task, TaskOptions
+from optevo.optim.spec import named
+from optevo.tasks.base import Budget, RunOutcome, RunRequest, Task, TaskOptions
 from optevo.transfer import ResultStore, TaskRuns, TransferEvent, norm_lr
 
 BUDGET = Budget(total_steps=30, warmup_steps=2, hold_steps=4, batch_size=8)
@@ -26,17 +25,8 @@ class FakeRunner:
     stable: float
     calls: list[tuple[float, int, int, str]] = field(default_factory=list)
 
-    def run(
-        self,
-        optimizer: OptimizerSpec,
-        lr: float,
-        seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome:
+    def run(self, request: RunRequest) -> RunOutcome:
+        lr, seed, steps, split = request.lr, request.seed, request.steps, request.split
         self.calls.append((lr, seed, steps, split))
         if split == "val":
             if lr >= 1.0:
@@ -110,7 +100,7 @@ def test_the_papers_rule_keeps_the_winner_and_its_diverged_runs(tmp_path: Path) 
 
 def test_every_rate_failing_runs_no_final(tmp_path: Path) -> None:
     class Failing(FakeRunner):
-        def run(self, *args: Any) -> RunOutcome:
+        def run(self, request: RunRequest) -> RunOutcome:
             return RunOutcome(None, "diverged", 0.0, 1, {})
 
     events: list[TransferEvent] = []

@@ -19,7 +19,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from optevo import Genome, library
+from optevo import Genome
 from optevo.jsonio import OutputError, check_output
 from optevo.space.limits import quote
 
@@ -54,17 +54,19 @@ ThreadsOption = Annotated[
 def load_genome(spec: str, command: str | None = None) -> Genome:
     """A genome from a library name ("Opt6") or a JSON file path (`optevo.optim.spec`'s
     reader); any problem is `fail` (naming `command`, when given, for an empty name)."""
-    if not spec.strip():
-        where = f"{command}: " if command else ""
-        fail(f"{where}an empty name: give a named optimizer (see: optevo list) or a genome file")
-    if spec in library.names():
-        return library.genome(spec)
-    from optevo.optim.spec import read_genome_file
+    return load_named(spec, command)[0]
+
+
+def load_named(spec: str, command: str | None = None) -> tuple[Genome, str]:
+    """`load_genome` with the genome's schedule (a named optimizer brings its learning-rate
+    factor; `optevo.optim.spec.genome_of`)."""
+    from optevo.optim.spec import genome_of
 
     try:
-        return read_genome_file(spec)
+        return genome_of(spec)
     except ValueError as exc:
-        fail(str(exc))
+        where = f"{command}: " if command and not spec.strip() else ""
+        fail(f"{where}{exc}")
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:

@@ -17,17 +17,18 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from optevo import Genome, library
+from optevo import Genome
 from optevo.cli.common import (
     app,
     check_output_path,
     check_seed,
     console,
     fail,
-    load_genome,
+    load_named,
     parse_overrides,
 )
 from optevo.jsonio import append_line
+from optevo.schedules import BASE_SCHEDULE
 from optevo.search.candidates import random_genome
 
 if TYPE_CHECKING:
@@ -82,12 +83,12 @@ def evaluate(
             cfg = preset(preset_name, **overrides)
     except ConfigError as exc:
         fail(str(exc))
-    candidates: list[tuple[str, Genome | str]] = []
+    candidates: list[tuple[str, Genome, str]] = []
     for spec in genomes or []:
-        candidates.append((spec, spec if spec in library.names() else load_genome(spec)))
+        candidates.append((spec, *load_named(spec)))
     rng = np.random.default_rng(seed)
     for i in range(random):
-        candidates.append((f"random-{seed}-{i}", random_genome(rng)))
+        candidates.append((f"random-{seed}-{i}", random_genome(rng), BASE_SCHEDULE))
     if not candidates:
         fail("name at least one genome, or pass --random N")
     if out is not None:
@@ -132,7 +133,7 @@ Row = tuple[str, Genome, "FitnessResult"]
 
 
 def _evaluate_all(
-    candidates: list[tuple[str, Genome | str]],
+    candidates: list[tuple[str, Genome, str]],
     cfg: FitnessConfig,
     data: Dataset | None,
     out: Path | None,
@@ -151,11 +152,10 @@ def _evaluate_all(
         console=console,
     ) as progress:
         task = progress.add_task("evaluating", total=len(candidates))
-        for name, genome in candidates:
+        for name, genome, schedule in candidates:
             progress.update(task, description=f"evaluating {name}")
-            result = fitness(genome, cfg, data=data)
-            g = genome if isinstance(genome, Genome) else library.genome(genome)
-            rows.append((name, g, result))
+            result = fitness(genome, cfg, schedule=schedule, data=data)
+            rows.append((name, genome, result))
             shown = "-" if result.fitness is None else f"{result.fitness:.4f}"
             reason = f": {error_reason(result.error)}" if result.status == "error" else ""
             progress.console.print(
@@ -172,7 +172,7 @@ def _evaluate_all(
                     markup=False,
                 )
             if out is not None:
-                record = {"name": name, "genome": g.to_dict(), "config": cfg.model_dump()}
+                record = {"name": name, "genome": genome.to_dict(), "config": cfg.model_dump()}
                 try:
                     append_line(out, {**record, **result.to_dict()})
                 except OSError as exc:

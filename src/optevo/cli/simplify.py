@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from optevo import library
-from optevo.cli.common import app, console, fail, genome_from_run, load_genome, progress
+from optevo.cli.common import app, console, fail, genome_from_run, load_named, progress
 
 if TYPE_CHECKING:
     from optevo.fitness import FitnessConfig
@@ -43,9 +43,7 @@ def _genome(spec: str, run: Path | None) -> tuple[Genome, str]:
         return genome_from_run(run, spec), "one_cycle"
     if not spec:
         fail("name a genome: a named optimizer, a genome JSON file, or a hash with --run")
-    if spec in library.names():
-        return library.genome(spec), library.get(spec).lr_schedule or "one_cycle"
-    return load_genome(spec), "one_cycle"
+    return load_named(spec)
 
 
 def _fitness(spec: str) -> FitnessConfig:

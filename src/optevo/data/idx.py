@@ -18,9 +18,10 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = 10
 _IMAGE_SIDE = 28
+FASHION_LAYOUT = "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
 _INSTALL_HINT = (
     "install the OS package with `apt-get install dataset-fashion-mnist`, "
-    "or pass root= a directory holding the IDX files"
+    f"or pass root= a directory holding the IDX files (expected layout: {FASHION_LAYOUT})"
 )
 
 
@@ -118,17 +119,29 @@ def _find(root: Path, stem: str, what: str) -> Path:
 
 
 def load_fashion_mnist(root: Path | None = None) -> RawImages:
-    """Read the 60,000 Fashion-MNIST training images and labels (the test files are not read).
+    """Read the 60,000 Fashion-MNIST training images and labels (the test files are not read:
+    the search must not see them). `read_fashion_mnist(root, "train")`."""
+    return read_fashion_mnist(root, "train")
+
+
+def read_fashion_mnist(root: Path | None = None, split: str = "train") -> RawImages:
+    """Read one split of Fashion-MNIST: ``"train"`` (60,000 images) or ``"t10k"`` (the 10,000
+    test images, which only the transfer benchmark reads). Every file is checked: its magic
+    number and size, the image side, the label range, one label per image.
 
     Args:
-        root: directory holding ``train-images-idx3-ubyte[.gz]`` and
-            ``train-labels-idx1-ubyte[.gz]``; default ``/usr/share/datasets/fashion-mnist``.
+        root: directory holding ``{split}-images-idx3-ubyte[.gz]`` and
+            ``{split}-labels-idx1-ubyte[.gz]``; default ``/usr/share/datasets/fashion-mnist``.
+        split: ``"train"`` or ``"t10k"``.
     """
+    if split not in ("train", "t10k"):
+        raise ValueError(f"unknown Fashion-MNIST split {split!r}; known: train, t10k")
     root = FASHION_MNIST_ROOT if root is None else root
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: Fashion-MNIST directory not found; {_INSTALL_HINT}")
-    images_path = _find(root, "train-images-idx3-ubyte", "training images")
-    labels_path = _find(root, "train-labels-idx1-ubyte", "training labels")
+    what = "training" if split == "train" else "test"
+    images_path = _find(root, f"{split}-images-idx3-ubyte", f"{what} images")
+    labels_path = _find(root, f"{split}-labels-idx1-ubyte", f"{what} labels")
     images = read_idx(images_path, IMAGES_MAGIC)
     labels = read_idx(labels_path, LABELS_MAGIC)
     if images.shape[1:] != (_IMAGE_SIDE, _IMAGE_SIDE):

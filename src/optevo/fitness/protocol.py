@@ -24,13 +24,13 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from optevo import library
 from optevo.data import Dataset, load
 from optevo.fitness.config import FitnessConfig
 from optevo.fitness.loop import train_copies, train_packed
 from optevo.fitness.result import FitnessResult, RunResult
 from optevo.fitness.spec import CopySpec, StopRule, TrainSpec, resolve_device
-from optevo.schedules import SCHEDULE_NAMES
+from optevo.optim.spec import genome_of
+from optevo.schedules import BASE_SCHEDULE, SCHEDULE_NAMES
 from optevo.space.genome import Genome
 
 T = TypeVar("T")
@@ -63,15 +63,15 @@ def dataset_for(config: FitnessConfig) -> Dataset:
 def resolve(genome: Genome | str, schedule: str | None) -> tuple[Genome, str]:
     """A genome and its schedule: a named optimizer brings its own learning-rate factor."""
     if isinstance(genome, str):
-        entry = library.get(genome)
-        sched = schedule or entry.lr_schedule or "one_cycle"
+        genome, own = genome_of(genome)
+        sched = schedule or own
     elif isinstance(genome, Genome):
-        sched = schedule or "one_cycle"
+        sched = schedule or BASE_SCHEDULE
     else:
         raise TypeError(f"genome must be a Genome or a named optimizer, got {type(genome)}")
     if sched not in SCHEDULE_NAMES:
         raise ValueError(f"unknown schedule {sched!r}; known: {SCHEDULE_NAMES}")
-    return (entry.genome if isinstance(genome, str) else genome), sched
+    return genome, sched
 
 
 def fitness(

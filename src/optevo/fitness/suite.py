@@ -66,7 +66,7 @@ from optevo.fitness.result import FitnessResult, Status, TaskScore
 from optevo.fitness.spec import resolve_device
 from optevo.optim.spec import OptimizerSpec
 from optevo.space.genome import Genome
-from optevo.tasks.base import Budget, RunOutcome, Task, TaskOptions
+from optevo.tasks.base import Budget, RunOutcome, RunRequest, Task, TaskOptions
 from optevo.tasks.packed import packable_model, packable_spec, run_packed
 from optevo.tasks.registry import get_task
 from optevo.tasks.tensor import TensorRunner
@@ -236,16 +236,7 @@ def screen_and_run(
 
     def run(lr: float, steps: int) -> float | None:
         nonlocal trained
-        out = runner.run(
-            spec,
-            lr,
-            config.seed,
-            steps,
-            budget.total_steps,
-            budget.warmup_steps,
-            budget.hold_steps,
-            SPLIT,
-        )
+        out = runner.run(RunRequest.of(spec, lr, config.seed, budget, steps, SPLIT))
         trained += out.steps
         return _metric(out)
 
@@ -253,13 +244,7 @@ def screen_and_run(
     if packed_screen(task, runner, spec):
         outs = run_packed(
             runner,
-            [(spec, lr) for lr in grid],
-            config.seed,
-            screen_steps,
-            budget.total_steps,
-            budget.warmup_steps,
-            budget.hold_steps,
-            SPLIT,
+            [RunRequest.of(spec, lr, config.seed, budget, screen_steps, SPLIT) for lr in grid],
         )
         screen = {lr: _metric(out) for lr, out in zip(grid, outs, strict=True)}
         trained += sum(out.steps for out in outs)

@@ -67,7 +67,8 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         lr: the peak learning rate (the learning rate itself when `schedule="constant"`).
         total_steps: T, the length of the run in `step()` calls. The schedules and the
             genome's decay functions are tables over k = 0..T-1.
-        warmup_steps, hold_steps: W and H of the one-cycle schedule (SPEC 4).
+        warmup_steps: W, the one-cycle schedule's linear warm-up in steps (SPEC 4).
+        hold_steps: H, the steps held at the peak rate after the warm-up (SPEC 4).
         schedule: "one_cycle" (SPEC 4, the default), "LR1".."LR9" (the one-cycle schedule
             times a discovered factor, SPEC 7.3), or "constant" (the learning rate is left
             to you and to `torch.optim.lr_scheduler`, which sets `group["lr"]`).

@@ -33,7 +33,8 @@ class Lion(torch.optim.Optimizer):
         params: parameters or param groups.
         lr: the peak learning rate (the rate itself when `schedule="constant"`).
         total_steps: T, the length of the run in `step()` calls.
-        warmup_steps, hold_steps: W and H of the one-cycle schedule.
+        warmup_steps: W, the one-cycle schedule's linear warm-up in steps.
+        hold_steps: H, the steps held at the peak rate after the warm-up.
         betas: (beta1, beta2), the interpolation and the momentum coefficients.
         weight_decay: decoupled, scaled by the scheduled rate (`w <- w - lr_k * wd * w`).
         schedule: "one_cycle" (default), "LR1".."LR9" or "constant" (see `optevo.schedules`).

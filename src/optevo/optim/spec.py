@@ -32,6 +32,7 @@ from torch import Tensor
 from optevo import library
 from optevo.optim.evolved import EvolvedOptimizer
 from optevo.optim.lion import Lion
+from optevo.schedules import BASE_SCHEDULE
 from optevo.space.genome import Genome
 from optevo.space.limits import MAX_GENOME_BYTES, quote
 
@@ -66,7 +67,7 @@ class OptimizerSpec:
 
     label: str
     genome: Genome | None
-    schedule: str = "one_cycle"
+    schedule: str = BASE_SCHEDULE
     weight_decay: float = 0.0
     factory: OptimizerFactory | None = field(default=None, compare=False, repr=False)
     ident: str = ""
@@ -81,7 +82,7 @@ class OptimizerSpec:
 
     @classmethod
     def of_factory(
-        cls, label: str, factory: OptimizerFactory, ident: str, schedule: str = "one_cycle"
+        cls, label: str, factory: OptimizerFactory, ident: str, schedule: str = BASE_SCHEDULE
     ) -> OptimizerSpec:
         """A spec building any torch optimizer; `ident` names it in stored results (include
         its hyperparameters: "lion(b1=0.9,b2=0.99,wd=0)")."""
@@ -98,7 +99,7 @@ class OptimizerSpec:
 
     @property
     def adam_schedule(self) -> bool:
-        return self.schedule != "one_cycle" and self.genome_hash == _adam_hash()
+        return self.schedule != BASE_SCHEDULE and self.genome_hash == _adam_hash()
 
     def build(
         self,
@@ -130,7 +131,7 @@ def named(names: Iterable[str]) -> list[OptimizerSpec]:
     specs = []
     for name in names:
         entry = library.get(name)
-        specs.append(OptimizerSpec(name, entry.genome, entry.lr_schedule or "one_cycle"))
+        specs.append(OptimizerSpec(name, entry.genome, entry.lr_schedule or BASE_SCHEDULE))
     return specs
 
 
@@ -190,7 +191,7 @@ def is_adam(spec: OptimizerSpec) -> bool:
     decay: Adam and AdamW)."""
     return (
         spec.genome is not None
-        and spec.schedule == "one_cycle"
+        and spec.schedule == BASE_SCHEDULE
         and spec.genome.canonical_hash() in _adam_family()
     )
 
@@ -236,26 +237,46 @@ def file_label(path: str | Path, taken: Collection[str] = ()) -> str:
     return str(path) if clash else stem
 
 
+def _unknown(name: str) -> ValueError:
+    known = (*BASELINE_NAMES, *library.names())
+    close = [n for n in known if n.lower() == name.lower()]
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(
+        f"{quote(name)} is neither a named optimizer (see: optevo list) nor a file.{hint}"
+    )
+
+
+def _check_name(name: str) -> None:
+    if not name.strip():
+        raise ValueError(
+            "an empty name: give a named optimizer (see: optevo list) or a genome file"
+        )
+    if name not in library.names() and not Path(name).exists():
+        raise _unknown(name)
+
+
+def genome_of(name: str) -> tuple[Genome, str]:
+    """The genome a name stands for, with its schedule: a named optimizer of the library
+    brings its learning-rate factor ("LR6" -> Adam's genome under LR6), a genome JSON file the
+    base schedule (one-cycle). ValueError saying what is wrong (empty, unknown, unreadable,
+    not a genome). The one name-to-genome rule of every command and config."""
+    _check_name(name)
+    if name in library.names():
+        entry = library.get(name)
+        return entry.genome, entry.lr_schedule or BASE_SCHEDULE
+    return read_genome_file(name), BASE_SCHEDULE
+
+
 def resolve(name: str, taken: Collection[str] = ()) -> OptimizerSpec:
     """The optimizer `name` stands for: a baseline (Adam, AdamW, Lion), a named optimizer of
     the library under its learning-rate factor ("Opt4" -> its genome under LR1), or a genome
     JSON file (labelled `file_label(name, taken)`, one-cycle schedule). ValueError when it
     is none of them."""
-    if not name.strip():
-        raise ValueError(
-            "an empty name: give a named optimizer (see: optevo list) or a genome file"
-        )
     if name in BASELINE_NAMES:
         return baseline(name)
+    _check_name(name)
     if name in library.names():
         return named([name])[0]
-    if not Path(name).exists():
-        known = (*BASELINE_NAMES, *library.names())
-        close = [n for n in known if n.lower() == name.lower()]
-        hint = f" Did you mean {close[0]!r}?" if close else ""
-        raise ValueError(
-            f"{quote(name)} is neither a named optimizer (see: optevo list) nor a file.{hint}"
-        )
     return OptimizerSpec(file_label(name, taken), read_genome_file(name))
 
 
@@ -282,6 +303,7 @@ __all__ = [
     "baseline",
     "baselines",
     "file_label",
+    "genome_of",
     "is_adam",
     "is_baseline",
     "is_lion",

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optevo import library
 from optevo.config import ConfigError, safe_load
+from optevo.optim.spec import genome_of
 from optevo.search.config import RunConfig
 from optevo.search.executors import Executor, make_executor
 from optevo.search.preflight import check_devices
@@ -219,15 +219,9 @@ def final_stage(run: SearchRun) -> list[Evaluation]:
                 )
             )
     for name in cfg.baselines:
-        entry = library.get(name)
+        genome, schedule = genome_of(name)
         requests.append(
-            Request(
-                f"final/{name}",
-                entry.genome,
-                "final",
-                name=name,
-                schedule=entry.lr_schedule or "one_cycle",
-            )
+            Request(f"final/{name}", genome, "final", name=name, schedule=schedule)
         )
     return run.evaluate(requests)
 

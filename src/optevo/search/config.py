@@ -82,32 +82,15 @@ def expand_seed_specs(specs: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_seed_genome(spec: str) -> Genome:
-    """A named optimizer ("Adam") or a genome JSON file; ValueError naming the problem."""
-    from optevo import library
-    from optevo.space.limits import MAX_GENOME_BYTES
+def read_seed_genome(spec: str) -> tuple[Genome, str]:
+    """A named optimizer ("Adam", "LR6") or a genome JSON file, with its schedule
+    (`optevo.optim.spec.genome_of`); ValueError naming the seed and the problem."""
+    from optevo.optim.spec import genome_of
 
-    if spec in library.names():
-        return library.genome(spec)
-    path = Path(spec)
-    shown = short(repr(spec), 80)
-    if not spec or not path.exists():
-        raise ValueError(
-            f"seed genome {shown} is neither a named optimizer (optevo list) nor a file"
-        )
-    if not path.is_file():
-        raise ValueError(f"seed genome {shown} is not a regular file")
-    size = path.stat().st_size
-    if size > MAX_GENOME_BYTES:
-        raise ValueError(
-            f"seed genome {shown}: {size:,} bytes, over the genome limit of {MAX_GENOME_BYTES:,}"
-        )
     try:
-        return Genome.from_json(path.read_bytes())
-    except OSError as exc:
-        raise ValueError(f"seed genome {shown}: cannot read it ({exc.strerror})") from None
+        return genome_of(spec)
     except ValueError as exc:
-        raise ValueError(f"seed genome {shown}: {short(str(exc), 160)}") from None
+        raise ValueError(f"seed genome {short(repr(spec), 80)}: {short(str(exc), 160)}") from None
 
 
 class _Strategy(StrictModel):
@@ -431,7 +414,7 @@ class RunConfig(StrictModel):
         if self.space.kind == "extended":
             return self
         outside = [
-            spec for spec in self.strategy.seed_specs() if read_seed_genome(spec).is_extended
+            spec for spec in self.strategy.seed_specs() if read_seed_genome(spec)[0].is_extended
         ]
         if outside:
             raise ValueError(

@@ -112,18 +112,98 @@ class RunOutcome:
     extra: dict[str, float]
 
 
-class Runner(Protocol):
-    def run(
-        self,
+@dataclass(frozen=True)
+class RunRequest:
+    """One training run a runner is asked for: `optimizer` at peak rate `lr`, from `seed`, for
+    `steps` steps of a schedule `total_steps` long (with its one-cycle warm-up and hold), scored
+    on `split` ("val" for a learning-rate test, "test" for a final run). `steps` below
+    `total_steps` is a screen: the start of the full run's schedule."""
+
+    optimizer: OptimizerSpec
+    lr: float
+    seed: int
+    steps: int
+    total_steps: int
+    warmup_steps: int = 0
+    hold_steps: int = 0
+    split: str = "val"
+
+    @classmethod
+    def of(
+        cls,
         optimizer: OptimizerSpec,
         lr: float,
         seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome: ...
+        budget: Budget,
+        steps: int | None = None,
+        split: str = "val",
+    ) -> RunRequest:
+        """A run on `budget`'s schedule: all of it, or its first `steps` steps."""
+        return cls(
+            optimizer,
+            lr,
+            seed,
+            budget.total_steps if steps is None else steps,
+            budget.total_steps,
+            budget.warmup_steps,
+            budget.hold_steps,
+            split,
+        )
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.steps <= self.total_steps:
+            raise ValueError(f"steps {self.steps} outside 0..{self.total_steps} (the schedule)")
+        if self.split not in ("val", "test"):
+            raise ValueError(f"split must be 'val' or 'test', got {self.split!r}")
+
+    def build(self, params: Any) -> torch.optim.Optimizer:
+        """The optimizer for `params`, with its learning-rate schedule of this run."""
+        return self.optimizer.build(
+            params, self.lr, self.total_steps, self.warmup_steps, self.hold_steps, seed=self.seed
+        )
+
+
+class Runner(Protocol):
+    def run(self, request: RunRequest) -> RunOutcome: ...
+
+
+BLOWUP = 1e3
+"""A training loss above this many times the first batch's ends the run as diverged."""
+
+
+class DivergenceWatch:
+    """The one divergence rule of every task's training loop, stated here once.
+
+    A run has diverged when its training loss is not finite or rises above `BLOWUP` times the
+    first batch's loss (the initial model's), or when a weight is not finite after the last
+    step (`finite_weights`). The loss is read at the first step, then every step on a CPU
+    (where reading it costs nothing) and every `gpu_every` steps elsewhere (where a read syncs:
+    a diverged run wastes at most `gpu_every - 1` steps), and at the last step. SGD at a rate
+    of 1e6 takes every task's loss past 1e4 times its first within a few steps, while some
+    saturating models (an LSTM, batch norm, a linear model) never reach inf.
+
+        watch = DivergenceWatch(device, steps)
+        for step in range(steps):
+            ...
+            if watch.diverged(step + 1, loss):
+                break
+    """
+
+    def __init__(self, device: str | torch.device, steps: int, gpu_every: int = 20) -> None:
+        self.every = 1 if str(device) == "cpu" else gpu_every
+        self.steps = steps
+        self.limit = math.inf
+        self.last = math.nan
+        """The last loss read (NaN before the first)."""
+
+    def diverged(self, done: int, loss: torch.Tensor | float) -> bool:
+        """Whether the run has diverged after `done` steps whose last loss is `loss`."""
+        if not (done == 1 or done % self.every == 0 or done == self.steps):
+            return False
+        self.last = loss if isinstance(loss, float) else float(loss.item())
+        if done == 1:
+            self.limit = BLOWUP * max(abs(self.last), 1e-6)
+        return not self.last <= self.limit  # also NaN
 
 
 def finite_weights(model: nn.Module) -> bool:
@@ -213,11 +293,14 @@ def in_suite(tasks: Iterable[Task], suite: str) -> list[Task]:
 
 
 __all__ = [
+    "BLOWUP",
     "METRIC_DIRECTION",
     "SUITES",
     "Budget",
+    "DivergenceWatch",
     "Metric",
     "RunOutcome",
+    "RunRequest",
     "Runner",
     "Suite",
     "Task",

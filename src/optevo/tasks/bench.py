@@ -33,6 +33,7 @@ import torch
 from torch import nn
 
 from optevo.data.augment import Augment
+from optevo.data.idx import FASHION_LAYOUT
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 from optevo.tasks import bench_data as ds
 from optevo.tasks.base import Budget, Runner, Task, TaskOptions
@@ -207,8 +208,8 @@ BENCH_TASKS: tuple[Task, ...] = (
         "Fashion",
         "accuracy",
         _proportional(3_000, 64),
-        ds.FASHION_LAYOUT,
-        _build_convnet(ds.load_fashion_mnist, 16, Augment()),
+        FASHION_LAYOUT,
+        _build_convnet(ds.fashion_mnist_set, 16, Augment()),
         needs_root=False,
         family="convnet",
         source="fashion-mnist",

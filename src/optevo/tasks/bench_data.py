@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from optevo.data.cifar import CIFAR10, CIFAR100, CifarFormat, load_cifar
-from optevo.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from optevo.data.idx import read_fashion_mnist
 from optevo.data.split import channel_stats, split_indices
 
 Split = tuple[Tensor, Tensor]
@@ -150,26 +150,14 @@ def _images_in(folder: Path) -> list[Path]:
 
 # -- loaders ---------------------------------------------------------------------------------
 
-FASHION_LAYOUT = "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
-
-
-def _idx(root: Path, stem: str) -> Path:
-    for candidate in (root / stem, root / f"{stem}.gz"):
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{root / stem}[.gz]: not found (expected layout: {FASHION_LAYOUT})")
-
-
-def load_fashion_mnist(root: Path | None = None, val_size: int = 5000) -> ImageSet:
-    root = Path("/usr/share/datasets/fashion-mnist") if root is None else root
-    _need(root, "Fashion-MNIST folder", FASHION_LAYOUT)
-    parts = {}
-    for split in ("train", "t10k"):
-        x = read_idx(_idx(root, f"{split}-images-idx3-ubyte"), IMAGES_MAGIC)[:, None]
-        y = read_idx(_idx(root, f"{split}-labels-idx1-ubyte"), LABELS_MAGIC).astype(np.int64)
-        parts[split] = (x, y)
-    train, val = _split("fashion-mnist", *parts["train"], val_size)
-    return make_set("fashion-mnist", train, val, parts["t10k"], 10)
+def fashion_mnist_set(root: Path | None = None, val_size: int = 5000) -> ImageSet:
+    """Fashion-MNIST with its test split (the transfer benchmark's protocol): the training
+    images split into train and val, the t10k files as test; read by the one checked reader
+    `optevo.data.idx.read_fashion_mnist`."""
+    train_raw = read_fashion_mnist(root, "train")
+    test_raw = read_fashion_mnist(root, "t10k")
+    train, val = _split("fashion-mnist", train_raw.images, train_raw.labels, val_size)
+    return make_set("fashion-mnist", train, val, (test_raw.images, test_raw.labels), 10)
 
 
 def load_cifar_set(fmt: CifarFormat, root: Path | None = None, val_size: int = 5000) -> ImageSet:

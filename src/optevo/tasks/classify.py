@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optevo.optim.spec import OptimizerSpec
-from optevo.tasks.base import RunOutcome, finite_weights
+from optevo.tasks.base import DivergenceWatch, RunOutcome, RunRequest, finite_weights
 from optevo.tasks.bench_data import ImageSet
 
 __all__ = [
@@ -113,25 +112,15 @@ class ClassificationRunner:
         if n < batch_size:
             raise ValueError(f"batch size {batch_size} exceeds the {n} training images")
 
-    def run(
-        self,
-        optimizer: OptimizerSpec,
-        lr: float,
-        seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome:
+    def run(self, request: RunRequest) -> RunOutcome:
         t0 = time.perf_counter()
+        seed, steps, total_steps = request.seed, request.steps, request.total_steps
         torch.manual_seed(seed)
         model = self.make_model().to(self.device)
         if self.pipeline.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt = optimizer.build(
-            model.parameters(), lr, total_steps, warmup_steps, hold_steps, seed=seed
-        )
+        opt = request.build(model.parameters())
+        watch = DivergenceWatch(self.device, steps)
         x_all, y_all = self.data.train
         order = torch.Generator().manual_seed(seed)
         aug = torch.Generator(device=self.device).manual_seed(seed + 1)
@@ -150,13 +139,12 @@ class ClassificationRunner:
             loss.backward()
             opt.step()
             done = step + 1
-            # Reading the loss syncs a GPU: look every 20 steps (a NaN run wastes at most 19).
-            if (done % 20 == 0 or done == steps) and not math.isfinite(loss.item()):
+            if watch.diverged(done, loss):
                 status = "diverged"
                 break
         if status == "ok" and not finite_weights(model):
             status = "diverged"  # e.g. a last update that blew up after the last loss was seen
-        metric = self.accuracy(model, split)
+        metric = self.accuracy(model, request.split)
         return RunOutcome(metric, status, time.perf_counter() - t0, done, {})
 
     @torch.no_grad()

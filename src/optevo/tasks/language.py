@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from optevo.models.awd_lstm import AWDLSTM, detach_hidden
-from optevo.optim.spec import OptimizerSpec
-from optevo.tasks.base import RunOutcome, finite_weights
+from optevo.tasks.base import DivergenceWatch, RunOutcome, RunRequest, finite_weights
 from optevo.tasks.bench_data import TextSet
 
 
@@ -55,24 +54,16 @@ class LanguageRunner:
         self.eval_batch_size, self.device = eval_batch_size, device
         self.train_data = batchify(data.train, batch_size)
 
-    def run(
-        self,
-        optimizer: OptimizerSpec,
-        lr: float,
-        seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome:
+    def run(self, request: RunRequest) -> RunOutcome:
         """`split` "val" scores the end of the run (the learning-rate test); "test" (the final
         runs) the best validation perplexity over `evaluations` evenly spaced evaluations."""
         t0 = time.perf_counter()
-        torch.manual_seed(seed)
+        steps, split = request.steps, request.split
+        torch.manual_seed(request.seed)
         model = self.make_model().to(self.device)
         params = list(model.parameters())
-        opt = optimizer.build(params, lr, total_steps, warmup_steps, hold_steps, seed=seed)
+        opt = request.build(params)
+        watch = DivergenceWatch(self.device, steps)
         data = self.train_data.to(self.device)
         hidden = model.init_hidden(self.batch_size)
         every = max(1, steps // self.evaluations) if split == "test" else steps
@@ -99,7 +90,7 @@ class LanguageRunner:
             torch.nn.utils.clip_grad_norm_(params, self.clip)
             opt.step()
             done = step + 1
-            if (done % 20 == 0 or done == steps) and not math.isfinite(loss.item()):
+            if watch.diverged(done, loss):
                 status = "diverged"
                 break
             if done % every == 0 or done == steps:

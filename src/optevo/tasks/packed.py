@@ -14,8 +14,8 @@ out as the sequential optimizer's flat bucket (the model's parameters in order, 
 row-major), with the same segments, so every op of the rule - segment norms included - sees
 what it would see alone. Copies of one genome and schedule are adjacent rows stepped by one
 rule evaluation with one peak learning rate per row. Divergence is per copy, by the
-sequential rule (the first batch's loss times `BLOWUP`, NaN, non-finite final weights); a
-diverged copy is retired (its row frozen at zero) and the others go on.
+sequential rule (`optevo.tasks.base.DivergenceWatch`, one per copy, and non-finite final
+weights); a diverged copy is retired (its row frozen at zero) and the others go on.
 
 Packable: a model of `nn.Linear` layers and elementwise activations (an `nn.Sequential`,
 possibly nested, or one `nn.Linear`), and an optimizer spec of a genome without decoupled
@@ -26,6 +26,7 @@ per-task measurement: `benchmarks/packed_tasks.py`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -41,8 +42,8 @@ from optevo.program import Workspace
 from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
-from optevo.tasks.base import RunOutcome
-from optevo.tasks.tensor import BLOWUP, TensorRunner, _finish, _sums
+from optevo.tasks.base import DivergenceWatch, RunOutcome, RunRequest
+from optevo.tasks.tensor import TensorRunner, _finish, _sums
 
 if TYPE_CHECKING:
     from optevo.optim.spec import OptimizerSpec
@@ -152,23 +153,23 @@ def _losses(kind: str, out: Tensor, y: Tensor) -> Tensor:
     return F.cross_entropy(logits, target, reduction="none").view(k, -1).mean(1)
 
 
-def run_packed(
-    runner: TensorRunner,
-    runs: Sequence[tuple[OptimizerSpec, float]],
-    seed: int,
-    steps: int,
-    total_steps: int,
-    warmup_steps: int,
-    hold_steps: int,
-    split: str,
-) -> list[RunOutcome]:
-    """The outcomes of `runner.run(spec, lr, seed, steps, ...)` for each (spec, lr) of `runs`,
-    trained as one packed model (see the module). Every spec must pass `packable_spec` and the
-    runner's model `packable_model`. Each outcome's `seconds` is the packed run's wall time
-    divided by the number of copies."""
+def run_packed(runner: TensorRunner, requests: Sequence[RunRequest]) -> list[RunOutcome]:
+    """The outcomes of `runner.run(request)` for each of `requests`, trained as one packed
+    model (see the module). The requests differ only in their optimizer and learning rate
+    (ValueError otherwise); every optimizer must pass `packable_spec` and the runner's model
+    `packable_model`. Each outcome's `seconds` is the packed run's wall time divided by the
+    number of copies."""
     t0 = time.perf_counter()
-    if not runs:
+    if not requests:
         return []
+    first = requests[0]
+    shared = dataclasses.replace(first, lr=0.0)
+    for request in requests:
+        if dataclasses.replace(request, optimizer=first.optimizer, lr=0.0) != shared:
+            raise ValueError("packed runs must share their seed, steps, schedule and split")
+    runs = [(r.optimizer, r.lr) for r in requests]
+    seed, steps, split = first.seed, first.steps, first.split
+    total_steps, warmup_steps, hold_steps = first.total_steps, first.warmup_steps, first.hold_steps
     for spec, _ in runs:
         if not packable_spec(spec):
             raise ValueError(f"{spec.label}: cannot be stepped packed (see packable_spec)")
@@ -208,8 +209,7 @@ def run_packed(
     mask = torch.ones(k, 1, dtype=torch.bool, device=device)
     zero = torch.zeros((), dtype=data.dtype, device=device)
     done = [0] * k
-    recent = [0.0] * k
-    limit = [math.inf] * k
+    watches = [DivergenceWatch(device, steps) for _ in range(k)]
     status = ["ok"] * k
 
     x_all, y_all = runner._on_device["train"]
@@ -250,10 +250,7 @@ def run_packed(
             if not active[row]:
                 continue
             done[row] = step + 1
-            recent[row] = values[row]
-            if step == 0:
-                limit[row] = BLOWUP * max(abs(values[row]), 1e-6)
-            if not values[row] <= limit[row]:
+            if watches[row].diverged(step + 1, values[row]):
                 status[row] = "diverged"
                 active[row] = False
                 mask[row] = False
@@ -273,7 +270,7 @@ def run_packed(
         if not math.isfinite(score):
             score = worst
         score = max(score, worst) if runner.higher_is_better else min(score, worst)
-        extra = {"train_loss": recent[row]} if math.isfinite(recent[row]) else {}
+        extra = {"train_loss": watches[row].last} if math.isfinite(watches[row].last) else {}
         outcomes[i] = RunOutcome(score, status[row], seconds, done[row], extra)
     return [o for o in outcomes if o is not None]
 

@@ -11,10 +11,8 @@ Scores: accuracy (higher is better; the worst score is 0), or a loss (lower is b
 cross-entropy in nats, bits per character) whose worst score is the trivial predictor's on
 that split (the training targets' mean for MSE, their class frequencies for cross-entropy):
 a run never scores worse than knowing nothing, so a loss is clipped there. A training loss
-that is not finite, or above `BLOWUP` times the first batch's (the initial model's) loss, ends
-the run ("diverged") with the worst score, and so do non-finite weights after the last step.
-(SGD at a learning rate of 1e6 takes every task's loss past 1e4 times its first within a few
-steps, while some saturating models - LSTM, batch norm, a linear model - never reach inf.)
+that diverges by the one rule of `optevo.tasks.base.DivergenceWatch` ends the run with the
+worst score.
 """
 
 from __future__ import annotations
@@ -29,16 +27,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from optevo.tasks.base import METRIC_DIRECTION, RunOutcome, finite_weights
+from optevo.tasks.base import (
+    BLOWUP,
+    METRIC_DIRECTION,
+    DivergenceWatch,
+    RunOutcome,
+    RunRequest,
+    finite_weights,
+)
 
 if TYPE_CHECKING:
-    from optevo.optim.spec import OptimizerSpec
+    pass
 
 Split = tuple[Tensor, Tensor]
 Loss = Literal["cross-entropy", "mse"]
 SPLITS = ("train", "val", "test")
-BLOWUP = 1e3
-"""A training loss above this many times the first batch's ends the run as diverged."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,31 +161,19 @@ class TensorRunner:
         nats = float(-logp[y.reshape(-1)].mean())
         return nats / math.log(2) if self.metric == "bits-per-char" else nats
 
-    def run(
-        self,
-        optimizer: OptimizerSpec,
-        lr: float,
-        seed: int,
-        steps: int,
-        total_steps: int,
-        warmup_steps: int,
-        hold_steps: int,
-        split: str,
-    ) -> RunOutcome:
+    def run(self, request: RunRequest) -> RunOutcome:
         t0 = time.perf_counter()
+        seed, steps, split = request.seed, request.steps, request.split
         torch.manual_seed(seed)
         model = self.make_model().to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        opt = optimizer.build(
-            model.parameters(), lr, total_steps, warmup_steps, hold_steps, seed=seed
-        )
+        opt = request.build(model.parameters())
+        watch = DivergenceWatch(self.device, steps)
         x_all, y_all = self._on_device["train"]
         order = torch.Generator().manual_seed(seed)
         perm, pos = torch.empty(0, dtype=torch.long), 0
-        # On a CPU reading the loss costs nothing; on a GPU it syncs, so look every 20 steps.
-        every = 1 if self.device == "cpu" else 20
-        status, done, recent, limit = "ok", 0, 0.0, math.inf
+        status, done = "ok", 0
         model.train()
         for step in range(steps):
             if pos + self.batch_size > len(perm):
@@ -194,13 +185,9 @@ class TensorRunner:
             loss.backward()
             opt.step()
             done = step + 1
-            if step == 0 or done % every == 0 or done == steps:
-                recent = loss.item()
-                if step == 0:
-                    limit = BLOWUP * max(abs(recent), 1e-6)
-                if not recent <= limit:  # also NaN
-                    status = "diverged"
-                    break
+            if watch.diverged(done, loss):
+                status = "diverged"
+                break
         if status == "ok" and not finite_weights(model):
             status = "diverged"
         worst = self.worst(split)
@@ -208,7 +195,7 @@ class TensorRunner:
         if not math.isfinite(score):
             score = worst
         score = max(score, worst) if self.higher_is_better else min(score, worst)
-        extra = {"train_loss": recent} if math.isfinite(recent) else {}
+        extra = {"train_loss": watch.last} if math.isfinite(watch.last) else {}
         return RunOutcome(score, status, time.perf_counter() - t0, done, extra)
 
     @torch.no_grad()

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from optevo.tasks.base import Task, TaskOptions
+from optevo.tasks.base import RunRequest, Task, TaskOptions
 
 if TYPE_CHECKING:
     from optevo.optim.spec import OptimizerSpec
@@ -52,11 +52,10 @@ def measure(
     runner = task.build(options or TaskOptions(), budget)
     built = time.perf_counter() - t0
     lr = task.reference_lr if lr is None else lr
-    schedule = (budget.total_steps, budget.warmup_steps, budget.hold_steps)
     if warmup:
-        runner.run(optimizer, lr, seed, 1, *schedule, "val")
+        runner.run(RunRequest.of(optimizer, lr, seed, budget, steps=1))
     cpu = time.process_time()
-    outcome = runner.run(optimizer, lr, seed, budget.total_steps, *schedule, "val")
+    outcome = runner.run(RunRequest.of(optimizer, lr, seed, budget))
     cpu = time.process_time() - cpu
     return Timing(
         task.name,

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from optevo.optim.spec import OptimizerSpec
-from optevo.tasks.base import Budget, Runner, Task
+from optevo.tasks.base import Budget, Runner, RunRequest, Task
 from optevo.transfer.lrtest import LrTestResult, lr_test, norm_lr
 from optevo.transfer.store import ResultStore, RunKey, RunRecord
 from optevo.transfer.table import summarize
@@ -131,16 +131,8 @@ def train(
     """Train the run `key` names (its learning rate, seed and steps of `budget`'s schedule) and
     score it: on the validation split in a learning-rate test, else on the test split. `extra`
     is stored with the record (e.g. `fallback_from`)."""
-    outcome = runner.run(
-        spec,
-        key.lr,
-        key.seed,
-        key.steps,
-        budget.total_steps,
-        budget.warmup_steps,
-        budget.hold_steps,
-        "val" if key.phase == "lr" else "test",
-    )
+    split = "val" if key.phase == "lr" else "test"
+    outcome = runner.run(RunRequest.of(spec, key.lr, key.seed, budget, key.steps, split))
     return RunRecord(
         key,
         outcome.metric,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optevo.fingerprint import SeenSet
-from optevo.schedules import LR_SCHEDULES
+from optevo.schedules import BASE_SCHEDULE, LR_SCHEDULES
 from optevo.search.candidates import Drawn
 from optevo.search.config import expand_seed_specs, read_seed_genome
 from optevo.search.records import Evaluation
@@ -18,7 +18,6 @@ from optevo.space.genome import Genome
 if TYPE_CHECKING:
     from optevo.search.runner import SearchRun
 
-BASE_SCHEDULE = "one_cycle"
 LOCAL_SCHEDULES: tuple[str, ...] = (BASE_SCHEDULE, *LR_SCHEDULES)
 """The learning-rate factors a local edit may switch between (`schedule_p`)."""
 
@@ -41,9 +40,8 @@ def seed_starts(specs: Sequence[str]) -> list[Start]:
 
     out = []
     for spec in expand_seed_specs(tuple(specs)):
-        factor = library.lr_schedule(spec) if spec in library.names() else None
-        name = spec if spec in library.names() else None
-        out.append(Start(read_seed_genome(spec), factor or BASE_SCHEDULE, name))
+        genome, schedule = read_seed_genome(spec)
+        out.append(Start(genome, schedule, spec if spec in library.names() else None))
     return out
 
 

@@ -6,10 +6,11 @@ measures every random genome against them."""
 
 from __future__ import annotations
 
+from optevo.schedules import BASE_SCHEDULE
 from optevo.search.config import RandomStrategy
 from optevo.search.records import Evaluation, Request
 from optevo.search.runner import SearchRun
-from optevo.search.strategies.base import BASE_SCHEDULE, Seen, seed_starts
+from optevo.search.strategies.base import Seen, seed_starts
 
 
 class RandomSearch:
