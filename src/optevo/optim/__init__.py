@@ -17,6 +17,24 @@ from torch import Tensor
 
 from optevo import library
 from optevo.optim.evolved import EvolvedOptimizer
+from optevo.optim.named import (
+    A1,
+    A2,
+    A3,
+    A4,
+    A5,
+    Opt1,
+    Opt2,
+    Opt3,
+    Opt4,
+    Opt5,
+    Opt6,
+    Opt7,
+    Opt8,
+    Opt9,
+    Opt10,
+)
+from optevo.optim.named_base import NamedOptimizer
 
 NAMES: tuple[str, ...] = library.names()
 """Every named optimizer: baselines, Opt1-Opt10 with their ablations, A1-A5, LR1-LR9, and
@@ -54,62 +72,6 @@ def create(
     )
 
 
-def _named(name: str) -> type[EvolvedOptimizer]:
-    entry = library.get(name)
-    schedule = entry.lr_schedule or "one_cycle"
-
-    def __init__(  # noqa: N807 - becomes the class's __init__
-        self: EvolvedOptimizer,
-        params: Iterable[Tensor] | Iterable[dict[str, Any]],
-        lr: float,
-        total_steps: int,
-        warmup_steps: int = 0,
-        hold_steps: int = 0,
-        schedule: str = schedule,
-        weight_decay: float = 0.0,
-        momentum: float | None = None,
-        seed: int = 0,
-    ) -> None:
-        EvolvedOptimizer.__init__(
-            self,
-            params,
-            entry.genome,
-            lr,
-            total_steps,
-            warmup_steps,
-            hold_steps,
-            schedule,
-            weight_decay,
-            momentum,
-            seed,
-        )
-
-    doc = (
-        f"{name}: {entry.description}.\n\n"
-        f"Momentum type: {entry.genome.momentum}; default schedule: {schedule!r}.\n\n"
-        f"    u = {entry.genome.equation()}\n\n"
-        "Arguments as for `EvolvedOptimizer`, without `genome`."
-    )
-    return type(
-        name, (EvolvedOptimizer,), {"__init__": __init__, "__doc__": doc, "__module__": __name__}
-    )
-
-
-Opt1 = _named("Opt1")
-Opt2 = _named("Opt2")
-Opt3 = _named("Opt3")
-Opt4 = _named("Opt4")
-Opt5 = _named("Opt5")
-Opt6 = _named("Opt6")
-Opt7 = _named("Opt7")
-Opt8 = _named("Opt8")
-Opt9 = _named("Opt9")
-Opt10 = _named("Opt10")
-A1 = _named("A1")
-A2 = _named("A2")
-A3 = _named("A3")
-A4 = _named("A4")
-A5 = _named("A5")
 
 __all__ = [
     "A1",
@@ -119,6 +81,7 @@ __all__ = [
     "A5",
     "NAMES",
     "EvolvedOptimizer",
+    "NamedOptimizer",
     "Opt1",
     "Opt2",
     "Opt3",
