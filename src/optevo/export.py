@@ -41,50 +41,14 @@ from optevo.space.ops import (
 )
 
 # --------------------------------------------------------------------------------------------
-# Operations as code: {x}/{y} the inputs as they are, {X}/{Y} parenthesised unless atomic.
+# Operations as code: each row's `code` template (`optevo.space.ops.Operation`).
 # --------------------------------------------------------------------------------------------
 
 OP_CODE: dict[str, str] = {
-    "identity": "{x}",
-    "neg": "-{X}",
-    "log": "torch.log(torch.abs({x}) + EPS)",
-    "sqrt": "torch.sqrt(torch.abs({x}))",
-    "exp": "torch.exp({x})",
-    "abs": "torch.abs({x})",
-    "sigmoid": "torch.sigmoid({x})",
-    "recip1p": "1.0 / (1.0 + torch.abs({x}))",
-    "softplus": "torch.nn.functional.softplus({x})",
-    "erf": "torch.erf({x})",
-    "erfc": "torch.erfc({x})",
-    "asinh": "torch.asinh({x})",
-    "tanh": "torch.tanh({x})",
-    "atan": "torch.atan({x})",
-    "recip": "1.0 / ({x} + EPS)",
-    "i1e": "torch.special.i1e({x})",
-    "relu": "torch.relu({x})",
-    "min0": "torch.clamp({x}, max=0.0)",
-    "drop0.5": "drop({x}, 0.5, noise[{i}])",
-    "drop0.3": "drop({x}, 0.3, noise[{i}])",
-    "drop0.1": "drop({x}, 0.1, noise[{i}])",
-    "norm": "clip_by_norm({x})",
-    "softsign": "torch.nn.functional.softsign({x})",
-    "sign": "torch.sign({x})",
-    "square": "torch.square({x})",
-    "dtanh": "1.0 - torch.tanh({x}) ** 2",
-    "dsigmoid": "torch.sigmoid({x}) * (1.0 - torch.sigmoid({x}))",
-    "add": "{X} + {Y}",
-    "sub": "{X} - {Y}",
-    "mul": "{X} * {Y}",
-    "max": "torch.maximum({x}, {y})",
-    "min": "torch.minimum({x}, {y})",
-    "div": "{X} / ({y} + EPS)",
-    "div_sqrt1p": "{X} / torch.sqrt(1.0 + {Y} * {Y})",
-    "clip": "torch.clamp({x}, -torch.abs({y}), torch.abs({y}))",
-    "mix": "0.95 * {X} + 0.05 * {Y}",
-    "pow": "torch.pow(torch.abs({x}), {y})",
+    name: op.code for name, op in OPERATIONS.items() if op.code is not None
 }
-"""Every stateless operation (update and decay); the state-holding ones (ema, delta, runmax)
-are written by `_state_op`."""
+"""Every stateless operation (update and decay), from its row of the operation table
+(`Operation.code`); the state-holding ones (ema, delta, runmax) are written by `_state_op`."""
 
 # The decay schedules of SPEC 2 (functions of a float64 tensor t and the run length T), as in
 # `optevo.space.ops.SCHEDULES`.

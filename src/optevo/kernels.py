@@ -65,7 +65,7 @@ def _softsign(out: Tensor, x: Tensor, one: Tensor) -> None:  # x / (|x| + 1), as
 
 
 def _softplus(out: Tensor, x: Tensor) -> None:
-    torch._C._nn.softplus(x, 1, 20, out=out)
+    torch._C._nn.softplus(x, 1, 20, out=out)  # type: ignore[call-arg]  # stubs lack out=
 
 
 def _drop(p: float) -> Kernel:
@@ -89,7 +89,9 @@ def _norm(out: Tensor, x: Tensor, ctx: OpContext) -> None:
         _clip_by_norm(out, x)
         return
     parts = zip(
-        torch.split(out, ctx.segments, dim=-1), torch.split(x, ctx.segments, dim=-1), strict=True
+        torch.split(out, list(ctx.segments), dim=-1),
+        torch.split(x, list(ctx.segments), dim=-1),
+        strict=True,
     )
     for o, part in parts:
         _clip_by_norm(o, part)

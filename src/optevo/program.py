@@ -131,7 +131,7 @@ class Program:
     `result` is the register of the value returned.
     """
 
-    instructions: tuple[tuple[Callable[..., object], Callable[[list[Any]], tuple]], ...]
+    instructions: tuple[tuple[Callable[..., object], Callable[[list[Any]], tuple[Any, ...]]], ...]
     scalar_fns: tuple[ScalarFn, ...]
     scalar_names: tuple[str, ...]
     state_names: tuple[str, ...]
@@ -210,7 +210,8 @@ class Program:
         regs += workspace.registers
         for run, get in self.instructions:
             run(*get(regs))
-        return regs[self.result]
+        out: Tensor = regs[self.result]
+        return out
 
 
 def _from_lr(name: str) -> bool:
@@ -334,7 +335,7 @@ class _Buffers:
         self.free.setdefault(self.dtypes[b], []).append(b)
 
 
-def _getter(indexes: list[int]) -> Callable[[list[Any]], tuple]:
+def _getter(indexes: list[int]) -> Callable[[list[Any]], tuple[Any, ...]]:
     """regs -> the tuple of the registers at `indexes`."""
     if len(indexes) == 1:
         i = indexes[0]

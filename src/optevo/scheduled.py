@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from torch import Tensor
 
-from optevo.compile import CompiledRule, State, Workspace, compile_genome
+from optevo.compile import CompiledRule, compile_genome
+from optevo.program import State, Workspace
 from optevo.schedules import check_schedule, lr_table, momentum_cycle
 from optevo.space.decay import DecayGenome
 from optevo.space.genome import Genome

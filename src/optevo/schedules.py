@@ -215,4 +215,6 @@ def lr_table(
     base = one_cycle(total_steps, warmup_steps, hold_steps, start=start, stop=stop)
     if schedule == "one_cycle":
         return base
-    return base * lr_factor(schedule, total_steps, start=start, stop=stop)
+    factor: np.ndarray = lr_factor(schedule, total_steps, start=start, stop=stop)
+    out: np.ndarray = base * factor
+    return out

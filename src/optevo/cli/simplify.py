@@ -1,5 +1,5 @@
 """`optevo simplify` and `optevo ablate`: the smallest equation that keeps the fitness, and
-which part of an equation earns its place (issue 17)."""
+which part of an equation earns its place."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.progress import (
@@ -91,7 +91,8 @@ class _Bar:
             _Eta(),
             console=console,
         )
-        self.bar = self.progress.add_task("validate", total=0.0, runs="", ratio=1.0, **fields)
+        columns = cast(dict[str, Any], {"runs": "", "ratio": 1.0, **fields})
+        self.bar = self.progress.add_task("validate", total=0.0, **columns)
         self.trained = self.stored = 0
         self.estimated = self.measured = 0.0
 

@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, BinaryIO, ClassVar, cast
 
 import numpy as np
 
@@ -106,7 +106,7 @@ class _BatchUnpickler(pickle.Unpickler):
     def _make_array(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
         if subtype is not np.ndarray:
             raise UnsafePickleError(f"{self._source}: array of type {subtype!r} refused")
-        return _reconstruct(subtype, shape, dtype)
+        return cast(np.ndarray, _reconstruct(subtype, shape, dtype))
 
     def _make_scalar(self, dtype: Any, data: Any = None) -> np.generic:
         if not isinstance(dtype, np.dtype) or dtype.kind not in "iu":
@@ -116,7 +116,7 @@ class _BatchUnpickler(pickle.Unpickler):
             )
         if not isinstance(data, bytes) or len(data) != dtype.itemsize:
             raise UnsafePickleError(f"{self._source}: malformed numpy {dtype} scalar")
-        return np.frombuffer(data, dtype=dtype)[0]
+        return cast(np.generic, np.frombuffer(data, dtype=dtype)[0])
 
     def _latin1_bytes(self, text: Any, encoding: Any = "latin1") -> bytes:
         if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
@@ -229,9 +229,9 @@ def _read_archive(archive: Path, fmt: CifarFormat) -> list[tuple[str, bytes]]:
 
 
 _COMPRESSED: tuple[tuple[bytes, Callable[..., BinaryIO]], ...] = (
-    (b"\x1f\x8b", gzip.open),
-    (b"BZh", bz2.open),
-    (b"\xfd7zXZ\x00", lzma.open),
+    (b"\x1f\x8b", cast(Callable[..., BinaryIO], gzip.open)),
+    (b"BZh", cast(Callable[..., BinaryIO], bz2.open)),
+    (b"\xfd7zXZ\x00", cast(Callable[..., BinaryIO], lzma.open)),
 )
 
 

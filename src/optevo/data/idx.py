@@ -6,7 +6,7 @@ import gzip
 import math
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -50,7 +50,7 @@ def read_idx(path: Path, magic: int, max_bytes: int = MAX_IDX_BYTES) -> np.ndarr
     compressed = path.suffix == ".gz"
     try:
         with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
-            return _decode(fh, path, magic, max_bytes)
+            return _decode(cast(BinaryIO, fh), path, magic, max_bytes)
     except FileNotFoundError:
         raise
     # Truncation surfaces as EOFError, a bad header as BadGzipFile, damaged deflate data as
@@ -85,7 +85,7 @@ def _decode(fh: BinaryIO, path: Path, magic: int, max_bytes: int) -> np.ndarray:
             f"the {max_bytes:,} this loader reads"
         )
     data = np.empty(expected, dtype=np.uint8)
-    got = _read_into(fh, memoryview(data))
+    got = _read_into(fh, memoryview(cast(Any, data)))
     if got < expected:
         raise ValueError(
             f"{path}: header gives dimensions {dims} = {expected} bytes of data, "

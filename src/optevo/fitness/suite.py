@@ -1,4 +1,4 @@
-"""The paired multi-task fitness (issue 15, item 4): a candidate scored against Adam on every
+"""The paired multi-task fitness: a candidate scored against Adam on every
 task of `FitnessConfig.tasks`, each run on the same seed, initial weights and batch order as
 Adam's (the task runner's pairing, `optevo.tasks.tensor`), so seed noise cancels.
 

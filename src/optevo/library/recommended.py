@@ -13,6 +13,7 @@ import functools
 import json
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 SCHEMA = "optevo.recommended_lr/1"
 
@@ -41,7 +42,7 @@ class RecommendedLR:
         )
 
 
-def parse(raw: dict) -> dict[str, RecommendedLR]:
+def parse(raw: dict[str, Any]) -> dict[str, RecommendedLR]:
     """The entries of a recommended_lr.json document (validated)."""
     if raw.get("schema") != SCHEMA:
         raise ValueError(f"unknown recommended-lr schema {raw.get('schema')!r}")

@@ -14,6 +14,7 @@ At PTB's 10,000 words: 24,221,600 parameters (the paper: "24M").
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -88,14 +89,18 @@ class AWDLSTM(nn.Module):
             for size in self.sizes[1:]
         ]
 
-    def _run_layer(self, rnn: nn.LSTM, x: Tensor, h: tuple[Tensor, Tensor]) -> tuple:
+    def _run_layer(
+        self, rnn: nn.LSTM, x: Tensor, h: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
         if not self.training or self.weight_drop == 0.0:
-            return rnn(x, h)
-        dropped = F.dropout(rnn.weight_hh_l0, self.weight_drop, training=True)
+            out: tuple[Tensor, tuple[Tensor, Tensor]] = rnn(x, h)
+            return out
+        dropped = F.dropout(cast(Tensor, rnn.weight_hh_l0), self.weight_drop, training=True)
         with warnings.catch_warnings():
             # The swapped-in matrix is not part of cuDNN's flat weight buffer: expected.
             warnings.filterwarnings("ignore", message=".*contiguous chunk of memory.*")
-            return functional_call(rnn, {"weight_hh_l0": dropped}, (x, h), strict=False)
+            out = functional_call(rnn, {"weight_hh_l0": dropped}, (x, h), strict=False)
+            return out
 
     def forward(self, tokens: Tensor, hidden: Hidden) -> tuple[Tensor, Hidden, Tensor, Tensor]:
         """tokens: time x batch. Returns (logits time x batch x vocab, new hidden, the last
@@ -106,7 +111,7 @@ class AWDLSTM(nn.Module):
         new_hidden: Hidden = []
         raw = x
         for i, rnn in enumerate(self.rnns):
-            raw, h = self._run_layer(rnn, x, hidden[i])
+            raw, h = self._run_layer(cast(nn.LSTM, rnn), x, hidden[i])
             new_hidden.append(h)
             last = i == len(self.rnns) - 1
             x = locked_dropout(raw, self.dropout if last else self.dropout_hidden, self.training)

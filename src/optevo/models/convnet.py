@@ -176,7 +176,8 @@ class ConvNet(nn.Module):
 
         ``generator`` overrides ``self.dropout.generator`` for this call's dropout mask.
         """
-        return self.fc(self.dropout(self.features(x), generator=generator))
+        out: Tensor = self.fc(self.dropout(self.features(x), generator=generator))
+        return out
 
 
 def count_parameters(model: nn.Module, *, include_bn_running_stats: bool = False) -> int:

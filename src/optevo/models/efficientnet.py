@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -105,7 +106,8 @@ class SqueezeExcitation(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         scale = self.fc2(self.activation(self.fc1(self.avgpool(x))))
-        return x * self.scale_activation(scale)
+        gate: Tensor = self.scale_activation(scale)
+        return x * gate
 
 
 class StochasticDepth(nn.Module):
@@ -135,7 +137,7 @@ class _Residual(nn.Module):
         out = self.block(x)
         if self.use_res_connect:
             out = self.stochastic_depth(out) + x
-        return out
+        return cast(Tensor, out)
 
 
 class MBConv(_Residual):
@@ -263,16 +265,18 @@ class EfficientNetV2S(nn.Module):
     def reset_classifier(self, num_classes: int, dropout: float | None = None) -> None:
         """A fresh Linear head for `num_classes` (fine-tuning), optionally a new dropout."""
         old = self.head
-        self.classifier[1] = nn.Linear(old.in_features, num_classes).to(old.weight.device)
+        head = nn.Linear(old.in_features, num_classes).to(old.weight.device)
+        self.classifier[1] = head
         bound = 1.0 / math.sqrt(num_classes)
-        nn.init.uniform_(self.classifier[1].weight, -bound, bound)
-        nn.init.zeros_(self.classifier[1].bias)
+        nn.init.uniform_(head.weight, -bound, bound)
+        nn.init.zeros_(head.bias)
         if dropout is not None:
             self.classifier[0] = nn.Dropout(p=dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.avgpool(self.features(x)).flatten(1)
-        return self.classifier(x)
+        out: Tensor = self.classifier(x)
+        return out
 
 
 def load_checkpoint(model: nn.Module, path: str | os.PathLike[str]) -> None:

@@ -200,11 +200,12 @@ class GroupedConvNet(nn.Module):
         self._check_compatible(model)
         for dst, src in zip(self.copy_views(i), model.parameters(), strict=True):
             dst.copy_(src)
-        src_buffers = []
+        src_buffers: list[Tensor] = []
         for bn in (model.bn1, model.bn2, model.bn3):
+            assert bn.running_mean is not None and bn.running_var is not None
             src_buffers += [bn.running_mean, bn.running_var]
-        for dst, src in zip(self.copy_buffer_views(i), src_buffers, strict=True):
-            dst.copy_(src)
+        for view, buffer in zip(self.copy_buffer_views(i), src_buffers, strict=True):
+            view.copy_(buffer)
         for ours, theirs in zip(self._batchnorms(), (model.bn1, model.bn2, model.bn3), strict=True):
             assert ours.num_batches_tracked is not None and theirs.num_batches_tracked is not None
             ours.num_batches_tracked.copy_(theirs.num_batches_tracked)
@@ -222,11 +223,12 @@ class GroupedConvNet(nn.Module):
         model.to(device=ref.device, dtype=ref.dtype)
         for dst, src in zip(model.parameters(), self.copy_views(i), strict=True):
             dst.copy_(src)
-        dst_buffers = []
+        dst_buffers: list[Tensor] = []
         for bn in (model.bn1, model.bn2, model.bn3):
+            assert bn.running_mean is not None and bn.running_var is not None
             dst_buffers += [bn.running_mean, bn.running_var]
-        for dst, src in zip(dst_buffers, self.copy_buffer_views(i), strict=True):
-            dst.copy_(src)
+        for buffer, view in zip(dst_buffers, self.copy_buffer_views(i), strict=True):
+            buffer.copy_(view)
         for ours, theirs in zip(self._batchnorms(), (model.bn1, model.bn2, model.bn3), strict=True):
             assert ours.num_batches_tracked is not None and theirs.num_batches_tracked is not None
             theirs.num_batches_tracked.copy_(ours.num_batches_tracked)
@@ -269,7 +271,8 @@ class GroupedConvNet(nn.Module):
         batch = x.shape[0]
         # (B, K*4b) -> (K, B, 4b): copy-major, as the heads and the per-copy losses want it.
         feats = x.mean(dim=(2, 3)).view(batch, self.k, -1).transpose(0, 1)
-        return self.fc(self._dropout(feats, gens))
+        out: Tensor = self.fc(self._dropout(feats, gens))
+        return out
 
     def extra_repr(self) -> str:
         return f"k={self.k}, base={self.base}, dropout={self.dropout_p}"

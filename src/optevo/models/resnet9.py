@@ -30,7 +30,8 @@ class _Residual(nn.Module):
         self.body = nn.Sequential(_conv_bn(channels, channels), _conv_bn(channels, channels))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x)
+        body: Tensor = self.body(x)
+        return x + body
 
 
 class ResNet9(nn.Module):
@@ -53,4 +54,5 @@ class ResNet9(nn.Module):
         self.classifier = nn.Linear(8 * w, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x))
+        out: Tensor = self.classifier(self.features(x))
+        return out

@@ -16,13 +16,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
 
-from optevo.compile import CompiledRule, Workspace, compile_genome
+from optevo.compile import CompiledRule, compile_genome
 from optevo.optim.checks import check_group, check_state_dict
+from optevo.program import Workspace
 from optevo.scheduled import ScheduledRule
 from optevo.space.genome import Genome
 from optevo.space.ops import OpContext
@@ -130,7 +131,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     # -- torch.optim.Optimizer API ----------------------------------------------------------
 
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns the closure's loss."""
         loss = None
         if closure is not None:
@@ -208,7 +209,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
     def _build_buckets(self, params: list[Tensor]) -> list[_Bucket]:
         members: dict[tuple[Any, ...], list[Tensor]] = {}
         for p in params:
-            if p.grad.is_sparse:
+            if p.grad is not None and p.grad.is_sparse:
                 raise RuntimeError("EvolvedOptimizer does not support sparse gradients")
             if p.is_complex():
                 raise RuntimeError("EvolvedOptimizer does not support complex parameters")
@@ -277,7 +278,7 @@ class EvolvedOptimizer(torch.optim.Optimizer):
         ps = bucket.params
         # Gathered into the bucket's flat buffers (converted to the compute dtype, any memory
         # format), as torch.cat(...).to(dtype) would, without allocating.
-        torch._foreach_copy_(bucket.views(bucket.g), [p.grad for p in ps])
+        torch._foreach_copy_(bucket.views(bucket.g), [cast(Tensor, p.grad) for p in ps])
         if bucket.w is not None:
             torch._foreach_copy_(bucket.views(bucket.w), ps)
         if bucket.ctx.generator is not None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
@@ -144,7 +144,7 @@ def update(
         return value * torch.as_tensor(lookup(d), dtype=torch.float64)
 
     u = fold_graph(genome.hidden, genome.output, leaf, apply, decayed)
-    return -u if genome.flipped else u
+    return cast(Tensor, -u if genome.flipped else u)
 
 
 def variable_uses(genome: Genome) -> Counter[str]:

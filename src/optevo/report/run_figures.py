@@ -28,14 +28,14 @@ def particles_figure(data: RunData) -> Figure | None:
         ok = [e for e in mine if e.fitness is not None]
         bad = [e for e in mine if e.fitness is None]
         ax.scatter(
-            [e.request.time_step for e in ok],
-            [e.fitness for e in ok],
+            np.array([e.request.time_step for e in ok], dtype=float),
+            np.array([e.fitness for e in ok], dtype=float),
             s=12,
             color=colour,
             alpha=0.4,
         )
         ax.scatter(
-            [e.request.time_step for e in bad],
+            np.array([e.request.time_step for e in bad], dtype=float),
             [_FAILED_Y] * len(bad),
             s=14,
             marker="x",
@@ -52,7 +52,7 @@ def particles_figure(data: RunData) -> Figure | None:
     ax.set_xlabel("time-step")
     ax.set_ylabel("fitness (best validation accuracy)")
     ax.set_title("Fitness over time per particle (line: the particle; dots: its children)")
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.xaxis.get_major_locator().set_params(integer=True)  # type: ignore[call-arg]
     ax.grid(alpha=0.3)
     if len(data.trajectories) <= 12:
         ax.legend(fontsize=7, ncol=2)
@@ -68,7 +68,8 @@ def progress_figure(data: RunData) -> Figure | None:
     ax = fig.add_subplot()
     for stage, colour in (("init", "tab:gray"), ("search", "tab:blue")):
         idx = [i for i, e in enumerate(evs) if e.request.stage == stage and e.fitness is not None]
-        ax.scatter(idx, [evs[i].fitness for i in idx], s=10, color=colour, alpha=0.6, label=stage)
+        fit = np.array([evs[i].fitness for i in idx], dtype=float)
+        ax.scatter(idx, fit, s=10, color=colour, alpha=0.6, label=stage)
         bad = [i for i, e in enumerate(evs) if e.request.stage == stage and e.fitness is None]
         ax.scatter(bad, [_FAILED_Y] * len(bad), s=10, marker="x", color=colour, alpha=0.4)
     best, running = [], -np.inf
@@ -103,10 +104,11 @@ def elimination_figure(data: RunData) -> Figure | None:
                 break
             ys.append(ev.fitness)
         ys = [np.nan if y is None else y for y in ys]
+        ys_plot = np.array(ys, dtype=float)
         survived = len(ys) == len(stages) and elim.finished
         ax.plot(
             range(len(ys)),
-            ys,
+            ys_plot,
             "-o",
             color=colours[i],
             lw=2.0 if survived else 0.9,

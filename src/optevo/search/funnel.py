@@ -1,4 +1,4 @@
-"""The funnel (multi-fidelity search, issue 16): rungs of growing cost inside the search.
+"""The funnel (multi-fidelity search): rungs of growing cost inside the search.
 
 Rung 0 is the search stage itself (`RunConfig.fitness`). Every batch a strategy hands to the
 run is evaluated there first; then, rung after rung, the batch's candidates that rank in the

@@ -1,4 +1,4 @@
-"""Simplify and ablate genomes (issue 17): an exact pass with no training, a noise-aware pass
+"""Simplify and ablate genomes: an exact pass with no training, a noise-aware pass
 scored with a fitness on paired seeds, and each part removed alone.
 
     from optevo.simplify import exact_pass, simplify, ablate, FitnessScorer

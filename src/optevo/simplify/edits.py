@@ -1,6 +1,6 @@
 """Edits that make a genome smaller, and how big a genome is.
 
-An edit is one of (issue 17): remove a hidden node by routing one of its inputs through,
+An edit is one of: remove a hidden node by routing one of its inputs through,
 replace a subtree by a node or operand it reads, replace a node's operation by identity (a
 dropout dropped, an operation removed), set a decay function to 1, set the momentum type to
 none. Every edit yields a valid genome or is not
@@ -209,7 +209,7 @@ def candidate_edits(genome: Genome) -> list[Edit]:
 
 
 def part_removals(genome: Genome) -> list[Edit]:
-    """Each part of the genome removed alone (issue 17's ablation): each active hidden node
+    """Each part of the genome removed alone (the ablation): each active hidden node
     (routed through its first input that gives a valid genome; else replaced by identity),
     each decay function (set to 1), the momentum type (set to none)."""
     parts: list[Edit] = []

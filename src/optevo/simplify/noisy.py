@@ -1,6 +1,6 @@
 """The noise-aware pass and the ablation: edits scored with a fitness on paired seeds.
 
-The rule (issue 17): an edit is kept when the paired mean difference of the fitness (edited
+The rule: an edit is kept when the paired mean difference of the fitness (edited
 minus current, seed by seed, the same seeds for both) is not below -2 standard errors of
 that mean, nor below -`tolerance` (default 0.005: with a handful of seeds the standard error
 is itself noisy, and one seed where the current genome fails its screen makes it so large

@@ -120,6 +120,11 @@ class Operation:
     `{a1}`/`{a2}`/`{a3}` in parentheses unless the input binds at least as tightly as a sum
     (1), a product (2) or an atom (3), `{A}` as its absolute value `|a|` (not doubled when
     `a` already is one). `prec` is how tightly the result binds (-1: as its input).
+
+    `code` is the operation as torch code for the standalone export (`optevo.export`), a format
+    template over the inputs: `{x}`/`{y}` as they are, `{X}`/`{Y}` parenthesised unless
+    atomic, `{i}` the dropout's index among the genome's dropouts; None for the state-holding
+    operations, which the export writes from their state kind.
     """
 
     name: str
@@ -134,6 +139,7 @@ class Operation:
     state: str | None = None
     prec: int = 3
     extended: bool = False
+    code: str | None = None
 
 
 def _u(
@@ -154,13 +160,14 @@ def _no_fn(*_: Any) -> Tensor:  # pragma: no cover - state ops are compiled spec
 
 _UNARY_ROWS: tuple[Operation, ...] = (
     # The 23 scalar unary operations of SPEC 1.2 (update) and the 13 of SPEC 2 (decay).
-    _u("identity", lambda x: x, "{a}", lambda x: x, decay=True, prec=-1),
-    _u("neg", torch.neg, "-{a3}", lambda x: -x, prec=2),
+    _u("identity", lambda x: x, "{a}", lambda x: x, decay=True, prec=-1, code="{x}"),
+    _u("neg", torch.neg, "-{a3}", lambda x: -x, prec=2, code="-{X}"),
     _u(
         "log",
         lambda x: torch.log(torch.abs(x) + EPS),
         "ln({A} + eps)",
         lambda x: sp.log(sp.Abs(x) + _eps()),
+        code="torch.log(torch.abs({x}) + EPS)",
     ),
     _u(
         "sqrt",
@@ -168,10 +175,18 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         "sqrt({A})",
         lambda x: sp.sqrt(sp.Abs(x)),
         decay=True,
+        code="torch.sqrt(torch.abs({x}))",
     ),
-    _u("exp", torch.exp, "exp({a})", lambda x: sp.exp(x)),
-    _u("abs", torch.abs, "{A}", lambda x: sp.Abs(x)),
-    _u("sigmoid", torch.sigmoid, "sigmoid({a})", lambda x: 1 / (1 + sp.exp(-x)), decay=True),
+    _u("exp", torch.exp, "exp({a})", lambda x: sp.exp(x), code="torch.exp({x})"),
+    _u("abs", torch.abs, "{A}", lambda x: sp.Abs(x), code="torch.abs({x})"),
+    _u(
+        "sigmoid",
+        torch.sigmoid,
+        "sigmoid({a})",
+        lambda x: 1 / (1 + sp.exp(-x)),
+        decay=True,
+        code="torch.sigmoid({x})",
+    ),
     _u(
         "recip1p",
         lambda x: 1.0 / (1.0 + torch.abs(x)),
@@ -179,30 +194,94 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         lambda x: 1 / (1 + sp.Abs(x)),
         decay=True,
         prec=2,
+        code="1.0 / (1.0 + torch.abs({x}))",
     ),
-    _u("softplus", torch.nn.functional.softplus, "softplus({a})", lambda x: sp.log(1 + sp.exp(x))),
-    _u("erf", torch.erf, "erf({a})", lambda x: sp.erf(x), decay=True),
-    _u("erfc", torch.erfc, "erfc({a})", lambda x: sp.erfc(x), decay=True),
-    _u("asinh", torch.asinh, "asinh({a})", lambda x: sp.asinh(x)),
-    _u("tanh", torch.tanh, "tanh({a})", lambda x: sp.tanh(x), decay=True),
-    _u("atan", torch.atan, "atan({a})", lambda x: sp.atan(x), decay=True),
-    _u("recip", lambda x: 1.0 / (x + EPS), "1/({a} + eps)", lambda x: 1 / (x + _eps()), prec=2),
-    _u("i1e", torch.special.i1e, "i1e({a})", _fsym("i1e", r"\operatorname{i1e}"), decay=True),
-    _u("relu", torch.relu, "max({a}, 0)", lambda x: sp.Max(x, 0)),
-    _u("min0", lambda x: torch.clamp(x, max=0.0), "min({a}, 0)", lambda x: sp.Min(x, 0)),
-    _u("drop0.5", _drop(0.5), "drop({a}, 0.5)", _drop_sym(0.5), needs_ctx=True),
-    _u("drop0.3", _drop(0.3), "drop({a}, 0.3)", _drop_sym(0.3), needs_ctx=True),
-    _u("drop0.1", _drop(0.1), "drop({a}, 0.1)", _drop_sym(0.1), needs_ctx=True),
-    _u("norm", _norm, "norm({a})", _fsym("norm", r"\operatorname{norm}"), needs_ctx=True),
+    _u(
+        "softplus",
+        torch.nn.functional.softplus,
+        "softplus({a})",
+        lambda x: sp.log(1 + sp.exp(x)),
+        code="torch.nn.functional.softplus({x})",
+    ),
+    _u("erf", torch.erf, "erf({a})", lambda x: sp.erf(x), decay=True, code="torch.erf({x})"),
+    _u("erfc", torch.erfc, "erfc({a})", lambda x: sp.erfc(x), decay=True, code="torch.erfc({x})"),
+    _u("asinh", torch.asinh, "asinh({a})", lambda x: sp.asinh(x), code="torch.asinh({x})"),
+    _u("tanh", torch.tanh, "tanh({a})", lambda x: sp.tanh(x), decay=True, code="torch.tanh({x})"),
+    _u("atan", torch.atan, "atan({a})", lambda x: sp.atan(x), decay=True, code="torch.atan({x})"),
+    _u(
+        "recip",
+        lambda x: 1.0 / (x + EPS),
+        "1/({a} + eps)",
+        lambda x: 1 / (x + _eps()),
+        prec=2,
+        code="1.0 / ({x} + EPS)",
+    ),
+    _u(
+        "i1e",
+        torch.special.i1e,
+        "i1e({a})",
+        _fsym("i1e", r"\operatorname{i1e}"),
+        decay=True,
+        code="torch.special.i1e({x})",
+    ),
+    _u("relu", torch.relu, "max({a}, 0)", lambda x: sp.Max(x, 0), code="torch.relu({x})"),
+    _u(
+        "min0",
+        lambda x: torch.clamp(x, max=0.0),
+        "min({a}, 0)",
+        lambda x: sp.Min(x, 0),
+        code="torch.clamp({x}, max=0.0)",
+    ),
+    _u(
+        "drop0.5",
+        _drop(0.5),
+        "drop({a}, 0.5)",
+        _drop_sym(0.5),
+        needs_ctx=True,
+        code="drop({x}, 0.5, noise[{i}])",
+    ),
+    _u(
+        "drop0.3",
+        _drop(0.3),
+        "drop({a}, 0.3)",
+        _drop_sym(0.3),
+        needs_ctx=True,
+        code="drop({x}, 0.3, noise[{i}])",
+    ),
+    _u(
+        "drop0.1",
+        _drop(0.1),
+        "drop({a}, 0.1)",
+        _drop_sym(0.1),
+        needs_ctx=True,
+        code="drop({x}, 0.1, noise[{i}])",
+    ),
+    _u(
+        "norm",
+        _norm,
+        "norm({a})",
+        _fsym("norm", r"\operatorname{norm}"),
+        needs_ctx=True,
+        code="clip_by_norm({x})",
+    ),
     _u(
         "softsign",
         torch.nn.functional.softsign,
         "softsign({a})",
         lambda x: x / (1 + sp.Abs(x)),
         decay=True,
+        code="torch.nn.functional.softsign({x})",
     ),
     # Decay-only unary operations (SPEC 2).
-    _u("square", torch.square, "{a3}^2", lambda x: x**2, update=False, decay=True),
+    _u(
+        "square",
+        torch.square,
+        "{a3}^2",
+        lambda x: x**2,
+        update=False,
+        decay=True,
+        code="torch.square({x})",
+    ),
     _u(
         "dtanh",
         lambda x: 1.0 - torch.tanh(x) ** 2,
@@ -211,6 +290,7 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         update=False,
         decay=True,
         prec=1,
+        code="1.0 - torch.tanh({x}) ** 2",
     ),
     _u(
         "dsigmoid",
@@ -219,9 +299,12 @@ _UNARY_ROWS: tuple[Operation, ...] = (
         lambda x: sp.exp(-x) / (1 + sp.exp(-x)) ** 2,
         update=False,
         decay=True,
+        code="torch.sigmoid({x}) * (1.0 - torch.sigmoid({x}))",
     ),
     # The extended space only (Lion's sign of its update direction).
-    _u("sign", torch.sign, "sign({a})", lambda x: sp.sign(x), extended=True),
+    _u(
+        "sign", torch.sign, "sign({a})", lambda x: sp.sign(x), extended=True, code="torch.sign({x})"
+    ),
     # State-holding unary operations (SPEC 1.2); the compiler implements their state.
     _u("ema", _no_fn, "ema({a})", _fsym("ema", r"\operatorname{ema}"), state="ema"),
     _u("delta", _no_fn, "delta({a})", _fsym("delta", r"\Delta"), state="delta"),
@@ -230,9 +313,27 @@ _UNARY_ROWS: tuple[Operation, ...] = (
 
 _BINARY_ROWS: tuple[Operation, ...] = (
     # SPEC 1.3; the first seven are also the decay functions' binary operations (SPEC 2).
-    _b("add", torch.add, "{a1} + {b1}", lambda x, y: x + y, decay=True, commutative=True, prec=1),
-    _b("sub", torch.sub, "{a1} - {b2}", lambda x, y: x - y, decay=True, prec=1),
-    _b("mul", torch.mul, "{a2} * {b2}", lambda x, y: x * y, decay=True, commutative=True, prec=2),
+    _b(
+        "add",
+        torch.add,
+        "{a1} + {b1}",
+        lambda x, y: x + y,
+        decay=True,
+        commutative=True,
+        prec=1,
+        code="{X} + {Y}",
+    ),
+    _b("sub", torch.sub, "{a1} - {b2}", lambda x, y: x - y, decay=True, prec=1, code="{X} - {Y}"),
+    _b(
+        "mul",
+        torch.mul,
+        "{a2} * {b2}",
+        lambda x, y: x * y,
+        decay=True,
+        commutative=True,
+        prec=2,
+        code="{X} * {Y}",
+    ),
     _b(
         "max",
         torch.maximum,
@@ -240,6 +341,7 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         lambda x, y: sp.Max(x, y),
         decay=True,
         commutative=True,
+        code="torch.maximum({x}, {y})",
     ),
     _b(
         "min",
@@ -248,6 +350,7 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         lambda x, y: sp.Min(x, y),
         decay=True,
         commutative=True,
+        code="torch.minimum({x}, {y})",
     ),
     _b(
         "div",
@@ -256,6 +359,7 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         lambda x, y: x / (y + _eps()),
         decay=True,
         prec=2,
+        code="{X} / ({y} + EPS)",
     ),
     _b(
         "div_sqrt1p",
@@ -264,12 +368,14 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         lambda x, y: x / sp.sqrt(1 + y**2),
         decay=True,
         prec=2,
+        code="{X} / torch.sqrt(1.0 + {Y} * {Y})",
     ),
     _b(
         "clip",
         lambda x, y: torch.clamp(x, -torch.abs(y), torch.abs(y)),
         "clip({a}, ±{B})",
         lambda x, y: _f("clip", r"\operatorname{clip}")(x, -sp.Abs(y), sp.Abs(y)),
+        code="torch.clamp({x}, -torch.abs({y}), torch.abs({y}))",
     ),
     _b(
         "mix",
@@ -277,8 +383,15 @@ _BINARY_ROWS: tuple[Operation, ...] = (
         "0.95*{a2} + 0.05*{b2}",
         lambda x, y: sp.Float(0.95) * x + sp.Float(0.05) * y,
         prec=1,
+        code="0.95 * {X} + 0.05 * {Y}",
     ),
-    _b("pow", lambda x, y: torch.pow(torch.abs(x), y), "{A}^{b3}", lambda x, y: sp.Abs(x) ** y),
+    _b(
+        "pow",
+        lambda x, y: torch.pow(torch.abs(x), y),
+        "{A}^{b3}",
+        lambda x, y: sp.Abs(x) ** y,
+        code="torch.pow(torch.abs({x}), {y})",
+    ),
 )
 
 _EPS_FORMS: dict[str, Callable[[float], Callable[..., Tensor]]] = {

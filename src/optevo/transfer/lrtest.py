@@ -3,7 +3,7 @@
 Each optimizer's peak learning rate is picked from the paper's grid by training a fraction of
 the run at each rate. When the winner lies on the edge of the grid the grid grows on that side
 (one decade at a time) until the winner has a worse neighbour on both sides: several of the
-paper's optimizers want rates far above Adam's. With `refine` (the fair rule, issue 24) the
+paper's optimizers want rates far above Adam's. With `refine` (the fair rule) the
 test then tries the half-decades around the winner (x sqrt(10) and / sqrt(10)) and keeps the
 best of the three. Fine-tuning tasks then also try half and five times the winner and keep the
 best of the three.

@@ -9,7 +9,7 @@ Per optimizer, in order:
    schedule, LR1-LR9) at seed `lr_seed` and is scored on the validation split; the grid grows
    a decade at a time past an edge winner; fine-tuning tasks also try half and five times the
    winner.
-2. With the fair rule (`fair=True`, issue 24): the test also tries the half-decades around its
+2. With the fair rule (`fair=True`): the test also tries the half-decades around its
    winner (x sqrt(10), / sqrt(10)) and keeps the best of the three.
 3. `seeds` full runs (seeds 0..seeds-1) at the chosen rate, scored on the test split. With the
    fair rule the full runs check the rate over the whole schedule: when one diverges (the task
