@@ -82,11 +82,28 @@ def append_line(path: Path, record: Any) -> None:
             raise
 
 
+def temp_beside(path: Path, suffix: str = ".tmp") -> tuple[int, str]:
+    """A new temporary file in `path`'s folder, open for writing (its fd and name), to be
+    renamed over `path`: a file written whole or not at all. Its mode is what `open` would
+    give a new file under the process's umask (mkstemp alone makes it 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    mask = os.umask(0)
+    os.umask(mask)
+    try:
+        os.fchmod(fd, 0o666 & ~mask)
+    except OSError:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 def write_lines(path: Path, records: Iterable[Any]) -> None:
     """Write `path` as JSON lines, whole or not at all: the lines go to a temporary file in
     the same folder, which then replaces `path` (raises OSError, `path` untouched)."""
     data = "".join(dumps(r) + "\n" for r in records).encode()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = temp_beside(path)
     try:
         try:
             _write_all(fd, data)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from optevo.cli.common import app, console, fail
+from optevo.jsonio import temp_beside
 from optevo.report.plots import FORMATS, decay_figure, save, schedule_figure, surface_figure
 from optevo.report.plots import surface as surface_data
 from optevo.report.pointwise import VARIABLES
@@ -73,7 +73,7 @@ def _check_out(out: Path, force: bool) -> None:
 def _write(fig: object, out: Path) -> None:
     """Write the image whole or not at all: into a temporary file beside `out`, which then
     replaces it."""
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=out.suffix)
+    fd, tmp = temp_beside(out, out.suffix)
     os.close(fd)
     try:
         save(fig, tmp)  # type: ignore[arg-type]
