@@ -405,8 +405,10 @@ def test_surface_of_extreme_but_drawable_ranges(tmp_path: Path) -> None:
     [
         (["--optimizers", ","], "--optimizers names no optimizer"),
         (["--optimizers", "Adam,SGD,Adam"], "--optimizers names Adam more than once"),
-        (["--optimizers", "Adam", "--lr-grid", "0.1,inf"], "positive finite learning rates"),
-        (["--optimizers", "Adam", "--lr-grid", "1e400"], "positive finite learning rates"),
+        (["--optimizers", "Adam", "--lr-grid", "0.1,inf"], "is outside 1e-12..1e+06"),
+        (["--optimizers", "Adam", "--lr-grid", "1e400"], "is outside 1e-12..1e+06"),
+        (["--optimizers", "Adam", "--lr-grid", "0.1,1e300"], "learning rate 1e+300 is outside"),
+        (["--optimizers", "Adam", "--lr-grid", "1e-320"], "learning rate 1e-320 is outside"),
         (["--optimizers", "Adam", "--threads", "1000000"], "--threads 1000000: more than the"),
         (["--optimizers", "Adam", "--root", "/nonexistent/fashion"], "does not exist"),
     ],

@@ -8,6 +8,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from optevo.optim.spec import named
 from optevo.tasks.base import Budget, RunOutcome, RunRequest, Task, TaskOptions
 from optevo.transfer import ResultStore, TaskRuns, TransferEvent, norm_lr
@@ -108,3 +110,21 @@ def test_every_rate_failing_runs_no_final(tmp_path: Path) -> None:
     outcome = runs(Failing(stable=1.0), tmp_path, events).optimizer(spec, GRID, seeds=2)
     assert outcome.lr is None and outcome.finals == [] and outcome.test.winner is None
     assert [e.cost for e in events if e.kind == "extend" and e.phase == "final"] == [-0.0]
+
+
+def test_a_starting_grid_is_checked_against_the_usable_range() -> None:
+    from optevo.bench import BenchConfig
+    from optevo.config import ConfigError
+    from optevo.transfer.lrtest import LR_RANGE, check_grid
+    from optevo.validate.run import ValidateConfig
+
+    assert check_grid([1e-12, 1e6, 0.1]) == (1e-12, 1e6, 0.1)
+    assert LR_RANGE == (1e-12, 1e6)
+    for bad in ([], [0.0], [-1.0], [1e300], [1e-320], [math.inf], [math.nan], [0.1, 2e6]):
+        with pytest.raises(ValueError, match=r"empty|outside"):
+            check_grid(bad)
+    (adam,) = named(["Adam"])
+    with pytest.raises(ConfigError, match="1e\\+300 is outside"):
+        BenchConfig("fashion-convnet", [adam], grid=(0.1, 1e300))
+    with pytest.raises(ValueError, match="1e-320 is outside"):
+        ValidateConfig((adam,), grid=(1e-320,))

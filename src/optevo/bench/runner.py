@@ -28,7 +28,7 @@ from optevo.config import ConfigError, Float, Int, format_errors, known
 from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import Budget, Task, TaskOptions
 from optevo.tasks.registry import TASKS, get_task
-from optevo.transfer.lrtest import PAPER_GRID, norm_lr
+from optevo.transfer.lrtest import PAPER_GRID, check_grid, norm_lr
 from optevo.transfer.protocol import MAX_TOTAL_STEPS, Outcome, TaskRuns, TransferEvent
 from optevo.transfer.store import ResultStore, RunKey, RunRecord
 from optevo.transfer.table import Cell, Column, csv_table, markdown_table
@@ -75,6 +75,11 @@ class BenchConfig(BaseModel):
     @classmethod
     def _known_task(cls, v: str) -> str:
         return known(v, TASKS, "task")
+
+    @field_validator("grid")
+    @classmethod
+    def _usable_grid(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return check_grid(v)
 
     @field_validator("optimizers")
     @classmethod

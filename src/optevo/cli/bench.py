@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from optevo.cli.common import app, console, fail
+from optevo.transfer.lrtest import check_grid
 
 DEVICE_KINDS = ("cpu", "cuda", "mps")
 
@@ -25,9 +26,10 @@ def parse_grid(text: str | None, option: str = "--lr-grid") -> tuple[float, ...]
         grid = tuple(float(x) for x in text.split(",") if x.strip())
     except ValueError:
         fail(f"{option} takes comma-separated numbers, got {text!r}")
-    if not grid or any(not (x > 0 and math.isfinite(x)) for x in grid):
-        fail(f"{option} needs positive finite learning rates, got {text!r}")
-    return grid
+    try:
+        return check_grid(grid)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
 
 
 def _check_scale(scale: float, task_steps: int, limit: int) -> None:

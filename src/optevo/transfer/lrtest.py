@@ -15,7 +15,7 @@ Each optimizer kind starts from its own grid (`default_grid`): Adam and AdamW fr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from optevo.optim.spec import OptimizerSpec, is_adam, is_lion
@@ -31,6 +31,26 @@ HALF_DECADE = math.sqrt(10.0)
 
 MAX_EXTENSIONS = 6
 """At most this many decades are added on one side (10 -> 1e7, 1e-5 -> 1e-11)."""
+
+
+LR_RANGE: tuple[float, float] = (1e-12, 1e6)
+"""The learning rates a starting grid may hold. Below, a rate trains nothing (1e-320 is a
+denormal); above, float32 arithmetic overflows (1e300 cannot even become a tensor). Past an
+edge winner the test may still extend a grid by `MAX_EXTENSIONS` decades."""
+
+
+def check_grid(grid: Sequence[float]) -> tuple[float, ...]:
+    """`grid` as a tuple when it is a usable starting grid; else ValueError naming the rate."""
+    if not grid:
+        raise ValueError("the grid is empty: give at least one learning rate")
+    low, high = LR_RANGE
+    for x in grid:
+        if not (isinstance(x, int | float) and math.isfinite(x) and low <= x <= high):
+            raise ValueError(
+                f"learning rate {x!r} is outside {low:g}..{high:g} (a grid needs positive, "
+                "finite rates in that range)"
+            )
+    return tuple(float(x) for x in grid)
 
 
 def norm_lr(lr: float) -> float:
@@ -173,9 +193,11 @@ __all__ = [
     "ADAM_GRID",
     "HALF_DECADE",
     "LION_GRID",
+    "LR_RANGE",
     "MAX_EXTENSIONS",
     "PAPER_GRID",
     "LrTestResult",
+    "check_grid",
     "default_grid",
     "goodness",
     "lr_test",

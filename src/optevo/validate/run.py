@@ -26,7 +26,7 @@ from pathlib import Path
 from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import Budget, Task, TaskOptions
 from optevo.tasks.registry import TASKS, suite
-from optevo.transfer.lrtest import default_grid, norm_lr
+from optevo.transfer.lrtest import check_grid, default_grid, norm_lr
 from optevo.transfer.protocol import (
     MAX_TOTAL_STEPS,
     Outcome,
@@ -105,10 +105,8 @@ class ValidateConfig:
             raise ValueError(f"scale must be positive and finite, got {self.scale}")
         if not 0 < self.alpha < 0.5:
             raise ValueError(f"the verdict's level alpha must lie in (0, 0.5), got {self.alpha}")
-        if self.grid is not None and (
-            not self.grid or any(not (x > 0 and math.isfinite(x)) for x in self.grid)
-        ):
-            raise ValueError(f"the grid needs positive, finite rates, got {self.grid}")
+        if self.grid is not None:
+            check_grid(self.grid)
         for name in self.tasks:
             steps = self.budget(name).total_steps
             if steps > MAX_TOTAL_STEPS:
