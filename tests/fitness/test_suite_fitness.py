@@ -374,3 +374,21 @@ def test_a_search_worker_runs_a_suite_trial_without_the_stage_data_set(
         assert (out.result.status, out.result.fitness) == ("ok", 0.0)
         assert TrialResult.from_json(out.to_json()).result.tasks == out.result.tasks
     assert not math.isnan(out.result.seconds)
+
+
+def test_huge_weights_are_refused_and_the_mean_is_the_hand_weighted_one() -> None:
+    from optevo.config import ConfigError
+    from optevo.fitness.result import TaskScore
+    from optevo.fitness.suite import combine
+
+    with pytest.raises(ConfigError, match="weight"):
+        preset("tiny", tasks=[{"name": "teacher-mlp", "weight": 1e308}])
+
+    def score(task: str, weight: float, d: float) -> TaskScore:
+        return TaskScore(
+            task, "search", weight, "ok", score=0.5, adam=0.5, adam_lr=1e-3, trivial=0.0, d=d
+        )
+
+    result = combine([score("a", 1e6, -0.024), score("b", 1.0, 0.5)])
+    assert result.fitness == pytest.approx((1e6 * -0.024 + 0.5) / (1e6 + 1), rel=1e-12)
+    assert result.status == "ok"

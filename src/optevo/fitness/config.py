@@ -29,7 +29,9 @@ class TaskRef(StrictModel):
     name stands for `{name: NAME}`."""
 
     name: str
-    weight: Float = Field(1.0, gt=0, allow_inf_nan=False)
+    weight: Float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False)
+    """Relative: only the ratios matter (at most 1e6, so that a sum of weights cannot
+    overflow)."""
     size: Literal["search", "validate"] = "search"
 
     @model_validator(mode="before")

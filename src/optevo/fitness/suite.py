@@ -118,6 +118,7 @@ def combine(scores: list[TaskScore]) -> FitnessResult:
     errors = [f"task {s.task}: {s.error}" for s in scores if s.error]
     if statuses == {"error"}:
         return FitnessResult(None, "error", error=errors[0], tasks=scores)
+    # weights are at most 1e6 (TaskRef) and d lies in [-1, 1]: neither sum can overflow
     value = sum(s.weight * s.d for s in scores) / sum(s.weight for s in scores)
     status: Status
     if "ok" in statuses:
