@@ -266,3 +266,27 @@ def test_sample_out_refuses_an_existing_file_without_force(tmp_path: Path) -> No
     schemas = [strict_json(x)["schema"] for x in out.read_text().splitlines()]
     assert schemas == ["optevo.genome/1"] * 2
     assert [p.name for p in tmp_path.iterdir()] == ["g.jsonl"]  # no temporary file left
+
+
+def test_a_huge_argument_is_not_echoed_whole(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from optevo.cli import app
+    from optevo.cli.common import fail
+    from optevo.config import cut_middle
+
+    huge = "x" * 100_000  # also over the OS's 255-byte file-name limit: no ENAMETOOLONG
+    result = CliRunner().invoke(app, ["show", huge], env={"COLUMNS": "300"})
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert len(text) < 1_500 and "neither a named optimizer" in text
+    with pytest.raises(typer.Exit):
+        fail(f"bad value {huge}: the reason at the end")
+    err = " ".join(capsys.readouterr().err.split())
+    assert len(err) < 1_500
+    assert "characters cut" in err and err.endswith("the reason at the end")
+    assert cut_middle("short") == "short"
+    cut = cut_middle("a" * 600 + "b" * 600 + "the end", 300)
+    assert cut.startswith("a" * 200) and cut.endswith("the end")
+    assert "(907 characters cut)" in cut  # 1,207 - 200 - 100

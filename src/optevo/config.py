@@ -294,6 +294,15 @@ def short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
+def cut_middle(text: str, limit: int = 1000) -> str:
+    """`text` at most about `limit` characters: its start and its end (where an error line
+    says what is wrong), with how much was cut between them."""
+    if len(text) <= limit:
+        return text
+    head, tail = (2 * limit) // 3, limit // 3
+    return f"{text[:head]} ... ({len(text) - head - tail:,} characters cut) ... {text[-tail:]}"
+
+
 def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"

@@ -94,8 +94,12 @@ def check_output_path(path: Path) -> None:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """A user error: one clear line on stderr, no traceback, a non-zero exit."""
-    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    """A user error: one clear line on stderr, no traceback, a non-zero exit; a message that
+    echoes a huge argument is cut in the middle (its end says what is wrong)."""
+    from optevo.config import cut_middle
+
+    line = escape(cut_middle(message))
+    err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -204,11 +204,20 @@ def is_lion(spec: OptimizerSpec) -> bool:
 # -- the resolver ---------------------------------------------------------------------------
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a name the OS cannot even look up (over 255 bytes, ...) does
+    not."""
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
 def read_genome_file(path: str | Path) -> Genome:
     """The genome in a JSON file; ValueError saying what is wrong (not a file, too large,
     unreadable, not a genome)."""
     path = Path(path)
-    if not path.exists():
+    if not _exists(path):
         raise ValueError(
             f"{quote(str(path))} is neither a named optimizer (see: optevo list) nor a file"
         )
@@ -251,7 +260,7 @@ def _check_name(name: str) -> None:
         raise ValueError(
             "an empty name: give a named optimizer (see: optevo list) or a genome file"
         )
-    if name not in library.names() and not Path(name).exists():
+    if name not in library.names() and not _exists(Path(name)):
         raise _unknown(name)
 
 
