@@ -39,6 +39,7 @@ def test_simplify_exact_only_writes_the_smaller_genome(tmp_path: Path) -> None:
         (["simplify", "Adam", "--fitness", "huge", "-o", "x.json"], "unknown fitness preset"),
         (["simplify", "Adam", "--seeds", "1", "-o", "x.json"], "seeds"),
         (["ablate", "Adam", "--fitness", "huge"], "unknown fitness preset"),
+        (["ablate", "Adam"], "pass --store FILE (or --run RUN)"),
     ],
 )
 def test_bad_arguments_are_one_line(
@@ -47,6 +48,7 @@ def test_bad_arguments_are_one_line(
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args, env=WIDE)
     assert result.exit_code == 2 and needle in result.output and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []  # nothing written into the working folder
 
 
 def _scores(store: Path) -> int:

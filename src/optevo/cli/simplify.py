@@ -31,8 +31,9 @@ StoreOption = Annotated[
     Path | None,
     typer.Option(
         "--store",
-        help="SQLite file keeping every fitness result (default: beside the output, or "
-        "RUN/simplify.sqlite); run the command again to go on after Ctrl-C or a crash",
+        help="SQLite file keeping every fitness result (default: RUN/simplify.sqlite with --run; "
+        "for simplify, beside the output; ablate without --run needs it); run the command "
+        "again to go on after Ctrl-C or a crash",
     ),
 ]
 
@@ -167,7 +168,9 @@ def ablate(
 
     original, schedule = _genome(genome, run)
     config = _fitness(fitness_spec)
-    store_path = store or (run / "simplify.sqlite" if run else Path("ablate.scores.sqlite"))
+    if store is None and run is None:
+        fail("ablate keeps every fitness result in a store: pass --store FILE (or --run RUN)")
+    store_path = store or (run / "simplify.sqlite" if run else Path())
     scores = ScoreStore(store_path)
     scorer = FitnessScorer(config, schedule, scores)
     extra = []
