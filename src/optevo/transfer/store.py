@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from optevo.config import short
 from optevo.transfer.lrtest import norm_lr
 
 RUNS_FILE = "runs.jsonl"
@@ -93,25 +94,57 @@ class RunRecord:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunRecord:
+        """A record from its JSON form, every field checked by type: TypeError or ValueError
+        naming the field (a string where a number belongs, an infinite rate, ...). A metric
+        that is not finite reads as None (the run diverged)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"a record is a JSON object, not {type(d).__name__}")
+        lr = _number(d, "lr")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr {lr!r} is not a positive finite rate")
         key = RunKey(
-            task=str(d["task"]),
-            optimizer=str(d["optimizer"]),
-            genome_hash=str(d["genome_hash"]),
-            schedule=str(d["schedule"]),
-            phase=str(d["phase"]),
-            lr=float(d["lr"]),
-            seed=int(d["seed"]),
-            steps=int(d["steps"]),
-            total_steps=int(d["total_steps"]),
+            task=_text(d, "task"),
+            optimizer=_text(d, "optimizer"),
+            genome_hash=_text(d, "genome_hash"),
+            schedule=_text(d, "schedule"),
+            phase=_text(d, "phase"),
+            lr=lr,
+            seed=_whole(d, "seed"),
+            steps=_whole(d, "steps"),
+            total_steps=_whole(d, "total_steps"),
         )
-        metric = d.get("metric")
+        metric = None if d.get("metric") is None else _number(d, "metric")
+        extra = d.get("extra") or {}
+        if not isinstance(extra, dict):
+            raise TypeError(f"extra is {type(extra).__name__}, not an object")
         return cls(
             key,
-            None if metric is None else float(metric),
-            str(d["status"]),
-            float(d.get("seconds", 0.0)),
-            dict(d.get("extra") or {}),
+            metric if metric is not None and math.isfinite(metric) else None,
+            _text(d, "status"),
+            _number(d, "seconds") if "seconds" in d else 0.0,
+            dict(extra),
         )
+
+
+def _text(d: dict[str, Any], name: str) -> str:
+    value = d[name]
+    if not isinstance(value, str):
+        raise TypeError(f"{name} is {type(value).__name__}, not a string")
+    return value
+
+
+def _number(d: dict[str, Any], name: str) -> float:
+    value = d[name]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} is {type(value).__name__}, not a number")
+    return float(value)
+
+
+def _whole(d: dict[str, Any], name: str) -> int:
+    value = d[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} is {type(value).__name__}, not a whole number")
+    return value
 
 
 class ResultStore:
@@ -130,18 +163,21 @@ class ResultStore:
             self._load()
 
     def _load(self) -> None:
-        lines = self.path.read_text().splitlines()
+        lines = self.path.read_bytes().splitlines()
         for number, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             try:
-                record = RunRecord.from_dict(json.loads(line))
-            except (ValueError, KeyError, TypeError) as error:
+                record = RunRecord.from_dict(json.loads(line.decode("utf-8")))
+            except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as error:
                 if number == len(lines):
                     # Cut short by a kill: drop the torn line, that run is simply re-run.
-                    self.path.write_text("".join(f"{kept}\n" for kept in lines[:-1]))
+                    self.path.write_bytes(b"".join(kept + b"\n" for kept in lines[:-1]))
                     continue
-                raise ValueError(f"{self.path}:{number}: not a bench record ({error})") from None
+                what = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else error
+                raise ValueError(
+                    f"{self.path}:{number}: not a bench record ({short(str(what), 200)})"
+                ) from None
             self._records[record.key.ident()] = record
 
     def get(self, key: RunKey) -> RunRecord | None:
