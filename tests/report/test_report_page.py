@@ -221,3 +221,29 @@ def test_the_leaderboard_says_what_its_fitness_is(
     assert needle in text
     other = "paired suite score" if not fitness else "best validation accuracy"
     assert other not in text
+
+
+def test_damaged_validation_and_ablation_files_are_named_and_the_report_is_whole(
+    tmp_path: Path,
+) -> None:
+    # issue 27 G11: files of the right JSON shape but the wrong types inside
+    cfg = micro_config(
+        strategy={"kind": "random", "batch": 4, "budget": 8}, final={"top": 0, "baselines": []}
+    )
+    run = tmp_path / "run"
+    start_search(cfg, run, executor=SyntheticExecutor())
+    (run / "validate").mkdir()
+    (run / "validate" / "summary.json").write_text(
+        '{"schema": "optevo.validate/1", "tasks": [{"task": 5, "rows": "x"}], "overall": 3}'
+    )
+    (run / "ablation").mkdir()
+    (run / "ablation" / "a.json").write_text(
+        '{"label": "mine", "base": ["a"], "rows": [{"part": "x", "mean": "nope"}]}'
+    )
+    files = write_report(run, top=2, rows=3)
+    page = parse(files.html)
+    assert "validation" in page.sections and "ablation" in page.sections
+    text = files.html.read_text()
+    assert "damaged" in text and "summary.json" in text
+    assert "mine: not shown (a damaged ablation record" in text
+    assert files.markdown.is_file() and "leaderboard-section" in page.sections

@@ -16,6 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
 
@@ -267,31 +268,44 @@ def _ablations(data: RunData) -> doc.Section:
         )
     )
     for record in data.ablations:
-        base = record.get("base") or []
-        mean = sum(base) / len(base) if base else float("nan")
-        section.blocks.append(
-            doc.Para(
-                f"{record.get('label', '?')}: u = {record.get('equation', '?')} "
-                f"(fitness {mean:.4f} on {record.get('fitness', {}).get('dataset', '?')}, "
-                f"{len(base)} seeds)"
+        try:
+            section.blocks.extend(_ablation_blocks(record))
+        except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+            label = record.get("label", "?")
+            section.blocks.append(
+                doc.Para(f"{label!s:.80}: not shown (a damaged ablation record: {exc!s:.200})")
             )
-        )
-        section.blocks.append(
-            doc.Table(
-                ("part removed", "kind", "fitness change", "verdict"),
-                tuple(
-                    (
-                        str(r.get("part", "")),
-                        str(r.get("kind", "")),
-                        f"{float(r.get('mean', 0.0)):+.4f} ± {float(r.get('se', 0.0)):.4f}",
-                        str(r.get("verdict", "")),
-                    )
-                    for r in record["rows"]
-                    if isinstance(r, dict)
-                ),
-            )
-        )
     return section
+
+
+def _ablation_blocks(record: dict[str, Any]) -> list[doc.Block]:
+    """One ablation record's paragraph and table (raises on a damaged record)."""
+    blocks: list[doc.Block] = []
+    base = record.get("base") or []
+    mean = sum(base) / len(base) if base else float("nan")
+    blocks.append(
+        doc.Para(
+            f"{record.get('label', '?')}: u = {record.get('equation', '?')} "
+            f"(fitness {mean:.4f} on {record.get('fitness', {}).get('dataset', '?')}, "
+            f"{len(base)} seeds)"
+        )
+    )
+    blocks.append(
+        doc.Table(
+            ("part removed", "kind", "fitness change", "verdict"),
+            tuple(
+                (
+                    str(r.get("part", "")),
+                    str(r.get("kind", "")),
+                    f"{float(r.get('mean', 0.0)):+.4f} ± {float(r.get('se', 0.0)):.4f}",
+                    str(r.get("verdict", "")),
+                )
+                for r in record["rows"]
+                if isinstance(r, dict)
+            ),
+        )
+    )
+    return blocks
 
 
 def validation_section(run_dir: Path) -> doc.Section | None:
@@ -306,13 +320,18 @@ def validation_section(run_dir: Path) -> doc.Section | None:
         return section
     if summary is None:
         return None
-    section.blocks.append(doc.Para(" ".join(tables.intro(summary))))
-    for task in summary["tasks"]:
-        header, rows = tables.task_table(summary, task)
-        section.blocks.append(doc.Table(header, tuple(rows), caption=tables.task_caption(task)))
-    header, rows = tables.overall_table(summary)
-    overall = doc.Table(header, tuple(rows), id="validation-overall", caption="overall")
-    section.blocks.append(overall)
+    try:
+        blocks: list[doc.Block] = [doc.Para(" ".join(tables.intro(summary)))]
+        for task in summary["tasks"]:
+            header, rows = tables.task_table(summary, task)
+            blocks.append(doc.Table(header, tuple(rows), caption=tables.task_caption(task)))
+        header, rows = tables.overall_table(summary)
+        blocks.append(doc.Table(header, tuple(rows), id="validation-overall", caption="overall"))
+    except (TypeError, ValueError, KeyError, AttributeError, ZeroDivisionError) as exc:
+        where = run_dir / "validate" / "summary.json"
+        section.blocks.append(doc.Para(f"Not shown: {where}: damaged ({exc!s:.200})"))
+        return section
+    section.blocks.extend(blocks)
     return section
 
 
