@@ -48,3 +48,13 @@ def test_refuses_unknown_names() -> None:
     assert bad.exit_code == 2 and "unknown task" in bad.output
     bad = runner.invoke(app, ["tasks", "--measure", "--threads", "100000"])
     assert bad.exit_code == 2 and "--threads 100000" in bad.output
+
+
+def test_a_task_outside_the_named_suite_is_one_line_not_an_empty_table() -> None:
+    # issue 27 G14: `tasks --task X --suite validate` printed an empty table and exited 0
+    result = runner.invoke(app, ["tasks", "--task", "teacher-mlp", "--suite", "validate"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "not in the validate suite (its suites: search" in lines[0]
+    fine = runner.invoke(app, ["tasks", "--task", "teacher-mlp", "--suite", "search"], env=WIDE)
+    assert fine.exit_code == 0 and "teacher-mlp" in fine.output

@@ -80,6 +80,13 @@ def tasks(
         for t in TASKS.values()
         if (suite is None or suite in t.sizes) and (names is None or t.name in names)
     ]
+    if names is not None and suite is not None:
+        outside = [n for n in names if suite not in TASKS[n].sizes]
+        if outside:
+            fail(
+                f"--task {', '.join(outside)}: not in the {suite} suite (its suites: "
+                f"{', '.join(TASKS[outside[0]].sizes)})"
+            )
     timings: dict[str, Timing | str] = {}
     if measure:
         cpus = os.cpu_count() or 1
