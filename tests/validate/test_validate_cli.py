@@ -129,3 +129,15 @@ def test_bad_inputs_are_one_line_and_exit_2(tmp_path: Path) -> None:
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (args, result.output)
     assert not (tmp_path / "never").exists()
+
+
+def test_search_suite_tasks_are_warned_about() -> None:
+    # issue 27 G14: a task a search selects on, used to validate, said nothing
+    from optevo.optim.spec import named
+    from optevo.validate.run import ValidateConfig
+
+    specs = tuple(named(["Adam"]))
+    mixed = ValidateConfig(specs, ("teacher-mlp", "ratings-mf"), suite="validate")
+    assert mixed.selected_on() == ("teacher-mlp",)
+    assert ValidateConfig(specs).selected_on() == ()  # the shipped validation suite
+    assert ValidateConfig(specs, ("teacher-mlp",), suite="search").selected_on() == ()

@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from optevo.cli.bench import check_device, check_out, parse_grid, set_threads
-from optevo.cli.common import app, console, fail
+from optevo.cli.common import app, console, err_console, fail
 
 if TYPE_CHECKING:
     from rich.progress import Task as BarTask
@@ -272,6 +272,14 @@ def validate(
             command="optevo " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         )
         read_summary(out)  # a folder holding something else is refused before any training
+        selected = config.selected_on()
+        if selected:
+            err_console.print(
+                f"warning: {', '.join(selected)}: search-suite tasks, which a search selects "
+                "on; their verdicts do not say whether a find transfers",
+                highlight=False,
+                markup=False,
+            )
     except ValueError as error:
         fail(str(error))
     set_threads(threads)

@@ -115,6 +115,14 @@ class ValidateConfig:
                     f"than the limit of {MAX_TOTAL_STEPS:,}"
                 )
 
+    def selected_on(self) -> tuple[str, ...]:
+        """The tasks of this validation that a search selects on (in the `search` suite but
+        without a size of this validation's suite): a suite a search selected on is no test
+        of transfer."""
+        return tuple(
+            t for t in self.tasks if "search" in TASKS[t].sizes and self.suite not in TASKS[t].sizes
+        )
+
     def size(self, task: str) -> str:
         return task_size(TASKS[task], self.suite)
 
