@@ -40,6 +40,8 @@ def test_simplify_exact_only_writes_the_smaller_genome(tmp_path: Path) -> None:
         (["simplify", "Adam", "--seeds", "1", "-o", "x.json"], "seeds"),
         (["ablate", "Adam", "--fitness", "huge"], "unknown fitness preset"),
         (["ablate", "Adam"], "pass --store FILE (or --run RUN)"),
+        (["ablate", "Adam", "--store", "x.sqlite", "--threads", "1000"], "--threads 1000: more"),
+        (["simplify", "Adam", "-o", "x.json", "--threads", "1000"], "--threads 1000: more"),
     ],
 )
 def test_bad_arguments_are_one_line(

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from optevo.cli.common import app, console, fail
+from optevo.cli.common import app, console, fail, set_threads
 from optevo.transfer.lrtest import check_grid
 
 DEVICE_KINDS = ("cpu", "cuda", "mps")
@@ -80,18 +80,6 @@ def _check_files(root: Path | None, checkpoint: Path | None) -> None:
     if checkpoint is not None and not checkpoint.is_file():
         what = "is a folder" if checkpoint.is_dir() else "does not exist"
         fail(f"--checkpoint {checkpoint} {what}; it must be a state-dict file")
-
-
-def set_threads(threads: int | None) -> None:
-    """torch's CPU threads (None: torch's choice); more than the machine's CPUs is `fail`."""
-    if threads is None:
-        return
-    import torch
-
-    cpus = os.cpu_count() or 1
-    if threads > cpus:
-        fail(f"--threads {threads}: more than the {cpus} CPUs of this machine")
-    torch.set_num_threads(threads)
 
 
 @app.command()

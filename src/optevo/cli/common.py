@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -101,6 +102,18 @@ def fail(message: str, code: int = 2) -> NoReturn:
     line = escape(cut_middle(message))
     err_console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def set_threads(threads: int | None) -> None:
+    """torch's CPU threads (None: torch's choice); more than the machine's CPUs is `fail`."""
+    if threads is None:
+        return
+    import torch
+
+    cpus = os.cpu_count() or 1
+    if threads > cpus:
+        fail(f"--threads {threads}: more than the {cpus} CPUs of this machine")
+    torch.set_num_threads(threads)
 
 
 def genome_from_run(run_dir: Path, genome_hash: str) -> Genome:

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 
 from optevo import library
-from optevo.cli.common import app, console, fail, genome_from_run, load_named, progress
+from optevo.cli.common import (
+    ThreadsOption,
+    app,
+    console,
+    fail,
+    genome_from_run,
+    load_named,
+    progress,
+    set_threads,
+)
 
 if TYPE_CHECKING:
     from optevo.fitness import FitnessConfig
@@ -75,6 +84,7 @@ def simplify(
     run: RunOption = None,
     fitness_spec: FitnessOption = "tiny",
     seeds: SeedsOption = 3,
+    threads: ThreadsOption = None,
     max_evals: Annotated[
         int, typer.Option("--max-evals", min=1, help="fitness evaluations at most")
     ] = 200,
@@ -103,6 +113,7 @@ def simplify(
         fail(f"{out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         fail(f"the folder of {out} does not exist")
+    set_threads(threads)
     original, schedule = _genome(genome, run)
     config = _fitness(fitness_spec)
     store_path = store or (run / "simplify.sqlite" if run else out.with_suffix(".scores.sqlite"))
@@ -158,6 +169,7 @@ def ablate(
     fitness_spec: FitnessOption = "tiny",
     seeds: SeedsOption = 3,
     store: StoreOption = None,
+    threads: ThreadsOption = None,
 ) -> None:
     """Each part of a genome removed alone (each hidden node, each decay function, the
     momentum type, the learning-rate factor of a named optimizer): the fitness change over
@@ -166,6 +178,7 @@ def ablate(
     from optevo.simplify import FitnessScorer, ScoreStore
     from optevo.simplify import ablate as run_ablate
 
+    set_threads(threads)
     original, schedule = _genome(genome, run)
     config = _fitness(fitness_spec)
     if store is None and run is None:

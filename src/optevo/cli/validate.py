@@ -21,8 +21,8 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from optevo.cli.bench import check_device, check_out, parse_grid, set_threads
-from optevo.cli.common import app, console, err_console, fail
+from optevo.cli.bench import check_device, check_out, parse_grid
+from optevo.cli.common import app, console, err_console, fail, set_threads
 
 if TYPE_CHECKING:
     from rich.progress import Task as BarTask
