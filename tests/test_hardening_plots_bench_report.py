@@ -22,7 +22,7 @@ import torch
 from typer.testing import CliRunner
 
 import optevo.bench
-from helpers.bench_layouts import fashion
+from helpers.bench_files import fashion
 from helpers.search import SyntheticExecutor, micro_config
 from optevo import library
 from optevo.bench import BenchConfig, run_bench

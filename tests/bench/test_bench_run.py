@@ -9,7 +9,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from helpers.bench_layouts import fashion
+from helpers.bench_files import fashion
 from optevo.bench import BenchConfig, run_bench
 from optevo.cli import app
 from optevo.optim.spec import named

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import helpers.bench_layouts as layouts
+import helpers.bench_files as files_of
 from optevo.bench import BenchConfig, run_bench
 from optevo.models.efficientnet import EfficientNetV2S
 from optevo.optim.spec import named
@@ -53,26 +53,26 @@ def checkpoint(tmp_path: Path) -> Path:
 
 
 def test_fashion_convnet(tmp_path: Path) -> None:
-    root = layouts.fashion(tmp_path / "data")
+    root = files_of.fashion(tmp_path / "data")
     opts = TaskOptions(root=root, batch_size=8, model={"base": 4})
     smoke("fashion-convnet", opts, tmp_path / "out")
 
 
 def test_cifar10_convnet(tmp_path: Path) -> None:
-    root = layouts.cifar(tmp_path / "data", 10)
+    root = files_of.cifar(tmp_path / "data", 10)
     opts = TaskOptions(root=root, batch_size=8, model={"base": 4})
     smoke("cifar10-convnet", opts, tmp_path / "out")
 
 
 @pytest.mark.parametrize("classes", [10, 100])
 def test_cifar_effnetv2s_from_scratch(tmp_path: Path, classes: int) -> None:
-    root = layouts.cifar(tmp_path / "data", classes)
+    root = files_of.cifar(tmp_path / "data", classes)
     opts = TaskOptions(root=root, batch_size=8, model=SMALL_EFFNET)
     smoke(f"cifar{classes}-effnetv2s", opts, tmp_path / "out", steps=3)
 
 
 def test_tinyimagenet_resnet9(tmp_path: Path) -> None:
-    root = layouts.tinyimagenet(tmp_path / "data")
+    root = files_of.tinyimagenet(tmp_path / "data")
     data = ds.load_tinyimagenet(root, size=72)
     assert data.train[0].shape[1:] == (3, 72, 72) and data.num_classes == 3
     assert len(data.test[1]) == 6  # the labelled val/ folder
@@ -83,9 +83,9 @@ def test_tinyimagenet_resnet9(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("task", "make"),
     [
-        ("flowers102-finetune", layouts.flowers102),
-        ("cars196-finetune", layouts.cars196),
-        ("caltech101-finetune", layouts.caltech101),
+        ("flowers102-finetune", files_of.flowers102),
+        ("cars196-finetune", files_of.cars196),
+        ("caltech101-finetune", files_of.caltech101),
     ],
 )
 def test_finetuning_tasks(tmp_path: Path, checkpoint: Path, task: str, make) -> None:
@@ -97,20 +97,20 @@ def test_finetuning_tasks(tmp_path: Path, checkpoint: Path, task: str, make) -> 
 
 
 def test_finetuning_splits_follow_the_standard_files(tmp_path: Path) -> None:
-    flowers = ds.load_flowers102(layouts.flowers102(tmp_path / "f"), size=16)
+    flowers = ds.load_flowers102(files_of.flowers102(tmp_path / "f"), size=16)
     assert [len(s[1]) for s in (flowers.train, flowers.val, flowers.test)] == [4, 4, 4]
     assert flowers.train[1].tolist() == [0, 1, 2, 3]  # imagelabels.mat is 1-based
-    cars = ds.load_cars196(layouts.cars196(tmp_path / "c"), size=16)
+    cars = ds.load_cars196(files_of.cars196(tmp_path / "c"), size=16)
     assert len(cars.train[1]) + len(cars.val[1]) == 10 and len(cars.test[1]) == 6
     assert cars.test[1].tolist() == [(7 * i) % 196 for i in range(6)]
-    caltech = ds.load_caltech101(layouts.caltech101(tmp_path / "k"), size=16)
+    caltech = ds.load_caltech101(files_of.caltech101(tmp_path / "k"), size=16)
     # 6 images per class: half to training (30 when a class has 60 or more), rest to test.
     assert len(caltech.train[1]) + len(caltech.val[1]) == 9 and len(caltech.test[1]) == 9
     assert caltech.num_classes == 3
 
 
 def test_ptb_awdlstm(tmp_path: Path) -> None:
-    root = layouts.ptb(tmp_path / "data")
+    root = files_of.ptb(tmp_path / "data")
     text = ds.load_ptb(root)
     assert text.vocab[-1] == "<eos>" or "<eos>" in text.vocab
     opts = TaskOptions(root=root, batch_size=4, model={"embedding_size": 8, "hidden_size": 12})
@@ -118,7 +118,7 @@ def test_ptb_awdlstm(tmp_path: Path) -> None:
 
 
 def test_finetuning_needs_a_checkpoint(tmp_path: Path) -> None:
-    root = layouts.caltech101(tmp_path / "data")
+    root = files_of.caltech101(tmp_path / "data")
     config = BenchConfig(
         "caltech101-finetune",
         named(["Adam"]),
@@ -132,15 +132,15 @@ def test_finetuning_needs_a_checkpoint(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("make", "load", "remove", "named_in_error"),
     [
-        (layouts.tinyimagenet, ds.load_tinyimagenet, "val/val_annotations.txt", "val_annotations"),
-        (layouts.tinyimagenet, ds.load_tinyimagenet, "wnids.txt", "class list"),
-        (layouts.flowers102, ds.load_flowers102, "setid.mat", "setid.mat"),
-        (layouts.flowers102, ds.load_flowers102, "jpg/image_00003.jpg", "image_00003.jpg"),
-        (layouts.cars196, ds.load_cars196, "devkit/cars_train_annos.mat", "cars_train_annos"),
-        (layouts.cars196, ds.load_cars196, "cars_test", "test image folder"),
-        (layouts.caltech101, ds.load_caltech101, "101_ObjectCategories", "no class folders"),
-        (layouts.ptb, ds.load_ptb, "ptb.valid.txt", "ptb.valid.txt"),
-        (layouts.fashion, ds.fashion_mnist_set, "t10k-labels-idx1-ubyte.gz", "t10k-labels"),
+        (files_of.tinyimagenet, ds.load_tinyimagenet, "val/val_annotations.txt", "val_annotations"),
+        (files_of.tinyimagenet, ds.load_tinyimagenet, "wnids.txt", "class list"),
+        (files_of.flowers102, ds.load_flowers102, "setid.mat", "setid.mat"),
+        (files_of.flowers102, ds.load_flowers102, "jpg/image_00003.jpg", "image_00003.jpg"),
+        (files_of.cars196, ds.load_cars196, "devkit/cars_train_annos.mat", "cars_train_annos"),
+        (files_of.cars196, ds.load_cars196, "cars_test", "test image folder"),
+        (files_of.caltech101, ds.load_caltech101, "101_ObjectCategories", "no class folders"),
+        (files_of.ptb, ds.load_ptb, "ptb.valid.txt", "ptb.valid.txt"),
+        (files_of.fashion, ds.fashion_mnist_set, "t10k-labels-idx1-ubyte.gz", "t10k-labels"),
     ],
 )
 def test_missing_files_are_named(tmp_path: Path, make, load, remove, named_in_error) -> None:
@@ -152,4 +152,4 @@ def test_missing_files_are_named(tmp_path: Path, make, load, remove, named_in_er
         target.unlink()
     with pytest.raises(FileNotFoundError, match=named_in_error) as info:
         load(root)
-    assert "expected layout" in str(info.value)
+    assert "expected files" in str(info.value)

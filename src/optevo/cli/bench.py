@@ -150,7 +150,7 @@ def bench(
             b = t.budget
             console.print(
                 f"[bold]{t.name}[/bold]: {b.total_steps:,} steps, batch {b.batch_size}, "
-                f"{t.metric}; data: {t.layout}",
+                f"{t.metric}; data: {t.files}",
                 highlight=False,
             )
         return

@@ -18,10 +18,10 @@ LABELS_MAGIC = 0x00000801  # unsigned bytes, 1 dimension
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_CLASSES = 10
 _IMAGE_SIDE = 28
-FASHION_LAYOUT = "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
+FASHION_FILES = "ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]"
 _INSTALL_HINT = (
     "install the OS package with `apt-get install dataset-fashion-mnist`, "
-    f"or pass root= a directory holding the IDX files (expected layout: {FASHION_LAYOUT})"
+    f"or pass root= a directory holding the IDX files (expected files: {FASHION_FILES})"
 )
 
 

@@ -229,7 +229,7 @@ class Task:
     column: str  # the table header, as in the paper
     metric: Metric
     budget: Budget
-    layout: str
+    files: str  # where the data lies: the files or folders it reads ("" for built-in data)
     build: Callable[[TaskOptions, Budget], Runner]
     finetune: bool = False
     needs_root: bool = True

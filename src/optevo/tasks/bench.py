@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from optevo.data.augment import Augment
-from optevo.data.idx import FASHION_LAYOUT
+from optevo.data.idx import FASHION_FILES
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 from optevo.tasks import bench_data as ds
 from optevo.tasks.base import Budget, Runner, Task, TaskOptions
@@ -45,9 +45,9 @@ _proportional = Budget.proportional
 # -- builders ---------------------------------------------------------------------------------
 
 
-def _root(opts: TaskOptions, name: str, layout: str) -> Path:
+def _root(opts: TaskOptions, name: str, files: str) -> Path:
     if opts.root is None:
-        raise FileNotFoundError(f"{name} needs --root, a folder laid out as: {layout}")
+        raise FileNotFoundError(f"{name} needs --root, a folder holding: {files}")
     return Path(opts.root)
 
 
@@ -111,7 +111,7 @@ def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
 
     size = opts.image_size or 72
     crop = size * 64 // 72
-    data = opts.data or ds.load_tinyimagenet(_root(opts, "tinyimagenet", ds.TINY_LAYOUT), size)
+    data = opts.data or ds.load_tinyimagenet(_root(opts, "tinyimagenet", ds.TINY_FILES), size)
     translate = Augment(crop=True, flip=True, pad=max(1, crop // 16))
     pipeline = ImagePipeline(
         data.mean,
@@ -131,7 +131,7 @@ def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
 
 
 def _build_finetune(
-    load: Callable[..., ds.ImageSet], name: str, layout: str
+    load: Callable[..., ds.ImageSet], name: str, files: str
 ) -> Callable[[TaskOptions, Budget], Runner]:
     from optevo.models.efficientnet import EfficientNetV2S, load_checkpoint
     from optevo.tasks.classify import ClassificationRunner
@@ -143,7 +143,7 @@ def _build_finetune(
                 "--checkpoint FILE, a torchvision efficientnet_v2_s state dict "
                 "(EfficientNet_V2_S_Weights.IMAGENET1K_V1, saved with torch.save)"
             )
-        data = opts.data or load(_root(opts, name, layout), size=opts.image_size or 224)
+        data = opts.data or load(_root(opts, name, files), size=opts.image_size or 224)
         pretrained = EfficientNetV2S(1000, **opts.model)
         load_checkpoint(pretrained, opts.checkpoint)  # checked once, before any training
         weights = {k: v.clone() for k, v in pretrained.state_dict().items()}
@@ -173,7 +173,7 @@ def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
     from optevo.models.awd_lstm import AWDLSTM
     from optevo.tasks.language import LanguageRunner
 
-    data = opts.data or ds.load_ptb(_root(opts, "ptb", ds.PTB_LAYOUT))
+    data = opts.data or ds.load_ptb(_root(opts, "ptb", ds.PTB_FILES))
     return LanguageRunner(
         data,
         lambda: AWDLSTM(len(data.vocab), **opts.model),
@@ -186,15 +186,15 @@ def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
 _SCRATCH = Budget(total_steps=96_000, warmup_steps=6_400, hold_steps=12_800, batch_size=64)
 
 
-def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], layout: str) -> Task:
+def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], files: str) -> Task:
     """SPEC 7.5's fine-tuning of ImageNet EfficientNetV2-S on data set `name`."""
     return Task(
         f"{name}-finetune",
         column,
         "accuracy",
         _proportional(10_000, 64),
-        layout,
-        _build_finetune(load, name, layout),
+        files,
+        _build_finetune(load, name, files),
         finetune=True,
         needs_checkpoint=True,
         family="efficientnet-finetune",
@@ -208,7 +208,7 @@ BENCH_TASKS: tuple[Task, ...] = (
         "Fashion",
         "accuracy",
         _proportional(3_000, 64),
-        FASHION_LAYOUT,
+        FASHION_FILES,
         _build_convnet(ds.fashion_mnist_set, 16, Augment()),
         needs_root=False,
         family="convnet",
@@ -252,20 +252,20 @@ BENCH_TASKS: tuple[Task, ...] = (
         "Tiny",
         "accuracy",
         Budget(total_steps=300_000, warmup_steps=6_400, hold_steps=12_800, batch_size=256),
-        ds.TINY_LAYOUT,
+        ds.TINY_FILES,
         _build_tiny,
         family="resnet",
         source="tinyimagenet",
     ),
-    _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_LAYOUT),
-    _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_LAYOUT),
-    _finetune_task("caltech101", "Caltech", ds.load_caltech101, ds.CALTECH_LAYOUT),
+    _finetune_task("flowers102", "Flowers", ds.load_flowers102, ds.FLOWERS_FILES),
+    _finetune_task("cars196", "Cars", ds.load_cars196, ds.CARS_FILES),
+    _finetune_task("caltech101", "Caltech", ds.load_caltech101, ds.CALTECH_FILES),
     Task(
         "ptb-awdlstm",
         "PTB",
         "perplexity",
         _proportional(99_600, 80),
-        ds.PTB_LAYOUT,
+        ds.PTB_FILES,
         _build_ptb,
         family="lstm",
         source="ptb",

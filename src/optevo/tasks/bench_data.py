@@ -1,9 +1,9 @@
-"""The transfer benchmarks' data sets, read from their standard on-disk layouts.
+"""The transfer benchmarks' data sets, read from their standard on-disk file structures.
 
 Images are decoded once (Pillow, several threads), resized, and kept in memory as uint8
 `N x C x H x W` tensors; batches are turned into floats, augmented and normalised on the
 training device. Every loader fails with `FileNotFoundError` naming the missing file or
-folder and the layout it expects. Layouts (ROOT = the `--root` given to `optevo bench`):
+folder and the files it expects. Files (ROOT = the `--root` given to `optevo bench`):
 
 - Fashion-MNIST: ROOT/{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]
   (default /usr/share/datasets/fashion-mnist).
@@ -69,9 +69,9 @@ class ImageSet:
         )
 
 
-def _need(path: Path, what: str, layout: str) -> Path:
+def _need(path: Path, what: str, files: str) -> Path:
     if not path.exists():
-        raise FileNotFoundError(f"{path}: {what} not found (expected layout: {layout})")
+        raise FileNotFoundError(f"{path}: {what} not found (expected files: {files})")
     return path
 
 
@@ -176,7 +176,7 @@ def load_cifar100(root: Path | None = None) -> ImageSet:
     return load_cifar_set(CIFAR100, root)
 
 
-TINY_LAYOUT = (
+TINY_FILES = (
     "ROOT/wnids.txt, ROOT/train/<wnid>/images/*.JPEG, ROOT/val/images/*.JPEG, "
     "ROOT/val/val_annotations.txt"
 )
@@ -184,17 +184,17 @@ TINY_LAYOUT = (
 
 def load_tinyimagenet(root: Path, size: int = 72, val_size: int = 5000) -> ImageSet:
     """TinyImageNet's 200 classes, resized (bicubic) from 64 to `size` (the paper: 72)."""
-    wnids_file = _need(root / "wnids.txt", "TinyImageNet class list", TINY_LAYOUT)
+    wnids_file = _need(root / "wnids.txt", "TinyImageNet class list", TINY_FILES)
     wnids = [w.strip() for w in wnids_file.read_text().split() if w.strip()]
     index = {w: i for i, w in enumerate(wnids)}
     paths: list[Path] = []
     labels: list[int] = []
     for wnid in wnids:
-        folder = _need(root / "train" / wnid / "images", f"training folder of {wnid}", TINY_LAYOUT)
+        folder = _need(root / "train" / wnid / "images", f"training folder of {wnid}", TINY_FILES)
         files = _images_in(folder)
         paths += files
         labels += [index[wnid]] * len(files)
-    annotations = _need(root / "val" / "val_annotations.txt", "validation labels", TINY_LAYOUT)
+    annotations = _need(root / "val" / "val_annotations.txt", "validation labels", TINY_FILES)
     val_paths, val_labels = [], []
     for number, line in enumerate(annotations.read_text().splitlines(), 1):
         fields = line.split()
@@ -203,7 +203,7 @@ def load_tinyimagenet(root: Path, size: int = 72, val_size: int = 5000) -> Image
         if len(fields) < 2 or fields[1] not in index:
             raise ValueError(f"{annotations}:{number}: expected '<file> <wnid> ...', got {line!r}")
         val_paths.append(
-            _need(root / "val" / "images" / fields[0], "validation image", TINY_LAYOUT)
+            _need(root / "val" / "images" / fields[0], "validation image", TINY_FILES)
         )
         val_labels.append(index[fields[1]])
     x = decode_images(paths, size)
@@ -212,13 +212,13 @@ def load_tinyimagenet(root: Path, size: int = 72, val_size: int = 5000) -> Image
     return make_set("tinyimagenet", train, val, test, len(wnids))
 
 
-FLOWERS_LAYOUT = "ROOT/jpg/image_00001.jpg..., ROOT/imagelabels.mat, ROOT/setid.mat"
+FLOWERS_FILES = "ROOT/jpg/image_00001.jpg..., ROOT/imagelabels.mat, ROOT/setid.mat"
 
 
-def _loadmat(path: Path, layout: str) -> dict[str, Any]:
+def _loadmat(path: Path, files: str) -> dict[str, Any]:
     from scipy.io import loadmat
 
-    _need(path, path.name, layout)
+    _need(path, path.name, files)
     try:
         return dict(loadmat(path, squeeze_me=True))
     except Exception as error:  # scipy raises several types for a damaged file
@@ -234,34 +234,34 @@ def _mat_field(mat: dict[str, Any], key: str, path: Path) -> np.ndarray:
 
 def load_flowers102(root: Path, size: int = 224) -> ImageSet:
     labels_path, setid_path = root / "imagelabels.mat", root / "setid.mat"
-    labels = _mat_field(_loadmat(labels_path, FLOWERS_LAYOUT), "labels", labels_path)
+    labels = _mat_field(_loadmat(labels_path, FLOWERS_FILES), "labels", labels_path)
     labels = labels.astype(np.int64) - 1
-    setid = _loadmat(setid_path, FLOWERS_LAYOUT)
+    setid = _loadmat(setid_path, FLOWERS_FILES)
     splits = {}
     for key in ("trnid", "valid", "tstid"):
         ids = _mat_field(setid, key, setid_path).astype(np.int64)
         if ids.min() < 1 or ids.max() > len(labels):
             raise ValueError(f"{setid_path}: {key} numbers outside 1..{len(labels)}")
-        paths = [_need(root / "jpg" / f"image_{i:05d}.jpg", "image", FLOWERS_LAYOUT) for i in ids]
+        paths = [_need(root / "jpg" / f"image_{i:05d}.jpg", "image", FLOWERS_FILES) for i in ids]
         splits[key] = (decode_images(paths, size), labels[ids - 1])
     return make_set("flowers102", splits["trnid"], splits["valid"], splits["tstid"], 102)
 
 
-CARS_LAYOUT = (
+CARS_FILES = (
     "ROOT/cars_train/*.jpg, ROOT/cars_test/*.jpg, ROOT/devkit/cars_train_annos.mat, "
     "ROOT/cars_test_annos_withlabels.mat (or in devkit/)"
 )
 
 
 def _cars_annotations(path: Path, folder: Path) -> tuple[list[Path], np.ndarray]:
-    mat = _loadmat(path, CARS_LAYOUT)
+    mat = _loadmat(path, CARS_FILES)
     ann = _mat_field(mat, "annotations", path)
     names = ann.dtype.names or ()
     if "fname" not in names or "class" not in names:
         raise ValueError(f"{path}: annotations need 'fname' and 'class' fields (has {names})")
     files = [str(f) for f in np.atleast_1d(ann["fname"])]
     classes = np.array([int(c) for c in np.atleast_1d(ann["class"])], dtype=np.int64) - 1
-    paths = [_need(folder / f, "image", CARS_LAYOUT) for f in files]
+    paths = [_need(folder / f, "image", CARS_FILES) for f in files]
     return paths, classes
 
 
@@ -270,8 +270,8 @@ def load_cars196(root: Path, size: int = 224, val_fraction: float = 0.1) -> Imag
     test_annos = root / "cars_test_annos_withlabels.mat"
     if not test_annos.exists():
         test_annos = root / "devkit" / "cars_test_annos_withlabels.mat"
-    _need(root / "cars_train", "training image folder", CARS_LAYOUT)
-    _need(root / "cars_test", "test image folder", CARS_LAYOUT)
+    _need(root / "cars_train", "training image folder", CARS_FILES)
+    _need(root / "cars_test", "test image folder", CARS_FILES)
     train_paths, train_labels = _cars_annotations(train_annos, root / "cars_train")
     test_paths, test_labels = _cars_annotations(test_annos, root / "cars_test")
     x = decode_images(train_paths, size)
@@ -281,7 +281,7 @@ def load_cars196(root: Path, size: int = 224, val_fraction: float = 0.1) -> Imag
     return make_set("cars196", train, val, test, 196)
 
 
-CALTECH_LAYOUT = "ROOT/101_ObjectCategories/<class>/*.jpg (102 class folders)"
+CALTECH_FILES = "ROOT/101_ObjectCategories/<class>/*.jpg (102 class folders)"
 
 
 def load_caltech101(
@@ -289,10 +289,10 @@ def load_caltech101(
 ) -> ImageSet:
     folder = root / "101_ObjectCategories"
     if not folder.is_dir():
-        folder = _need(root, "Caltech101 folder", CALTECH_LAYOUT)
+        folder = _need(root, "Caltech101 folder", CALTECH_FILES)
     classes = sorted(p for p in folder.iterdir() if p.is_dir())
     if not classes:
-        raise FileNotFoundError(f"{folder}: no class folders (expected layout: {CALTECH_LAYOUT})")
+        raise FileNotFoundError(f"{folder}: no class folders (expected files: {CALTECH_FILES})")
     rng = np.random.default_rng(0)
     train_paths, train_labels, test_paths, test_labels = [], [], [], []
     for label, class_dir in enumerate(classes):
@@ -314,7 +314,7 @@ def load_caltech101(
 
 # -- PTB --------------------------------------------------------------------------------------
 
-PTB_LAYOUT = "ROOT/ptb.train.txt, ROOT/ptb.valid.txt, ROOT/ptb.test.txt"
+PTB_FILES = "ROOT/ptb.train.txt, ROOT/ptb.valid.txt, ROOT/ptb.test.txt"
 
 
 @dataclass(frozen=True, eq=False)
@@ -338,7 +338,7 @@ def load_ptb(root: Path) -> TextSet:
     if not (root / "ptb.train.txt").exists() and (root / "data" / "ptb.train.txt").exists():
         root = root / "data"
     texts = {
-        split: _tokens(_need(root / f"ptb.{split}.txt", f"PTB {split} text", PTB_LAYOUT))
+        split: _tokens(_need(root / f"ptb.{split}.txt", f"PTB {split} text", PTB_FILES))
         for split in ("train", "valid", "test")
     }
     vocab = tuple(dict.fromkeys(texts["train"]))

@@ -75,7 +75,7 @@ class ImagePipeline:
         std = torch.tensor(self.std, device=x.device).view(1, -1, 1, 1)
         return (x - mean) / std
 
-    def _layout(self, x: Tensor) -> Tensor:
+    def _memory_format(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train(self, x: Tensor, progress: float, generator: torch.Generator) -> Tensor:
@@ -85,13 +85,13 @@ class ImagePipeline:
         x = self._normalise(x)
         if self.after is not None:
             x = self.after(x, progress, generator)
-        return self._layout(x)
+        return self._memory_format(x)
 
     def eval(self, x: Tensor) -> Tensor:
         x = x.float() / 255.0
         if self.eval_crop is not None:
             x = centre_crop(x, self.eval_crop)
-        return self._layout(self._normalise(x))
+        return self._memory_format(self._normalise(x))
 
 
 class ClassificationRunner:

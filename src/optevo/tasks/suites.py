@@ -47,7 +47,7 @@ from optevo.tasks.tensor import Loss, TensorData, TensorRunner
 ModelFactory = Callable[..., nn.Module]
 """(data.info, **overrides) -> a fresh model."""
 
-_LAYOUTS = {
+_FILES = {
     "fashion-mnist": "the embedded Fashion-MNIST (/usr/share/datasets/fashion-mnist)",
     "synthetic": "generated in code",
     "python": "ships with Python",
@@ -94,7 +94,7 @@ def _task(
         name,
         metric,
         next(iter(sizes.values())),
-        _LAYOUTS[source.partition(":")[0]],
+        _FILES[source.partition(":")[0]],
         _build(source, model, "mse" if metric == "mse" else "cross-entropy", metric),
         needs_root=False,
         family=family,
