@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from optevo.config import ConfigError, Float, Int, format_errors, known
+from optevo.folderlock import lock_folder, unlock
 from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import Budget, Task, TaskOptions
 from optevo.tasks.registry import TASKS, get_task
@@ -124,22 +125,38 @@ def run_bench(
         settings["lr"] = {k: v for k, v in previous.get("lr", {}).items() if k in settings["order"]}
     # Nothing is written before the task is built (its data and model checked): a bench that
     # cannot start leaves its folder as it was.
+    # One process per output folder, locked when the first thing is written (a second bench
+    # on it would train everything again and write every run twice).
+    locks: list[int] = []
+
+    def on_build() -> None:
+        store.out.mkdir(parents=True, exist_ok=True)
+        locks.append(lock_folder(store.out, "the bench output"))
+        store.reload()  # what another process finished before the lock was taken
+        store.set_task(task.name, settings)
+
     runs = TaskRuns(
         task,
         budget,
         store,
         lambda: task.build(config.options, budget),
         on_event or (lambda event: None),
-        on_build=lambda: store.set_task(task.name, settings),
+        on_build=on_build,
     )
-    outcomes = []
-    for spec in config.optimizers:
-        outcome = runs.optimizer(spec, config.grid, config.seeds, config.lr_seed, config.fair_lr)
-        settings["lr"][spec.label] = _lr_entry(outcome)
-        store.set_task(task.name, settings)
-        outcomes.append(outcome)
-    write_tables(store)
-    return outcomes
+    try:
+        outcomes = []
+        for spec in config.optimizers:
+            outcome = runs.optimizer(
+                spec, config.grid, config.seeds, config.lr_seed, config.fair_lr
+            )
+            settings["lr"][spec.label] = _lr_entry(outcome)
+            store.set_task(task.name, settings)
+            outcomes.append(outcome)
+        write_tables(store)
+        return outcomes
+    finally:
+        for fd in locks:
+            unlock(fd)
 
 
 def _settings(task: Task, budget: Budget, config: BenchConfig) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from optevo.cli.common import app, console, fail, set_threads
+from optevo.folderlock import FolderInUseError
 from optevo.transfer.lrtest import check_grid
 
 DEVICE_KINDS = ("cpu", "cuda", "mps")
@@ -226,7 +227,7 @@ def bench(
 
     try:
         run_bench(config, out, show)
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, FolderInUseError) as error:
         fail(str(error))
     except OSError as error:
         fail(f"{error.filename or out}: {error.strerror or error}", code=1)

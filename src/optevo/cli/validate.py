@@ -23,6 +23,7 @@ from rich.text import Text
 
 from optevo.cli.bench import check_device, check_out, parse_grid
 from optevo.cli.common import app, console, err_console, fail, set_threads
+from optevo.folderlock import FolderInUseError
 
 if TYPE_CHECKING:
     from rich.progress import Task as BarTask
@@ -298,7 +299,7 @@ def validate(
             f"{out}; the same command with --out {out} resumes"
         )
         raise typer.Exit(130) from None
-    except (FileNotFoundError, ValueError) as error:
+    except (FileNotFoundError, ValueError, FolderInUseError) as error:
         fail(str(error))
     except OSError as error:
         fail(f"{error.filename or out}: {error.strerror or error}", code=1)

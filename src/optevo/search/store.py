@@ -17,7 +17,6 @@ written is a `StoredDataError` naming the file, the row and the problem.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -32,12 +31,12 @@ from typing import Any, Literal
 from optevo import jsonio
 from optevo.config import ConfigError, short
 from optevo.fitness import STATUSES, FitnessResult
+from optevo.folderlock import FolderInUseError, lock_folder
 from optevo.search.config import RunConfig, stored_run_config
 from optevo.search.records import Evaluation, Request, TrialResult
 from optevo.space.genome import Genome
 
 DB_NAME = "run.sqlite"
-LOCK_NAME = "lock"
 SCHEMA_VERSION = "optevo.run/1"
 
 
@@ -496,19 +495,7 @@ def _connect(path: Path, readonly: bool = False, immutable: bool = False) -> sql
 
 
 def _lock(run_dir: Path) -> int:
-    path = run_dir / LOCK_NAME
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise StoreError(f"cannot open the lock file {path}: {exc.strerror}") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-        os.close(fd)
-        raise StoreError(
-            f"{run_dir} is in use by {holder}; one process at a time may run it"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"pid {os.getpid()} on {os.uname().nodename}".encode(), 0)
-    return fd
+        return lock_folder(run_dir, "the run directory")
+    except FolderInUseError as exc:
+        raise StoreError(str(exc)) from None

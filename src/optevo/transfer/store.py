@@ -162,6 +162,13 @@ class ResultStore:
         if self.path.exists():
             self._load()
 
+    def reload(self) -> None:
+        """Read the folder's runs again (after taking its lock: what another process stored
+        before it counts)."""
+        self._records.clear()
+        if self.path.exists():
+            self._load()
+
     def _load(self) -> None:
         lines = self.path.read_bytes().splitlines()
         for number, line in enumerate(lines, 1):

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from optevo.folderlock import lock_folder, unlock
 from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import Budget, Task, TaskOptions
 from optevo.tasks.registry import TASKS, suite
@@ -180,19 +181,28 @@ def run_validate(
 
     if jobs < 1 or threads < 1:
         raise ValueError(f"jobs and threads must be at least 1, got {jobs} and {threads}")
-    merge_shards(out)  # runs a killed parallel validation finished
-    emit = on_event or (lambda event: None)
-    emit(TransferEvent("plan", cost=planned_cost(config)))
-    if jobs > 1:
-        run_units(config, Path(out), _units_longest_first(config), emit, jobs, threads)
-        emit = lambda event: None  # noqa: E731 (the workers reported every run)
-    store = ResultStore(out)
-    results: list[TaskResult] = []
-    for name in config.tasks:
-        result = _validate_task(config, TASKS[name], store, emit)
-        results.append(result)
-        write_outputs(store.out, config, results)
-    return results
+    out = Path(out)
+    ResultStore(out)  # a damaged or foreign folder is refused before anything is created
+    out.mkdir(parents=True, exist_ok=True)
+    # One process per output folder: a second validation on it would train everything again
+    # and write every run twice.
+    lock = lock_folder(out, "the validation output")
+    try:
+        merge_shards(out)  # runs a killed parallel validation finished
+        emit = on_event or (lambda event: None)
+        emit(TransferEvent("plan", cost=planned_cost(config)))
+        if jobs > 1:
+            run_units(config, out, _units_longest_first(config), emit, jobs, threads)
+            emit = lambda event: None  # noqa: E731 (the workers reported every run)
+        store = ResultStore(out)
+        results: list[TaskResult] = []
+        for name in config.tasks:
+            result = _validate_task(config, TASKS[name], store, emit)
+            results.append(result)
+            write_outputs(store.out, config, results)
+        return results
+    finally:
+        unlock(lock)
 
 
 def _units_longest_first(config: ValidateConfig) -> list[tuple[str, int]]:
