@@ -3,6 +3,7 @@ which part of an equation earns its place."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -69,6 +70,18 @@ def _fitness(spec: str) -> FitnessConfig:
     return config
 
 
+def _open_store(path: Path) -> ScoreStore:
+    """The score store at `path`, or one line saying why it cannot be used."""
+    from optevo.simplify import ScoreStore, ScoreStoreError
+
+    try:
+        return ScoreStore(path)
+    except ScoreStoreError as exc:
+        fail(str(exc))
+    except (OSError, sqlite3.Error) as exc:
+        fail(f"cannot open the score store {path}: {exc}")
+
+
 def _interrupted(scores: ScoreStore, store_path: Path) -> NoReturn:
     console.print(
         f"interrupted: {scores.count()} fitness results are kept in {store_path}; run the "
@@ -106,7 +119,7 @@ def simplify(
     edit is kept when the paired mean difference is not below -2 standard errors nor below
     -tolerance, the one giving the smallest genome first, until none is kept or --max-evals
     is spent."""
-    from optevo.simplify import FitnessScorer, ScoreStore, size
+    from optevo.simplify import FitnessScorer, ScoreStoreError, ScoringError, size
     from optevo.simplify import simplify as run_simplify
 
     if out.exists() and not force:
@@ -117,7 +130,7 @@ def simplify(
     original, schedule = _genome(genome, run)
     config = _fitness(fitness_spec)
     store_path = store or (run / "simplify.sqlite" if run else out.with_suffix(".scores.sqlite"))
-    scores = ScoreStore(store_path)
+    scores = _open_store(store_path)
     scorer = FitnessScorer(config, schedule, scores)
     seed_list = list(range(seeds))
     try:
@@ -135,6 +148,10 @@ def simplify(
             )
     except KeyboardInterrupt:
         _interrupted(scores, store_path)
+    except ScoringError as exc:
+        fail(f"simplify: {exc}", code=1)
+    except ScoreStoreError as exc:
+        fail(str(exc))
     finally:
         scores.close()
     table = Table(title=f"simplified ({config.dataset} fitness, {seeds} paired seeds)")
@@ -175,7 +192,7 @@ def ablate(
     momentum type, the learning-rate factor of a named optimizer): the fitness change over
     paired seeds, mean ± standard error. A part matters when removing it costs fitness by the
     paired t-test over the seeds (two-sided, level 0.05)."""
-    from optevo.simplify import FitnessScorer, ScoreStore
+    from optevo.simplify import FitnessScorer, ScoreStoreError, ScoringError
     from optevo.simplify import ablate as run_ablate
 
     set_threads(threads)
@@ -184,7 +201,7 @@ def ablate(
     if store is None and run is None:
         fail("ablate keeps every fitness result in a store: pass --store FILE (or --run RUN)")
     store_path = store or (run / "simplify.sqlite" if run else Path())
-    scores = ScoreStore(store_path)
+    scores = _open_store(store_path)
     scorer = FitnessScorer(config, schedule, scores)
     extra = []
     if schedule != "one_cycle":
@@ -202,6 +219,10 @@ def ablate(
             )
     except KeyboardInterrupt:
         _interrupted(scores, store_path)
+    except ScoringError as exc:
+        fail(f"ablate: {exc}", code=1)
+    except ScoreStoreError as exc:
+        fail(str(exc))
     finally:
         scores.close()
     from optevo.simplify.ablation_file import ablation_record, verdict, write_ablation

@@ -10,6 +10,10 @@ Status = Literal["ok", "failed_screen", "failed_threshold", "diverged", "error"]
 
 STATUSES: tuple[str, ...] = ("ok", "failed_screen", "failed_threshold", "diverged", "error")
 
+ERROR_STREAK = 16
+"""Consecutive evaluations failing with one same error message that stop a search (and a
+simplification or ablation): a problem of the configuration, not of the genomes."""
+
 TASK_STATUSES: tuple[str, ...] = ("ok", "failed_screen", "diverged", "error")
 """A suite task's outcome: its full run finished, no screen rate beat the trivial score, the
 full run diverged, or the candidate's runs raised."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from optevo.fingerprint import Identity
+from optevo.fitness.result import ERROR_STREAK
 from optevo.integrity import SphereConfig
 from optevo.search.candidates import Drawn, draw_child, draw_random
 from optevo.search.config import RunConfig
@@ -66,8 +67,6 @@ class SearchFailingError(RuntimeError):
     stops instead of spending its budget on errors."""
 
 
-ERROR_STREAK = 16
-"""Consecutive evaluations failing with one same error message that stop a run."""
 
 SPENDING_STAGES = ("init", "search")
 """Stages whose training counts against `budget_steps` (with the funnel's rungs)."""

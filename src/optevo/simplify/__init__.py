@@ -15,7 +15,7 @@ from optevo.simplify.noisy import (
     ablate,
     simplify,
 )
-from optevo.simplify.scoring import FitnessScorer, ScoreStore
+from optevo.simplify.scoring import FitnessScorer, ScoreStore, ScoreStoreError, ScoringError
 
 __all__ = [
     "AblationRow",
@@ -25,7 +25,9 @@ __all__ = [
     "FitnessScorer",
     "Paired",
     "ScoreStore",
+    "ScoreStoreError",
     "Scorer",
+    "ScoringError",
     "SimplifyResult",
     "ablate",
     "candidate_edits",

@@ -64,7 +64,14 @@ from optevo.space.ops import (
     UPDATE_BINARY,
     UPDATE_UNARY,
 )
-from optevo.space.render import graph_sympy, graph_sympy_parts, graph_text, graph_text_parts
+from optevo.space.render import (
+    TooLargeToTypeset,
+    graph_sympy,
+    graph_sympy_parts,
+    graph_text,
+    graph_text_parts,
+    typeset_time_limit,
+)
 
 if TYPE_CHECKING:
     from optevo.space.config import SpaceConfig
@@ -254,7 +261,28 @@ class Genome(GraphMixin):
         """The update as LaTeX, with the momentum type, decay functions and constants (via
         sympy).
 
-        A large graph names its shared and deep nodes `h_i` and defines them after `u`."""
+        A large graph names its shared and deep nodes `h_i` and defines them after `u`. A
+        genome whose typesetting takes more than `TYPESET_SECONDS` (nested transcendental
+        functions that sympy expands level by level) reads `u = \\text{too large to typeset}`
+        with its momentum type and constants (its plain form, `str(genome)`, is always
+        available)."""
+        try:
+            with typeset_time_limit():
+                return self._to_latex()
+        except TooLargeToTypeset:
+            parts = [r"u = \text{too large to typeset}", *self._latex_footer()]
+            return r" \\ ".join(parts)
+
+    def _latex_footer(self) -> list[str]:
+        parts = [rf"\text{{momentum: {self.momentum}}}"]
+        if self.constants:
+            values = ", ".join(
+                f"{GENES[n].latex} = {latex_number(x)}" for n, x in self.constants.items()
+            )
+            parts.append(rf"\text{{constants: }} {values}")
+        return parts
+
+    def _to_latex(self) -> str:
         import sympy as sp
 
         names = {_operand_symbol(n): OPERANDS[n].latex for n in OPERANDS}
@@ -268,12 +296,7 @@ class Genome(GraphMixin):
             parts.append(f"h_{{{i}}} = {sp.latex(value, symbol_names=names)}")
         for i, d in enumerate(self.decay_functions()):
             parts.append(f"d_{{{i + 1}}}(t) = {d.to_latex()}")
-        parts.append(rf"\text{{momentum: {self.momentum}}}")
-        if self.constants:
-            values = ", ".join(
-                f"{GENES[n].latex} = {latex_number(x)}" for n, x in self.constants.items()
-            )
-            parts.append(rf"\text{{constants: }} {values}")
+        parts.extend(self._latex_footer())
         return r" \\ ".join(parts)
 
     # -- proposals (pure structure; accepting a candidate is the search layer's job) ------

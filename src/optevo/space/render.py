@@ -9,7 +9,10 @@ with the node count (a 60-node Fibonacci-shaped graph would otherwise print 10^1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,3 +216,42 @@ def _apply_sympy(op: str, args: list[Any]) -> Any:
 
 def _sympy_decayed(decay: Callable[[Any], Any] | None) -> Callable[[Any, Any], Any]:
     return lambda d, inner: inner if decay is None else decay(d) * inner
+
+
+# -- a time cap on typesetting ---------------------------------------------------------------
+
+TYPESET_SECONDS = 5.0
+"""The longest a genome's LaTeX may take (sympy's automatic evaluation of nested transcendental
+functions, e.g. `1 - tanh(1 - tanh(...)^2)^2` seven deep, grows about 4x per level: minutes
+for a 500-byte genome). Past it the LaTeX is a plain "too large to typeset" form."""
+
+
+class TooLargeToTypeset(BaseException):
+    """Raised inside sympy by the time cap. A BaseException, like KeyboardInterrupt, so that no
+    `except Exception` inside sympy swallows it; `Genome.to_latex` catches it."""
+
+
+@contextmanager
+def typeset_time_limit(seconds: float = TYPESET_SECONDS) -> Iterator[None]:
+    """Raise TooLargeToTypeset in the block once `seconds` have passed (a SIGALRM timer: in
+    the main thread of a Unix process, and only when no other timer is running; elsewhere the
+    block runs uncapped)."""
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise TooLargeToTypeset(f"typesetting took more than {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
