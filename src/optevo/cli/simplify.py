@@ -121,6 +121,7 @@ def simplify(
     is spent."""
     from optevo.simplify import FitnessScorer, ScoreStoreError, ScoringError, size
     from optevo.simplify import simplify as run_simplify
+    from optevo.simplify.exact import EXACT_SECONDS
 
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to replace it")
@@ -163,6 +164,12 @@ def simplify(
     console.print(table)
     for step in result.exact_applied:
         console.print(f"  exact: {step}", highlight=False)
+    if not result.exact_complete:
+        console.print(
+            f"  the exact pass stopped at its time limit ({EXACT_SECONDS:g} s): the genome is "
+            "too large to check every edit; what it found is kept",
+            highlight=False,
+        )
     for s in result.steps:
         console.print(
             f"  kept: {s.description} (fitness {s.mean:+.4f} ± {s.se:.4f})", highlight=False

@@ -9,6 +9,7 @@ offered; inactive nodes are pruned from the result.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from optevo.space.decay import DecayGenome
@@ -159,11 +160,23 @@ def descendants(genome: Genome, index: int) -> list[str]:
     return sorted(out)
 
 
-def candidate_edits(genome: Genome) -> list[Edit]:
+EDIT_NODE_BUDGET = 100_000
+"""The most nodes the candidate genomes of one round may hold together (memory: each is a
+copy of the genome). A genome of the search's size (4-10 nodes) is far below it; a long chain
+has a quadratic number of subtree edits (a 200-node chain: 20,000 copies of 200 nodes), which
+past the budget are left out, so a round holds at most ~100,000 nodes (~40 MB)."""
+
+
+def candidate_edits(
+    genome: Genome, node_budget: int = EDIT_NODE_BUDGET, deadline: float | None = None
+) -> list[Edit]:
     """Every edit of the genome that gives a valid, different genome, the smallest result
-    first (`cost`: so the first acceptable one is the one that removes the most)."""
+    first (`cost`: so the first acceptable one is the one that removes the most). Subtree
+    replacements stop once the candidates hold `node_budget` nodes (see EDIT_NODE_BUDGET) or
+    at `deadline` (a `time.perf_counter()` value)."""
     edits: list[Edit] = []
     seen: set[str] = {genome.canonical_hash()}
+    per_edit = max(1, len(genome.hidden) + 1)
 
     def offer(
         description: str, kind: str, result: Genome | None, decay: DecayGenome | None = None
@@ -181,8 +194,17 @@ def candidate_edits(genome: Genome) -> list[Edit]:
         for via, ref in enumerate(node.inputs):
             what = f"remove h{idx} ({node.op}), reading {ref} instead"
             offer(what, "route", route_through(genome, idx, via))
+
+    def full() -> bool:
+        late = deadline is not None and time.perf_counter() > deadline
+        return late or len(edits) * per_edit >= node_budget
+
     for idx in active_hidden(genome):
+        if full():
+            break
         for ref in descendants(genome, idx):
+            if full():
+                break
             what = f"h{idx}: its subtree -> {ref}"
             offer(what, "subtree", with_node(genome, hidden_ref(idx), Node(IDENTITY, (ref,))))
     for name in genome.active_names():

@@ -19,6 +19,11 @@ from optevo.fingerprint import behaviour_hash
 from optevo.simplify.edits import Edit, candidate_edits, cost, prune, size
 from optevo.space.genome import Genome
 
+EXACT_SECONDS = 60.0
+"""The exact pass's time limit: past it, it stops with what it has applied (`complete` False).
+Genomes of the search's size finish in well under a second; a 200-node chain, whose every
+round checks thousands of edits, would otherwise run for many minutes."""
+
 
 @dataclass(frozen=True)
 class ExactResult:
@@ -26,6 +31,8 @@ class ExactResult:
     genome: Genome
     applied: tuple[str, ...] = field(default=())
     seconds: float = 0.0
+    complete: bool = True
+    """False when the pass stopped at its time limit (more exact edits may exist)."""
 
     @property
     def removed(self) -> int:
@@ -44,9 +51,10 @@ def same_behaviour(a: Genome, b: Genome) -> bool:
     return a.canonical_hash() == b.canonical_hash() or behaviour_hash(a) == behaviour_hash(b)
 
 
-def exact_pass(genome: Genome, horizon: int = 1000) -> ExactResult:
-    """Apply exact edits, smallest result first, until none is left. `horizon`: the run
-    length (steps) the decay functions are checked over."""
+def exact_pass(genome: Genome, horizon: int = 1000, seconds: float = EXACT_SECONDS) -> ExactResult:
+    """Apply exact edits, smallest result first, until none is left or `seconds` have passed
+    (then `complete` is False). `horizon`: the run length (steps) the decay functions are
+    checked over. Memory is bounded by `candidate_edits`'s node budget."""
     t0 = time.perf_counter()
     current = prune(genome)
     applied: list[str] = []
@@ -55,7 +63,11 @@ def exact_pass(genome: Genome, horizon: int = 1000) -> ExactResult:
     progress = True
     while progress:
         progress = False
-        for edit in candidate_edits(current):
+        for edit in candidate_edits(current, deadline=t0 + seconds):
+            if time.perf_counter() - t0 > seconds:
+                return ExactResult(
+                    genome, current, tuple(applied), time.perf_counter() - t0, complete=False
+                )
             if cost(edit.genome) >= cost(current):
                 continue
             if edit.kind == "decay":

@@ -104,6 +104,8 @@ class SimplifyResult:
     steps: list[Step] = field(default_factory=list)
     evaluations: int = 0
     budget_spent: bool = False
+    exact_complete: bool = True
+    """False when the exact pass stopped at its time limit (`EXACT_SECONDS`)."""
 
     @property
     def size_before(self) -> int:
@@ -128,7 +130,7 @@ def simplify(
     if noisy and len(seeds) < 2:
         raise ValueError("the noise-aware pass needs at least 2 seeds (a standard error)")
     exact = exact_pass(genome, horizon)
-    result = SimplifyResult(genome, exact.genome, exact.applied)
+    result = SimplifyResult(genome, exact.genome, exact.applied, exact_complete=exact.complete)
     if not noisy:
         return result
     counting = Counting(scorer, max_evaluations, on_score)
