@@ -149,3 +149,24 @@ def test_a_damaged_score_row_names_the_store_and_the_row(tmp_path: Path, damage:
     done = runner.invoke(app, ["ablate", "Opt6", "--store", str(path), "--seeds", "2"])
     assert done.exit_code == 2, done.output
     assert "is damaged" in _one_line(done)
+
+
+def test_run_is_checked_whatever_the_genome_is(tmp_path: Path) -> None:
+    # issue 27 G6: `--run` with a named genome was not checked, and a directory tree was made
+    deep = tmp_path / "no" / "such" / "run"
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for run, message in (
+        (deep, "run directory not found"),
+        (a_file, "is a file, not a run directory"),
+        (empty, "holds no run"),
+    ):
+        for command in (["ablate", "Opt6"], ["simplify", "Opt6", "-o", str(tmp_path / "o.json")]):
+            done = runner.invoke(app, [*command, "--run", str(run), "--seeds", "2"])
+            assert done.exit_code == 2, done.output
+            line = _one_line(done)
+            assert line.startswith("error: --run:") and message in line
+    assert not (tmp_path / "no").exists()  # nothing created
+    assert list(empty.iterdir()) == [] and not (tmp_path / "o.json").exists()

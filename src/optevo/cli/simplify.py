@@ -49,7 +49,15 @@ StoreOption = Annotated[
 
 
 def _genome(spec: str, run: Path | None) -> tuple[Genome, str]:
-    """The genome and its schedule (a named optimizer brings its learning-rate factor)."""
+    """The genome and its schedule (a named optimizer brings its learning-rate factor).
+    `--run` is checked whatever the genome is (its store and outputs go inside it)."""
+    if run is not None:
+        from optevo.search.store import StoreError, check_run_dir
+
+        try:
+            check_run_dir(run)
+        except StoreError as exc:
+            fail(f"--run: {exc}")
     if run is not None and spec not in library.names() and not Path(spec).is_file():
         return genome_from_run(run, spec), "one_cycle"
     if not spec:
