@@ -48,7 +48,7 @@ def test_a_fitness_that_always_errors_stops_simplify_and_ablate(tmp_path: Path) 
         "preset: suite\ntasks: [{name: heavy-tailed-logreg, size: search}]\ntask_scale: 0.01\n"
     )
     store = tmp_path / "scores.sqlite"
-    args = ["--fitness", str(fit), "--seeds", "2", "--store", str(store)]
+    args = ["--fitness", str(fit), "--seeds", "3", "--store", str(store)]
     done = runner.invoke(app, ["ablate", "Opt6", *args])
     assert done.exit_code == 1, done.output
     line = " ".join(done.output.split())
@@ -164,7 +164,7 @@ def test_run_is_checked_whatever_the_genome_is(tmp_path: Path) -> None:
         (empty, "holds no run"),
     ):
         for command in (["ablate", "Opt6"], ["simplify", "Opt6", "-o", str(tmp_path / "o.json")]):
-            done = runner.invoke(app, [*command, "--run", str(run), "--seeds", "2"])
+            done = runner.invoke(app, [*command, "--run", str(run), "--seeds", "3"])
             assert done.exit_code == 2, done.output
             line = _one_line(done)
             assert line.startswith("error: --run:") and message in line

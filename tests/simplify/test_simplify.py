@@ -83,7 +83,7 @@ def test_an_inactive_branch_is_dropped_with_no_fitness_call() -> None:
         out=Node("add", ("h0", "v")),
     )
     scorer = CountingScorer(never)
-    result = simplify(genome, scorer, [0, 1], horizon=100, max_evaluations=0)
+    result = simplify(genome, scorer, [0, 1, 2], horizon=100, max_evaluations=0)
     assert len(result.genome.hidden) == 1 and result.genome.equation() == genome.equation()
     assert result.exact_applied[0] == "removed inactive nodes"
     assert scorer.calls == 0 and result.evaluations == 0 and result.budget_spent
@@ -137,21 +137,35 @@ def test_the_acceptance_rule_against_a_deterministic_fitness() -> None:
     assert size(result.genome) < size(genome)
     assert result.genome.momentum == "none" and result.genome.decay_functions() == []
     assert all(step.mean >= -2 * step.se for step in result.steps)
-    # the rule itself
+    assert all(step.how == "equivalent" for step in result.steps)
+    # the rule itself: equivalence within ± tolerance by the TOST (issue 27: two-sided)
     assert not Paired((-0.05, -0.05, -0.05)).kept()
     assert Paired((0.0, 0.0, 0.0)).kept()
-    assert Paired((-0.01, 0.01, -0.002)).kept()  # mean -0.0007 within 2 standard errors
-    assert not Paired((-0.011, -0.010, -0.012)).kept()  # beyond 2 standard errors
-    # one seed where the current genome failed (scored 0): the standard error is huge, the
-    # loss is not noise
+    # mean -0.0007 but too noisy to call equivalent: the 90% interval, -0.0007 ± t(0.95, 2)
+    # 2.920 x se 0.00581 = [-0.0177, +0.0163], is not inside ± 0.005 (the old one-sided rule
+    # kept it: within 2 standard errors)
+    assert not Paired((-0.01, 0.01, -0.002)).kept()
+    assert Paired((-0.01, 0.01, -0.002)).kept(tolerance=0.02)  # inside ± 0.02
+    assert not Paired((-0.011, -0.010, -0.012)).kept()
+    # an edit that is better beyond noise is a different optimizer: kept only with improve
+    better = Paired((0.020, 0.021, 0.019))
+    assert better.verdict() is None and better.verdict(improve=True) == "improved"
+    # within ± 0.005 by hand: mean 0.000167, sd 0.001041, se 0.000601, half-width
+    # 2.920 x 0.000601 = 0.001755: [-0.00159, +0.00192] inside ± 0.005
+    assert Paired((0.001, -0.001, 0.0005)).verdict() == "equivalent"
+    # one seed where the current genome failed (scored 0): not equivalent at any tolerance
+    # the interval does not fit in
     assert not Paired((0.0, -0.96, -0.96)).kept()
-    assert Paired((0.0, -0.96, -0.96)).kept(tolerance=1.0)
+    assert not Paired((0.0, -0.96, -0.96)).kept(tolerance=1.0)  # [-1.57, +0.29]
+    assert Paired((0.0, -0.96, -0.96)).kept(tolerance=1.6)
+    with pytest.raises(ValueError, match="at least 3 paired seeds"):
+        Paired((0.0, 0.0)).kept()
 
 
 def test_the_budget_stops_the_noisy_pass_and_keeps_what_was_found() -> None:
     genome = library.genome("Opt6")
     scorer = CountingScorer(lambda g: 0.5)
-    result = simplify(genome, scorer, [0, 1], horizon=100, max_evaluations=3)
+    result = simplify(genome, scorer, [0, 1, 2], horizon=100, max_evaluations=3)
     assert result.evaluations == 3 and result.budget_spent and scorer.calls == 3
 
 

@@ -38,6 +38,7 @@ def test_simplify_exact_only_writes_the_smaller_genome(tmp_path: Path) -> None:
         (["simplify", "Nope", "-o", "x.json"], "neither a named optimizer"),
         (["simplify", "Adam", "--fitness", "huge", "-o", "x.json"], "unknown fitness preset"),
         (["simplify", "Adam", "--seeds", "1", "-o", "x.json"], "seeds"),
+        (["simplify", "Adam", "--seeds", "2", "-o", "x.json"], "at least 3 paired seeds"),
         (["ablate", "Adam", "--fitness", "huge"], "unknown fitness preset"),
         (["ablate", "Adam"], "pass --store FILE (or --run RUN)"),
         (["ablate", "Adam", "--store", "x.sqlite", "--threads", "1000"], "--threads 1000: more"),
@@ -66,7 +67,7 @@ def _scores(store: Path) -> int:
 def _command(out: Path, store: Path) -> list[str]:
     code = "import sys; from optevo.cli import main; sys.argv[0] = 'optevo'; main()"
     return [
-        sys.executable, "-c", code, "simplify", "Opt6", "--fitness", "tiny", "--seeds", "2",
+        sys.executable, "-c", code, "simplify", "Opt6", "--fitness", "tiny", "--seeds", "3",
         "--max-evals", "6", "-o", str(out), "--store", str(store), "--force",
     ]
 

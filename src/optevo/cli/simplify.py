@@ -111,8 +111,19 @@ def simplify(
     ] = 200,
     tolerance: Annotated[
         float,
-        typer.Option(min=0.0, help="an edit may cost at most this much mean fitness"),
+        typer.Option(
+            min=0.0,
+            help="an edit is kept when equivalent within ± this much mean fitness (TOST)",
+        ),
     ] = 0.005,
+    improve: Annotated[
+        bool,
+        typer.Option(
+            "--improve",
+            help="also keep edits that are better beyond noise (a different optimizer; "
+            "reported apart)",
+        ),
+    ] = False,
     exact_only: Annotated[
         bool, typer.Option("--exact-only", help="only the exact pass (no training)")
     ] = False,
@@ -123,18 +134,23 @@ def simplify(
 
     First an exact pass with no training (identities, inactive branches, decay functions
     that are 1 over the run: what the canonical form or the behaviour on a fixed gradient
-    stream shows changes nothing); then edits scored with the fitness on paired seeds: an
-    edit is kept when the paired mean difference is not below -2 standard errors nor below
-    -tolerance, the one giving the smallest genome first, until none is kept or --max-evals
-    is spent."""
+    stream shows changes nothing); then edits scored with the fitness on paired seeds (at
+    least 3): an edit is kept when the edited genome is equivalent to the current one within
+    ± --tolerance (two one-sided paired t-tests at level 0.05: the 90% interval of the mean
+    difference inside ± tolerance), the one giving the smallest genome first, until none is
+    kept or --max-evals is spent. With --improve, edits that are better beyond noise are kept
+    too, and listed as improvements."""
     from optevo.simplify import FitnessScorer, ScoreStoreError, ScoringError, size
     from optevo.simplify import simplify as run_simplify
     from optevo.simplify.exact import EXACT_SECONDS
+    from optevo.simplify.noisy import MIN_SEEDS
 
     if out.exists() and not force:
         fail(f"{out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         fail(f"the folder of {out} does not exist")
+    if not exact_only and seeds < MIN_SEEDS:
+        fail(f"--seeds {seeds}: the equivalence test needs at least {MIN_SEEDS} paired seeds")
     set_threads(threads)
     original, schedule = _genome(genome, run)
     config = _fitness(fitness_spec)
@@ -154,6 +170,7 @@ def simplify(
                 on_score=lambda n: bar.update(task, completed=n),
                 noisy=not exact_only,
                 tolerance=tolerance,
+                improve=improve,
             )
     except KeyboardInterrupt:
         _interrupted(scores, store_path)
@@ -179,8 +196,9 @@ def simplify(
             highlight=False,
         )
     for s in result.steps:
+        what = "improved" if s.how == "improved" else "kept (equivalent)"
         console.print(
-            f"  kept: {s.description} (fitness {s.mean:+.4f} ± {s.se:.4f})", highlight=False
+            f"  {what}: {s.description} (fitness {s.mean:+.4f} ± {s.se:.4f})", highlight=False
         )
     spent = " (budget spent)" if result.budget_spent else ""
     console.print(

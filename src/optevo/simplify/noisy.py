@@ -1,13 +1,17 @@
 """The noise-aware pass and the ablation: edits scored with a fitness on paired seeds.
 
-The rule: an edit is kept when the paired mean difference of the fitness (edited
-minus current, seed by seed, the same seeds for both) is not below -2 standard errors of
-that mean, nor below -`tolerance` (default 0.005: with a handful of seeds the standard error
-is itself noisy, and one seed where the current genome fails its screen makes it so large
-that an edit losing 0.96 on the other two would pass the first test alone). Among the edits,
-the one whose result is smallest and passes is kept (edits are tried smallest result first,
-so the first that passes is it), then the search starts again from the edited genome, until
-no edit passes or the evaluation budget is spent.
+The rule keeps the optimizer: an edit is kept when the edited genome is *equivalent* to the
+current one within ± `tolerance` (default 0.005 of fitness), by two one-sided paired t-tests
+(TOST) at n - 1 degrees of freedom, level `alpha` (0.05) each: the 90% confidence interval of
+the mean paired difference (edited minus current, seed by seed, the same seeds for both) lies
+inside ± tolerance. It needs at least 3 seeds. An edit that is better beyond noise (the paired
+t-test, two-sided at `alpha`, says "win") is a different optimizer: it is kept only with
+`improve`, and reported apart. (Before issue 27 the rule was one-sided, "not below -2 standard
+errors nor below -tolerance": it kept improvements and substitutions as if they were
+simplifications.) Among the edits the one whose result is smallest and passes is kept (edits
+are tried smallest result first, deletions before substitutions of equal size), then the
+search starts again from the edited genome, until no edit passes or the evaluation budget is
+spent.
 """
 
 from __future__ import annotations
@@ -21,12 +25,17 @@ from typing import Protocol
 from optevo.simplify.edits import Edit, candidate_edits, cost, part_removals, size
 from optevo.simplify.exact import exact_pass
 from optevo.space.genome import Genome
+from optevo.transfer.verdict import ALPHA, equivalence_test, paired_test
 
 
 class Scorer(Protocol):
     """A fitness on one seed (higher is better; a rejected candidate scores 0)."""
 
     def score(self, genome: Genome, seed: int) -> float: ...
+
+
+MIN_SEEDS = 3
+"""The fewest paired seeds the noise-aware pass accepts (the TOST at 2 degrees of freedom)."""
 
 
 class BudgetSpentError(Exception):
@@ -49,10 +58,25 @@ class Paired:
             return 0.0
         return statistics.stdev(self.diffs) / math.sqrt(len(self.diffs))
 
-    def kept(self, tolerance: float = 0.005) -> bool:
-        """The acceptance rule: mean difference not below -2 standard errors, nor below
-        -tolerance."""
-        return self.mean >= -2.0 * self.se and self.mean >= -tolerance
+    def verdict(
+        self, tolerance: float = 0.005, improve: bool = False, alpha: float = ALPHA
+    ) -> str | None:
+        """"equivalent" (the TOST within ± tolerance), "improved" (with `improve`: the paired
+        t-test finds the edit better), or None (not kept)."""
+        if len(self.diffs) < MIN_SEEDS:
+            raise ValueError(
+                f"the equivalence test needs at least {MIN_SEEDS} paired seeds, got "
+                f"{len(self.diffs)}"
+            )
+        if equivalence_test(self.diffs, tolerance, alpha).equivalent:
+            return "equivalent"
+        if improve and paired_test(self.diffs, True, alpha).verdict == "win":
+            return "improved"
+        return None
+
+    def kept(self, tolerance: float = 0.005, improve: bool = False, alpha: float = ALPHA) -> bool:
+        """Whether the edit is kept (`verdict` is not None)."""
+        return self.verdict(tolerance, improve, alpha) is not None
 
 
 class Counting:
@@ -94,6 +118,8 @@ class Step:
     mean: float
     se: float
     size: int
+    how: str = "equivalent"
+    """"equivalent" (within ± tolerance, the TOST) or "improved" (better, with `improve`)."""
 
 
 @dataclass
@@ -125,10 +151,14 @@ def simplify(
     on_score: Callable[[int], None] | None = None,
     noisy: bool = True,
     tolerance: float = 0.005,
+    improve: bool = False,
 ) -> SimplifyResult:
-    """The exact pass, then (with `noisy`) the noise-aware pass on `seeds` (at least 2)."""
-    if noisy and len(seeds) < 2:
-        raise ValueError("the noise-aware pass needs at least 2 seeds (a standard error)")
+    """The exact pass, then (with `noisy`) the noise-aware pass on `seeds` (at least 3): an
+    edit is kept when equivalent within ± `tolerance` (or, with `improve`, better)."""
+    if noisy and len(seeds) < MIN_SEEDS:
+        raise ValueError(
+            f"the noise-aware pass needs at least {MIN_SEEDS} seeds (its equivalence test)"
+        )
     exact = exact_pass(genome, horizon)
     result = SimplifyResult(genome, exact.genome, exact.applied, exact_complete=exact.complete)
     if not noisy:
@@ -143,10 +173,11 @@ def simplify(
                 if cost(edit.genome) >= cost(current):
                     continue
                 diff = paired(counting, current, edit.genome, seeds)
-                if diff.kept(tolerance):
+                how = diff.verdict(tolerance, improve)
+                if how is not None:
                     current = exact_pass(edit.genome, horizon).genome
                     result.steps.append(
-                        Step(edit.description, diff.mean, diff.se, size(current))
+                        Step(edit.description, diff.mean, diff.se, size(current), how)
                     )
                     progress = True
                     break
