@@ -35,26 +35,15 @@ for module in pydantic typer rich matplotlib sklearn yaml scipy PIL; do
   fi
 done
 cd "$WORK"   # never the checkout: the installed wheel must be what is imported
-"$WORK/core/bin/python" - <<'EOF'
-import torch
-import optevo
-import optevo.optim
+"$WORK/core/bin/python" "$ROOT/scripts/drop_in_check.py" >"$WORK/drop_in.json"
+"$WORK/core/bin/python" - "$WORK/drop_in.json" <<'EOF'
+import json
+import sys
 
-assert "site-packages" in optevo.__file__, optevo.__file__
-torch.manual_seed(0)
-x = torch.randn(64, 5)
-y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0])
-model = torch.nn.Linear(5, 1)
-opt = optevo.optim.create("LR6", model.parameters(), lr=0.3, total_steps=200)
-losses = []
-for _ in range(200):
-    opt.zero_grad()
-    loss = ((model(x).squeeze(1) - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-    losses.append(loss.item())
-assert losses[-1] < 0.01 * losses[0], (losses[0], losses[-1])
-print(f"[check-wheel] LR6 trained: loss {losses[0]:.3f} -> {losses[-1]:.2e}")
+out = json.loads(open(sys.argv[1]).read())
+assert "site-packages" in out["module"], out["module"]  # the wheel, not the checkout
+assert out["last"] < 0.01 * out["first"], out
+print(f"[check-wheel] LR6 trained: loss {out['first']:.3f} -> {out['last']:.2e}")
 EOF
 set +e
 "$WORK/core/bin/optevo" --help >"$WORK/out.txt" 2>"$WORK/err.txt"

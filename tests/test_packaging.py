@@ -61,26 +61,7 @@ def _run(body: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_named_optimizer_trains_without_the_search_extra() -> None:
-    done = _run(
-        """
-        import json
-        import torch
-        import optevo.optim
-        torch.manual_seed(0)
-        x = torch.randn(64, 5)
-        y = x @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0])
-        model = torch.nn.Linear(5, 1)
-        opt = optevo.optim.create("LR6", model.parameters(), lr=0.3, total_steps=200)
-        losses = []
-        for _ in range(200):
-            opt.zero_grad()
-            loss = ((model(x).squeeze(1) - y) ** 2).mean()
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
-        print(json.dumps({"first": losses[0], "last": losses[-1]}))
-        """
-    )
+    done = _run((ROOT / "scripts" / "drop_in_check.py").read_text(encoding="utf-8"))
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["last"] < 0.01 * out["first"]
