@@ -34,6 +34,13 @@ def _one_line(result: Any) -> str:
     return lines[0]
 
 
+def _refused(args: list[str]) -> str:
+    """The one error line of a command line refused with exit code 2."""
+    done = runner.invoke(app, args)
+    assert done.exit_code == 2, done.output
+    return _one_line(done)
+
+
 def _rows(store: Path) -> int:
     with sqlite3.connect(store) as db:
         return int(db.execute("SELECT COUNT(*) FROM scores").fetchone()[0])
@@ -109,9 +116,7 @@ def test_stores_that_are_not_score_stores_are_refused_in_one_line(tmp_path: Path
     ):
         with pytest.raises(ScoreStoreError, match=message):
             ScoreStore(path)
-        done = runner.invoke(app, ["ablate", "Opt6", "--store", str(path), "--seeds", "2"])
-        assert done.exit_code == 2, done.output
-        line = _one_line(done)
+        line = _refused(["ablate", "Opt6", "--store", str(path), "--seeds", "2"])
         assert str(path.name) in line and message.split(" ")[-1] in line
     assert text.read_text().startswith("not a database")  # left as it was
     with sqlite3.connect(run_db) as db:
@@ -146,9 +151,7 @@ def test_a_damaged_score_row_names_the_store_and_the_row(tmp_path: Path, damage:
     with pytest.raises(ScoreStoreError, match="is damaged") as caught:
         ScoreStore(path)  # checked when opened, before anything trains
     assert str(path) in str(caught.value) and key[:40] in str(caught.value)
-    done = runner.invoke(app, ["ablate", "Opt6", "--store", str(path), "--seeds", "2"])
-    assert done.exit_code == 2, done.output
-    assert "is damaged" in _one_line(done)
+    assert "is damaged" in _refused(["ablate", "Opt6", "--store", str(path), "--seeds", "2"])
 
 
 def test_run_is_checked_whatever_the_genome_is(tmp_path: Path) -> None:
@@ -164,9 +167,7 @@ def test_run_is_checked_whatever_the_genome_is(tmp_path: Path) -> None:
         (empty, "holds no run"),
     ):
         for command in (["ablate", "Opt6"], ["simplify", "Opt6", "-o", str(tmp_path / "o.json")]):
-            done = runner.invoke(app, [*command, "--run", str(run), "--seeds", "3"])
-            assert done.exit_code == 2, done.output
-            line = _one_line(done)
+            line = _refused([*command, "--run", str(run), "--seeds", "3"])
             assert line.startswith("error: --run:") and message in line
     assert not (tmp_path / "no").exists()  # nothing created
     assert list(empty.iterdir()) == [] and not (tmp_path / "o.json").exists()
