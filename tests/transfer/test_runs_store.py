@@ -77,6 +77,19 @@ def test_a_torn_last_line_is_dropped_and_the_rest_kept(tmp_path: Path) -> None:
     assert (folder / "runs.jsonl").read_bytes() == _line() + b"\n"
 
 
+def test_a_reader_without_the_lock_leaves_a_torn_line_to_the_lock_holder(tmp_path: Path) -> None:
+    # issue 27 G8: the torn line may be another process's line being written
+    torn = _line() + b"\n" + _line(seed=2)[:30] + b"\n"
+    folder = _write(tmp_path / "out", _line(), _line(seed=2)[:30])
+    assert (folder / "runs.jsonl").read_bytes() == torn
+    store = ResultStore(folder, repair=False)
+    assert len(store.records()) == 1
+    assert (folder / "runs.jsonl").read_bytes() == torn  # untouched
+    store.reload()  # what the lock holder does
+    assert len(store.records()) == 1
+    assert (folder / "runs.jsonl").read_bytes() == _line() + b"\n"
+
+
 @pytest.mark.parametrize("metric", [float("nan"), float("inf")])
 def test_a_non_finite_metric_is_a_diverged_run(tmp_path: Path, metric: float) -> None:
     line = json.dumps({**GOOD, "metric": metric}).encode()  # NaN / Infinity: Python's JSON

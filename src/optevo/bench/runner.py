@@ -111,7 +111,7 @@ def run_bench(
         )
     if config.options.batch_size is not None:
         budget = budget.model_copy(update={"batch_size": config.options.batch_size})
-    store = ResultStore(out)
+    store = ResultStore(out, repair=False)  # the lock is taken at the first write
     store.check_tables()
     settings = _settings(task, budget, config)
     previous = store.manifest()["tasks"].get(task.name, {})

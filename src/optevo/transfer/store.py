@@ -150,7 +150,11 @@ def _whole(d: dict[str, Any], name: str) -> int:
 class ResultStore:
     """The runs of one bench output folder (created when the first thing is written)."""
 
-    def __init__(self, out: str | os.PathLike[str]) -> None:
+    def __init__(self, out: str | os.PathLike[str], repair: bool = True) -> None:
+        """`repair`: cut a torn last line from the file (a killed run's). A process that reads
+        a folder before it holds the folder's lock passes False: the torn line may be another
+        process's line being written; it is skipped in memory and repaired by the lock holder
+        (`reload`)."""
         self.out = Path(out)
         if self.out.exists() and not self.out.is_dir():
             raise ValueError(f"{self.out} exists and is not a folder")
@@ -160,16 +164,16 @@ class ResultStore:
         self.path = self.out / RUNS_FILE
         self._records: dict[tuple[Any, ...], RunRecord] = {}
         if self.path.exists():
-            self._load()
+            self._load(repair)
 
     def reload(self) -> None:
         """Read the folder's runs again (after taking its lock: what another process stored
         before it counts)."""
         self._records.clear()
         if self.path.exists():
-            self._load()
+            self._load(repair=True)
 
-    def _load(self) -> None:
+    def _load(self, repair: bool) -> None:
         lines = self.path.read_bytes().splitlines()
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -179,7 +183,8 @@ class ResultStore:
             except (ValueError, KeyError, TypeError, RecursionError, OverflowError) as error:
                 if number == len(lines):
                     # Cut short by a kill: drop the torn line, that run is simply re-run.
-                    self.path.write_bytes(b"".join(kept + b"\n" for kept in lines[:-1]))
+                    if repair:
+                        self.path.write_bytes(b"".join(kept + b"\n" for kept in lines[:-1]))
                     continue
                 what = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else error
                 raise ValueError(

@@ -182,7 +182,9 @@ def run_validate(
     if jobs < 1 or threads < 1:
         raise ValueError(f"jobs and threads must be at least 1, got {jobs} and {threads}")
     out = Path(out)
-    ResultStore(out)  # a damaged or foreign folder is refused before anything is created
+    # a damaged or foreign folder is refused before anything is created (read only: the
+    # store is repaired, if at all, under the lock)
+    ResultStore(out, repair=False)
     out.mkdir(parents=True, exist_ok=True)
     # One process per output folder: a second validation on it would train everything again
     # and write every run twice.
