@@ -94,7 +94,7 @@ def search(
     ] = None,
 ) -> None:
     """Search for optimizers (SPEC 6). With no options: the `main` preset (a short discovery
-    on the paired suite fitness: Fashion-MNIST and five small tasks against Adam), about 10
+    on the paired suite fitness: Fashion-MNIST and five small tasks against Adam), about 20
     minutes on a 2-core CPU."""
     overrides = parse_overrides(set_ or [])
     if seed is not None:
