@@ -119,6 +119,7 @@ def main() -> None:
             "evaluations": result.evaluations,
             "budget_spent": result.budget_spent,
             "kept_edits": [s.description for s in result.steps],
+            "refused_substitutions": result.refused,
             "fresh_original": [scorer.score(genome, s) for s in fresh],
             "fresh_simplified": [scorer.score(result.genome, s) for s in fresh],
             "fresh_diff_mean": check["mean"],
@@ -148,6 +149,7 @@ def main() -> None:
         "equivalent_fraction": sum(r["equivalent"] for r in rows) / max(1, len(rows)),
         "simplified": sum(r["size_simplified"] < r["size"] for r in rows),
         "within_noise_one_sided": sum(r["within_noise"] for r in rows),
+        "refused_substitutions_total": sum(len(r["refused_substitutions"]) for r in rows),
         "exact_removed_total": sum(r["size"] - r["size_exact"] for r in rows),
         "exact_seconds_median": statistics.median(r["exact_seconds"] for r in rows),
         "evaluations_median": statistics.median(r["evaluations"] for r in rows),
@@ -172,8 +174,11 @@ def main() -> None:
         "paired seeds 0-2, fresh seeds 100-102, tolerance 0.005; one torch thread). The rule "
         "(issue 27): an edit is kept when the edited genome is equivalent to the current one "
         "within ± 0.005 by two one-sided paired t-tests (level 0.05: the 90% interval of the "
-        "mean difference inside ± 0.005). The fresh-seed column is the simplified genome minus "
-        "the original on seeds no edit was chosen on, with its 90% interval; 'not equivalent' "
+        "mean difference inside ± 0.005). A substitution (a subtree replaced by a different, "
+        "non-constant operand) is scored only when its values match the subtree's within 1% "
+        "on the behaviour hash's fixed stream (`optevo.simplify.probe`). The fresh-seed "
+        "column is the simplified genome minus the original on seeds no edit was chosen on, "
+        "with its 90% interval; 'not equivalent' "
         "when that interval leaves ± 0.005 (identical genomes: 0).",
         "",
         "| genome | size: original / exact / simplified | evals | fresh-seed change [90% CI] | "

@@ -52,23 +52,35 @@ def _stream() -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
     return tuple(steps)
 
 
-@functools.lru_cache(maxsize=65536)
-def behaviour_hash(genome: Genome) -> str:
-    """SHA-256 of the genome's updates on the fixed stream (float32-rounded) and momentum."""
+def update_stream(genome: Genome) -> np.ndarray:
+    """The genome's updates on the fixed stream, float64, shape (STEPS, SIZE): what the
+    behaviour hash hashes (before rounding), and what simplify's value probe compares. The
+    momentum type, the sign flip's origin and the decoupled weight decay are not in it (the
+    update carries the flip; the hash adds the momentum type and weight decay beside)."""
     rule = compile_genome(genome)
     tables = [np.asarray(t, dtype=np.float64) for t in rule.decay_tables(STEPS)]
     like = torch.zeros(SIZE, dtype=torch.float64)
     state = rule.init_state(like)
     ctx = OpContext(generator=torch.Generator().manual_seed(STREAM_SEED), segments=SEGMENTS)
-    digest = hashlib.sha256(genome.momentum.encode())
-    wd = genome.constant("wd")
-    if wd != 0.0:
-        digest.update(f"|wd={wd!r}".encode())
+    out = np.empty((STEPS, SIZE), dtype=np.float64)
     with torch.no_grad(), np.errstate(all="ignore"):
         for k, (g, w) in enumerate(_stream()):
             decays = [float(t[k]) for t in tables]
             u = rule.update(g, state, k, decays, w, ctx).expand(SIZE)
-            values = u.to(torch.float32).numpy().copy()
+            out[k] = u.to(torch.float64).numpy()
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def behaviour_hash(genome: Genome) -> str:
+    """SHA-256 of the genome's updates on the fixed stream (float32-rounded) and momentum."""
+    digest = hashlib.sha256(genome.momentum.encode())
+    wd = genome.constant("wd")
+    if wd != 0.0:
+        digest.update(f"|wd={wd!r}".encode())
+    with np.errstate(all="ignore"):
+        for row in update_stream(genome):
+            values = row.astype(np.float32)
             values[np.isnan(values)] = np.nan  # one NaN bit pattern
             values += np.float32(0.0)  # -0.0 -> 0.0
             digest.update(values.tobytes())

@@ -200,6 +200,12 @@ def simplify(
         console.print(
             f"  {what}: {s.description} (fitness {s.mean:+.4f} ± {s.se:.4f})", highlight=False
         )
+    if result.refused:
+        console.print(
+            f"  not scored: {len(result.refused)} substitution(s) whose values differ from "
+            "the subtree's (a different optimizer, not a simpler one)",
+            highlight=False,
+        )
     spent = " (budget spent)" if result.budget_spent else ""
     console.print(
         f"{result.evaluations} fitness evaluations{spent}, {scorer.trained} trained now; "

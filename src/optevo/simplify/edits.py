@@ -1,7 +1,8 @@
 """Edits that make a genome smaller, and how big a genome is.
 
 An edit is one of: remove a hidden node by routing one of its inputs through,
-replace a subtree by a node or operand it reads, replace a node's operation by identity (a
+replace a subtree by a node or operand it reads (a substitution, scored only when the values
+match: `simplify.probe`), replace a node's operation by identity (a
 dropout dropped, an operation removed), set a decay function to 1, set the momentum type to
 none. Every edit yields a valid genome or is not
 offered; inactive nodes are pruned from the result.
@@ -30,6 +31,10 @@ class Edit:
     genome: Genome
     decay: DecayGenome | None = None
     """For a decay edit: the decay function it sets to 1."""
+    node: str | None = None
+    """For a subtree edit: the hidden node (`h<i>`) replaced, ..."""
+    ref: str | None = None
+    """... and the operand or deeper hidden node that replaces it (see `simplify.probe`)."""
 
 
 def active_hidden(genome: Genome) -> list[int]:
@@ -179,7 +184,12 @@ def candidate_edits(
     per_edit = max(1, len(genome.hidden) + 1)
 
     def offer(
-        description: str, kind: str, result: Genome | None, decay: DecayGenome | None = None
+        description: str,
+        kind: str,
+        result: Genome | None,
+        decay: DecayGenome | None = None,
+        node: str | None = None,
+        ref: str | None = None,
     ) -> None:
         if result is None:
             return
@@ -187,7 +197,7 @@ def candidate_edits(
         if key in seen and kind != "decay":
             return
         seen.add(key)
-        edits.append(Edit(description, kind, result, decay))
+        edits.append(Edit(description, kind, result, decay, node, ref))
 
     for idx in active_hidden(genome):
         node = genome.hidden[idx]
@@ -206,7 +216,9 @@ def candidate_edits(
             if full():
                 break
             what = f"h{idx}: its subtree -> {ref}"
-            offer(what, "subtree", with_node(genome, hidden_ref(idx), Node(IDENTITY, (ref,))))
+            name = hidden_ref(idx)
+            result = with_node(genome, name, Node(IDENTITY, (ref,)))
+            offer(what, "subtree", result, node=name, ref=ref)
     for name in genome.active_names():
         node = genome.node(name)
         if node.op == IDENTITY:

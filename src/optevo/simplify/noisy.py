@@ -4,7 +4,11 @@ The rule keeps the optimizer: an edit is kept when the edited genome is *equival
 current one within ± `tolerance` (default 0.005 of fitness), by two one-sided paired t-tests
 (TOST) at n - 1 degrees of freedom, level `alpha` (0.05) each: the 90% confidence interval of
 the mean paired difference (edited minus current, seed by seed, the same seeds for both) lies
-inside ± tolerance. It needs at least 3 seeds. An edit that is better beyond noise (the paired
+inside ± tolerance. It needs at least 3 seeds. A substitution (a subtree replaced by a
+different, non-constant operand) is not scored at all unless its values match the subtree's
+on a fixed stream (`simplify.probe`); deletions (a node routed through one of its own
+inputs, an operation made identity, a subtree replaced by a constant, a decay function or
+the momentum type removed) are always scored. An edit that is better beyond noise (the paired
 t-test, two-sided at `alpha`, says "win") is a different optimizer: it is kept only with
 `improve`, and reported apart. (Before issue 27 the rule was one-sided, "not below -2 standard
 errors nor below -tolerance": it kept improvements and substitutions as if they were
@@ -24,6 +28,7 @@ from typing import Protocol
 
 from optevo.simplify.edits import Edit, candidate_edits, cost, part_removals, size
 from optevo.simplify.exact import exact_pass
+from optevo.simplify.probe import VALUE_RTOL, substitution_matches
 from optevo.space.genome import Genome
 from optevo.transfer.verdict import ALPHA, equivalence_test, paired_test
 
@@ -132,6 +137,9 @@ class SimplifyResult:
     budget_spent: bool = False
     exact_complete: bool = True
     """False when the exact pass stopped at its time limit (`EXACT_SECONDS`)."""
+    refused: list[str] = field(default_factory=list)
+    """Substitutions not scored because their values do not match the subtree's
+    (`simplify.probe`), as "<genome equation>: <edit>"."""
 
     @property
     def size_before(self) -> int:
@@ -152,9 +160,12 @@ def simplify(
     noisy: bool = True,
     tolerance: float = 0.005,
     improve: bool = False,
+    value_rtol: float = VALUE_RTOL,
 ) -> SimplifyResult:
     """The exact pass, then (with `noisy`) the noise-aware pass on `seeds` (at least 3): an
-    edit is kept when equivalent within ± `tolerance` (or, with `improve`, better)."""
+    edit is kept when equivalent within ± `tolerance` (or, with `improve`, better). A
+    substitution (a subtree replaced by a different operand) is scored only when its values
+    match the subtree's within `value_rtol` (`simplify.probe`)."""
     if noisy and len(seeds) < MIN_SEEDS:
         raise ValueError(
             f"the noise-aware pass needs at least {MIN_SEEDS} seeds (its equivalence test)"
@@ -171,6 +182,11 @@ def simplify(
             progress = False
             for edit in candidate_edits(current):
                 if cost(edit.genome) >= cost(current):
+                    continue
+                if not substitution_matches(current, edit, value_rtol):
+                    refused = f"{current.equation()}: {edit.description}"
+                    if refused not in result.refused:
+                        result.refused.append(refused)
                     continue
                 diff = paired(counting, current, edit.genome, seeds)
                 how = diff.verdict(tolerance, improve)
