@@ -158,8 +158,15 @@ def bench(
     # Every check before anything is written or loaded: a refused bench leaves no trace.
     if not task:
         fail("--task is required (see --list-tasks)")
-    if task not in TASKS:
-        fail(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    from optevo.tasks.registry import get_task
+    from optevo.tasks.user import TaskLoadError
+
+    try:
+        get_task(task)  # a user's task (FILE.py:NAME) is loaded (registered) here
+    except KeyError as exc:
+        fail(exc.args[0])
+    except TaskLoadError as exc:
+        fail(str(exc))
     if (optimizers is None) == (run is None):
         fail("give either --optimizers NAME,NAME,... or --run RUNDIR [--top K]")
     _check_scale(scale, TASKS[task].budget.total_steps, MAX_TOTAL_STEPS)

@@ -80,6 +80,14 @@ def parse_overrides(pairs: list[str]) -> dict[str, object]:
         fail(str(exc))
 
 
+def read_only() -> None:
+    """A command that only reads runs and genomes: no task file of the user's is imported in
+    this process (`optevo.tasks.user.forbid_imports`)."""
+    from optevo.tasks.user import forbid_imports
+
+    forbid_imports()
+
+
 def check_seed(seed: int) -> None:
     """Seeds of numpy generators are whole numbers >= 0."""
     if seed < 0:

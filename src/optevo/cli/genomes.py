@@ -19,6 +19,7 @@ from optevo.cli.common import (
     fail,
     genome_from_run,
     load_genome,
+    read_only,
 )
 from optevo.integrity import check
 from optevo.jsonio import write_lines
@@ -61,6 +62,7 @@ def show(
     ] = None,
 ) -> None:
     """Print a genome as an equation, LaTeX or JSON (momentum type and decay functions too)."""
+    read_only()
     if not genome.strip():
         fail("show: an empty name: give a named optimizer, a genome JSON file or a hash")
     g = load_genome(genome, "show") if run is None else genome_from_run(run, genome)

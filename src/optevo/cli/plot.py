@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from optevo.cli.common import app, console, fail
+from optevo.cli.common import app, console, fail, read_only
 from optevo.jsonio import temp_beside
 from optevo.report.plots import FORMATS, decay_figure, save, schedule_figure, surface_figure
 from optevo.report.plots import surface as surface_data
@@ -23,6 +23,11 @@ plot_app = typer.Typer(
     help="Figures: learning-rate schedules, decay functions, update surfaces (PNG or SVG).",
 )
 app.add_typer(plot_app, name="plot")
+
+
+@plot_app.callback()
+def _plot_reads_only() -> None:
+    read_only()  # figures read genomes and runs: no task file is imported
 
 Names = Annotated[
     list[str],

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from optevo.cli.common import app, console, fail
+from optevo.cli.common import app, console, fail, read_only
 from optevo.cli.plot import check_steps
 from optevo.report.page import ScheduleSpan, write_report
 from optevo.report.schedules import PAPER_HOLD, PAPER_STEPS, PAPER_WARMUP
@@ -37,6 +37,7 @@ def report(
     The leaderboard, equations, fitness over time, genealogy of the best genome, elimination
     rounds and figures of the top genomes, as index.html + report.md with the images in img/
     beside them (nothing is fetched from the network)."""
+    read_only()
     check_steps(steps)
     if warmup + hold > steps:
         fail(f"--warmup + --hold ({warmup} + {hold}) exceed --steps ({steps})")

@@ -3,6 +3,7 @@ out of it."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -35,10 +36,12 @@ from optevo.cli.common import (
     executor_text,
     fail,
     parse_overrides,
+    read_only,
 )
 from optevo.search.api import (
     RunSummary,
     Standing,
+    TaskFileChangedWarning,
     planned_evaluations,
     read_summary,
     restore_config_yaml,
@@ -92,15 +95,27 @@ def search(
             "--set", help="override a field, e.g. --set strategy.particles=4 (repeatable)"
         ),
     ] = None,
+    task: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task",
+            help="search on this task instead (repeatable): a registry task, or your own as "
+            "FILE.py:NAME or package.module:NAME (optevo.tasks.user)",
+        ),
+    ] = None,
 ) -> None:
     """Search for optimizers (SPEC 6). With no options: the `main` preset (a short discovery
     on the paired suite fitness: Fashion-MNIST and five small tasks against Adam), about 20
-    minutes on a 2-core CPU."""
+    minutes on a 2-core CPU. With --task: the preset's strategy and budget on the paired
+    fitness against Adam on those tasks (every fitness of the run: search, funnel, final)."""
     overrides = parse_overrides(set_ or [])
     if seed is not None:
         overrides["seed"] = seed
-    if resume is not None and (preset_name or config or overrides or run_dir):
-        fail("--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir")
+    if resume is not None and (preset_name or config or overrides or run_dir or task):
+        fail(
+            "--resume continues a stored run: drop --preset/--config/--set/--seed/--run-dir/"
+            "--task"
+        )
     with ExitStack() as stack:
         store: RunStore | None = None
         try:
@@ -113,7 +128,9 @@ def search(
                 chosen = executor_overrides(executor, workers, address, threads)
                 executor_fields = {f"executor.{k}": v for k, v in chosen.items()}
                 cfg = _new_config(preset_name, config, {**overrides, **executor_fields})
+                cfg = _with_tasks(cfg, task or [])
                 target = run_dir or Path("runs") / f"{cfg.name}-{timestamp()}"
+            _announce_task_code(cfg, store)
             worker = _check_data(cfg)
         except (ConfigError, StoreError) as exc:
             fail(str(exc))
@@ -153,6 +170,42 @@ def _new_config(
             fail("give --preset or --config, not both (a config file may name its preset)")
         return load_run_config(config, overrides)
     return run_preset(preset_name or MAIN_PRESET, **overrides)
+
+
+def _with_tasks(cfg: RunConfig, names: list[str]) -> RunConfig:
+    """`cfg` on the tasks of `--task` (each loaded now: a bad one is one line)."""
+    from optevo.tasks.user import TaskLoadError
+
+    try:
+        return cfg.with_tasks(names)
+    except (TaskLoadError, ValueError) as exc:
+        raise ConfigError(f"--task: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+    return str(exc).splitlines()[0]
+
+
+def _announce_task_code(cfg: RunConfig, store: RunStore | None) -> None:
+    """Say which of the user's task files this run imports; on --resume, warn about a file
+    changed since the run began."""
+    from optevo.search.api import changed_task_files, task_file_warning
+    from optevo.tasks.user import is_reference, load_task
+
+    refs = [n for n in cfg.task_names() if is_reference(n)]
+    for ref in refs:
+        load_task(ref)
+    if refs:
+        console.print(f"task code imported: {', '.join(refs)}", highlight=False)
+    if store is not None:
+        for ref in changed_task_files(store):
+            err_console.print(
+                f"[yellow]warning:[/yellow] {escape(task_file_warning(ref))}", soft_wrap=True
+            )
 
 
 def _open_for_resume(run_dir: Path) -> RunStore:
@@ -240,7 +293,11 @@ def _run_with_progress(
 
         try:
             if store is not None:
-                return resume_search(store, on_event, executor, config=cfg, on_validate=on_validate)
+                with warnings.catch_warnings():  # said once already (_announce_task_code)
+                    warnings.simplefilter("ignore", TaskFileChangedWarning)
+                    return resume_search(
+                        store, on_event, executor, config=cfg, on_validate=on_validate
+                    )
             return start_search(cfg, target, on_event, executor, on_validate=on_validate)
         except (ConfigError, StoreError, ExecutorError) as exc:
             progress.stop()
@@ -356,6 +413,7 @@ def status(
     top: Annotated[int, typer.Option(min=1, help="leaderboard rows")] = 10,
 ) -> None:
     """The leaderboard and progress of a run (also while it runs)."""
+    read_only()
     try:
         summary = read_summary(run_dir)
     except StoreError as exc:
@@ -381,6 +439,7 @@ def export(
 ) -> None:
     """Write a genome as JSON (for EvolvedOptimizer, show, evaluate) or, with --format python,
     as one readable Python file: a torch.optim.Optimizer that needs only torch."""
+    read_only()
     from optevo import library
     from optevo.cli.common import load_genome
     from optevo.space.limits import quote

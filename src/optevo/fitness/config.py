@@ -43,13 +43,19 @@ class TaskRef(StrictModel):
     @classmethod
     def _known_task(cls, v: str) -> str:
         from optevo.tasks.registry import TASKS
+        from optevo.tasks.user import is_reference
 
+        if is_reference(v):  # a user's task (FILE.py:NAME): loaded by `_has_size`
+            return v
         return known(v, TASKS, "task")
 
     @model_validator(mode="after")
     def _has_size(self) -> TaskRef:
         from optevo.tasks.registry import get_task
+        from optevo.tasks.user import imports_allowed, is_reference
 
+        if is_reference(self.name) and not imports_allowed():
+            return self  # a command that only reads a run: the task's code is not imported
         sizes = get_task(self.name).sizes
         if self.size not in sizes:
             raise ValueError(

@@ -57,8 +57,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from optevo import library
 from optevo.fitness.config import FitnessConfig, TaskRef
 from optevo.fitness.protocol import guarded
@@ -335,13 +333,9 @@ def build_runner(name: str, size: str, device: str) -> Any:
 
 
 def trivial_score(runner: Any, task: Task) -> float:
-    """The trivial predictor's score on the validation split (see the module)."""
-    if task.metric != "accuracy":
-        return float(runner.worst(SPLIT))
-    y_train = runner.data.train[1].reshape(-1)
-    y = runner.data.split(SPLIT)[1].reshape(-1)
-    majority = int(torch.bincount(y_train).argmax())
-    return float((y == majority).double().mean())
+    """The trivial predictor's score on the validation split (see the module; the runner's
+    `trivial`, `optevo.tasks.tensor.trivial_score`)."""
+    return float(runner.trivial(SPLIT))
 
 
 __all__ = [

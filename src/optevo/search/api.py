@@ -7,6 +7,7 @@ summary.final[0].name, summary.final[0].fitness
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
@@ -25,6 +26,7 @@ from optevo.search.records import Evaluation, Request, funnel_rung
 from optevo.search.runner import BudgetSpent, Event, SearchRun
 from optevo.search.store import RunStore, StoreError
 from optevo.search.strategies import run_strategy
+from optevo.tasks.user import changed_files, task_file_hashes
 
 if TYPE_CHECKING:
     from optevo.transfer.protocol import TransferEvent
@@ -93,7 +95,26 @@ def start_search(
         check_devices(config, config.stages())
     store = RunStore.create(run_dir, config.to_yaml(), config.model_dump_json())
     with store:
+        hashes = task_file_hashes(config.task_names())
+        if hashes:
+            store.set_meta(TASK_FILES_META, json.dumps(hashes, sort_keys=True))
         return _execute(store, config, on_event, executor, on_validate)
+
+
+TASK_FILES_META = "task_files"
+"""The run's meta key holding the SHA-256 of each of your own task files when it began."""
+
+
+def changed_task_files(store: RunStore) -> list[str]:
+    """Your own tasks of the run whose file changed since the run began (loaded ones)."""
+    text = store.get_meta(TASK_FILES_META)
+    if not text:
+        return []
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        return []
+    return changed_files(stored) if isinstance(stored, dict) else []
 
 
 def resume_search(
@@ -114,6 +135,8 @@ def resume_search(
         message = restore_config_yaml(store, stored)
         if message is not None:
             warnings.warn(message, stacklevel=2)
+        for ref in changed_task_files(store):
+            warnings.warn(task_file_warning(ref), TaskFileChangedWarning, stacklevel=2)
         if config is not None:
             if config.model_copy(update={"executor": stored.executor}) != stored:
                 raise StoreError(
@@ -122,6 +145,17 @@ def resume_search(
                 )
             stored = config
         return _execute(store, stored, on_event, executor, on_validate)
+
+
+class TaskFileChangedWarning(UserWarning):
+    """One of your own task files changed since the run began."""
+
+
+def task_file_warning(ref: str) -> str:
+    return (
+        f"task {ref}: its file changed since the run began; the run goes on with the file as "
+        "it is now (scores before and after may not compare)"
+    )
 
 
 def restore_config_yaml(store: RunStore, config: RunConfig) -> str | None:

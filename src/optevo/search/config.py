@@ -10,6 +10,7 @@ A run is one pydantic document, loaded from YAML; presets are whole-run document
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -29,7 +30,7 @@ from optevo.config import (
     preset_names,
     short,
 )
-from optevo.fitness.config import FitnessConfig
+from optevo.fitness.config import FitnessConfig, TaskRef
 from optevo.integrity import SphereConfig
 from optevo.search.elimination_config import EliminationConfig
 from optevo.search.funnel import FunnelConfig
@@ -505,6 +506,42 @@ class RunConfig(StrictModel):
     def to_yaml(self) -> str:
         text: str = yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
         return text
+
+    def fitness_configs(self) -> list[FitnessConfig]:
+        """Every fitness protocol the run names: search, init, final, the funnel's rungs."""
+        found = [self.fitness, self.init_fitness, self.final_fitness]
+        if self.funnel is not None:
+            found += [r.fitness for r in self.funnel.rungs]
+        return [f for f in found if f is not None]
+
+    def task_names(self) -> list[str]:
+        """Every task a fitness of the run names, once each, in order."""
+        return list(dict.fromkeys(t.name for f in self.fitness_configs() for t in f.tasks))
+
+    def with_tasks(self, names: Sequence[str]) -> RunConfig:
+        """The same run on the paired suite fitness of `names` (registry tasks or your own,
+        `FILE.py:NAME`, at their `search` size): every fitness of the run (search, init,
+        final, each funnel rung) scores those tasks instead of its own, keeping its other
+        settings (screen rates, scale, the fair rate rule)."""
+        if not names:
+            return self
+        tasks = tuple(TaskRef(name=n) for n in names)
+
+        def swap(f: FitnessConfig | None) -> FitnessConfig | None:
+            return None if f is None else f.model_copy(update={"tasks": tasks})
+
+        funnel = self.funnel
+        if funnel is not None:
+            rungs = tuple(r.model_copy(update={"fitness": swap(r.fitness)}) for r in funnel.rungs)
+            funnel = funnel.model_copy(update={"rungs": rungs})
+        return self.model_copy(
+            update={
+                "fitness": swap(self.fitness),
+                "init_fitness": swap(self.init_fitness),
+                "final_fitness": swap(self.final_fitness),
+                "funnel": funnel,
+            }
+        )
 
 
 def _expanded(field: str, raw: dict[str, Any]) -> dict[str, Any]:

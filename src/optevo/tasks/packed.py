@@ -212,6 +212,8 @@ def run_packed(runner: TensorRunner, requests: Sequence[RunRequest]) -> list[Run
     watches = [DivergenceWatch(device, steps) for _ in range(k)]
     status = ["ok"] * k
 
+    if not isinstance(runner.loss, str):
+        raise ValueError("a task with its own loss function cannot be packed")
     x_all, y_all = runner._on_device["train"]
     gen = torch.Generator().manual_seed(seed)
     perm, pos = torch.empty(0, dtype=torch.long), 0

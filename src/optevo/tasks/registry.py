@@ -15,16 +15,34 @@ from optevo.tasks.suites import SUITE_TASKS
 
 TASKS: dict[str, Task] = registry((*BENCH_TASKS, *SUITE_TASKS))
 """Every task, one registry: the transfer benchmarks, then the tensor tasks of the search and
-validation suites."""
+validation suites, then the user's own tasks loaded in this process (`optevo.tasks.user`),
+each under its reference (`my_tasks.py:fashion_cnn`)."""
 
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+"""The shipped tasks' names."""
+
+
+def register(task: Task) -> None:
+    """Add a user's task (`optevo.tasks.user.load_task` does it); a shipped task's name is a
+    ValueError."""
+    if task.name in TASK_NAMES:
+        raise ValueError(f"task {task.name!r} is a shipped task's name")
+    TASKS[task.name] = task
 
 
 def get_task(name: str) -> Task:
-    """The task `name`; KeyError naming the known ones."""
-    if name not in TASKS:
-        raise KeyError(f"unknown task {name!r}; known: {', '.join(TASKS)}")
-    return TASKS[name]
+    """The task `name`: a shipped one, or a user's reference (`FILE.py:NAME`,
+    `package.module:NAME`), loaded on first use; KeyError naming the known ones, or the
+    one-line `TaskLoadError` of a reference that cannot be loaded."""
+    if name in TASKS:
+        return TASKS[name]
+    from optevo.tasks import user
+
+    if user.is_reference(name):
+        return user.load_task(name)
+    raise KeyError(
+        f"unknown task {name!r}; known: {', '.join(TASKS)}, or your own as FILE.py:NAME"
+    )
 
 
 def suite(name: str) -> list[Task]:
@@ -51,6 +69,7 @@ __all__ = [
     "TASKS",
     "TASK_NAMES",
     "get_task",
+    "register",
     "shared_sources",
     "sources",
     "suite",

@@ -21,7 +21,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -36,11 +36,9 @@ from optevo.tasks.base import (
     finite_weights,
 )
 
-if TYPE_CHECKING:
-    pass
-
 Split = tuple[Tensor, Tensor]
-Loss = Literal["cross-entropy", "mse"]
+Loss = Literal["cross-entropy", "mse"] | Callable[[Tensor, Tensor], Tensor]
+"""A built-in training loss by name, or a user's (model output, targets) -> scalar loss."""
 SPLITS = ("train", "val", "test")
 
 
@@ -82,6 +80,8 @@ def _flat(out: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def training_loss(kind: Loss, out: Tensor, y: Tensor) -> Tensor:
+    if callable(kind):
+        return kind(out, y)
     if kind == "mse":
         return F.mse_loss(out, y)
     return F.cross_entropy(*_flat(out, y))
@@ -96,6 +96,32 @@ def _sums(metric: str, out: Tensor, y: Tensor) -> tuple[float, int]:
         right = (logits.argmax(1) == target) & torch.isfinite(logits).all(1)  # NaN: wrong
         return float(right.sum()), target.numel()
     return float(F.cross_entropy(logits, target, reduction="sum")), target.numel()
+
+
+def worst_score(metric: str, y_train: Tensor, y: Tensor) -> float:
+    """The worst score a run gets on a split with targets `y`: 0 for accuracy, else the
+    trivial predictor's loss (the training targets' mean for MSE, their class frequencies
+    for cross-entropy and bits per character)."""
+    if metric == "accuracy":
+        return 0.0
+    if metric == "mse":
+        mean = y_train.float().mean(0, keepdim=True)
+        return float(((y.float() - mean) ** 2).mean())
+    classes = max(int(y_train.max()), int(y.max())) + 1
+    counts = torch.bincount(y_train.reshape(-1), minlength=classes).double() + 0.5
+    logp = (counts / counts.sum()).log()
+    nats = float(-logp[y.reshape(-1)].mean())
+    return nats / math.log(2) if metric == "bits-per-char" else nats
+
+
+def trivial_score(metric: str, y_train: Tensor, y: Tensor) -> float:
+    """The trivial predictor's score on a split with targets `y`, which the suite fitness
+    normalises by: `worst_score` for a loss; for accuracy, the split's share of the training
+    targets' most frequent class (chance), not the floor of 0."""
+    if metric != "accuracy":
+        return worst_score(metric, y_train, y)
+    majority = int(torch.bincount(y_train.reshape(-1)).argmax())
+    return float((y.reshape(-1) == majority).double().mean())
 
 
 def _finish(metric: str, total: float, count: int) -> float:
@@ -149,17 +175,11 @@ class TensorRunner:
         return self._worst[split]
 
     def _trivial(self, split: str) -> float:
-        if self.metric == "accuracy":
-            return 0.0
-        y_train, (_, y) = self.data.train[1], self.data.split(split)
-        if self.metric == "mse":
-            mean = y_train.float().mean(0, keepdim=True)
-            return float(((y.float() - mean) ** 2).mean())
-        classes = max(int(y_train.max()), int(y.max())) + 1
-        counts = torch.bincount(y_train.reshape(-1), minlength=classes).double() + 0.5
-        logp = (counts / counts.sum()).log()
-        nats = float(-logp[y.reshape(-1)].mean())
-        return nats / math.log(2) if self.metric == "bits-per-char" else nats
+        return worst_score(self.metric, self.data.train[1], self.data.split(split)[1])
+
+    def trivial(self, split: str) -> float:
+        """The trivial predictor's score on `split` (`trivial_score`)."""
+        return trivial_score(self.metric, self.data.train[1], self.data.split(split)[1])
 
     def run(self, request: RunRequest) -> RunOutcome:
         t0 = time.perf_counter()
@@ -212,4 +232,12 @@ class TensorRunner:
         return _finish(self.metric, total, count)
 
 
-__all__ = ["BLOWUP", "SPLITS", "TensorData", "TensorRunner", "training_loss"]
+__all__ = [
+    "BLOWUP",
+    "SPLITS",
+    "TensorData",
+    "TensorRunner",
+    "training_loss",
+    "trivial_score",
+    "worst_score",
+]

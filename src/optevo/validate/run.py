@@ -26,7 +26,7 @@ from pathlib import Path
 from optevo.folderlock import lock_folder, unlock
 from optevo.optim.spec import OptimizerSpec
 from optevo.tasks.base import Budget, Task, TaskOptions
-from optevo.tasks.registry import TASKS, suite
+from optevo.tasks.registry import TASKS, get_task, suite
 from optevo.transfer.lrtest import check_grid, default_grid, norm_lr
 from optevo.transfer.protocol import (
     MAX_TOTAL_STEPS,
@@ -93,9 +93,11 @@ class ValidateConfig:
             raise ValueError(f"optimizers named twice: {', '.join(twice)}")
         if not self.tasks:
             object.__setattr__(self, "tasks", tuple(t.name for t in suite(self.suite)))
-        unknown = [t for t in self.tasks if t not in TASKS]
-        if unknown:
-            raise ValueError(f"unknown task {unknown[0]!r}; known: {', '.join(TASKS)}")
+        for name in self.tasks:  # a user's task (FILE.py:NAME) is loaded (registered) here
+            try:
+                get_task(name)
+            except KeyError as exc:
+                raise ValueError(exc.args[0]) from None
         if len(set(self.tasks)) != len(self.tasks):
             raise ValueError(f"a task is named twice: {', '.join(self.tasks)}")
         if self.seeds < 1:
