@@ -323,3 +323,57 @@ def test_bad_task_arguments_are_refused_with_their_name() -> None:
         task("t", lambda: nn.Linear(3, 2), data=(x, y), steps=0)
     with pytest.raises(TypeError, match="data must be a TensorData"):
         task("t", lambda: nn.Linear(3, 2), data=[1, 2, 3])
+
+
+def standings(summary) -> list[tuple[str, float | None]]:  # type: ignore[no-untyped-def]
+    return [(s.evaluation.canonical_hash, s.fitness) for s in summary.leaderboard]
+
+
+def test_discover_gives_the_clis_result(task_file: Path, tmp_path: Path) -> None:
+    import optevo
+    from optevo.optim.evolved import EvolvedOptimizer
+    from optevo.search.api import read_summary
+
+    cli("search", "--preset", "tiny", "--task", "my_tasks.py:blobs", "--run-dir", "cli-run")
+    found = optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="api-run", progress=False)
+    assert standings(found.summary) == standings(read_summary("cli-run"))
+    assert found.tasks == ("my_tasks.py:blobs",) and found.best
+    assert all(s.evaluation.request.name != "Adam" for s in found.best)
+    # the optimizer class steps as EvolvedOptimizer with the genome and schedule
+    torch.manual_seed(0)
+    a, b = nn.Linear(4, 2), nn.Linear(4, 2)
+    b.load_state_dict(a.state_dict())
+    opt_a = found.optimizer()(a.parameters(), lr=1e-2, total_steps=10)
+    opt_b = EvolvedOptimizer(b.parameters(), found.genome, 1e-2, 10, schedule=found.schedule)
+    for _ in range(3):
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            model(torch.ones(3, 4)).pow(2).sum().backward()
+            opt.step()
+    assert torch.equal(a.weight, b.weight) and not torch.equal(a.weight, nn.Linear(4, 2).weight)
+    path = found.export(tmp_path / "found_opt.py")
+    assert "class" in path.read_text() and "import optevo" not in path.read_text()
+    assert found.report(tmp_path / "report").name == "index.html"
+    # the same run_dir resumes: nothing is trained again, the same standings
+    again = optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="api-run", progress=False)
+    assert standings(again.summary) == standings(found.summary)
+
+
+def test_discover_with_a_task_object_runs_in_process(tmp_path: Path) -> None:
+    import optevo
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 5, generator=g)
+    y = (x[:, 0] > 0).long()
+    t = task("notebook_task", lambda: nn.Linear(5, 2), data=(x, y), steps=30, batch_size=16)
+    try:
+        found = optevo.discover(
+            t, preset="tiny", run_dir=tmp_path / "run", progress=False,
+            **{"strategy.particles": 1, "strategy.time_steps": 1},
+        )
+        assert found.summary.config.executor.kind == "serial"
+        assert found.summary.finished and found.tasks == ("notebook_task",)
+        fit = found.best[0].fitness
+        assert fit is not None and -1.0 <= fit <= 1.0
+    finally:
+        TASKS.pop("notebook_task", None)
