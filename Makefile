@@ -28,7 +28,7 @@ run: setup data
 	$(BIN)/optevo search
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks tools
+	$(BIN)/ruff check src tests benchmarks tools examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 

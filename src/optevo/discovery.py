@@ -168,7 +168,7 @@ class Discovery:
         from optevo.export import python_source
 
         out = Path(path)
-        out.write_text(python_source(self.genome), encoding="utf-8")
+        out.write_text(python_source(self.genome, schedule=self.schedule), encoding="utf-8")
         return out
 
     def report(self, out: str | Path | None = None) -> Path:

@@ -354,6 +354,9 @@ def test_discover_gives_the_clis_result(task_file: Path, tmp_path: Path) -> None
     path = found.export(tmp_path / "found_opt.py")
     assert "class" in path.read_text() and "import optevo" not in path.read_text()
     assert found.report(tmp_path / "report").name == "index.html"
+    checked = found.validate(seeds=2, baselines=False, out=tmp_path / "val")
+    assert [t["task"] for t in checked["tasks"]] == ["my_tasks.py:blobs"]
+    assert (tmp_path / "val" / "table.md").is_file()
     # the same run_dir resumes: nothing is trained again, the same standings
     again = optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="api-run", progress=False)
     assert standings(again.summary) == standings(found.summary)
