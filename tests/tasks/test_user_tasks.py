@@ -380,3 +380,19 @@ def test_discover_with_a_task_object_runs_in_process(tmp_path: Path) -> None:
         assert fit is not None and -1.0 <= fit <= 1.0
     finally:
         TASKS.pop("notebook_task", None)
+
+
+def test_tasks_simplify_and_ablate_on_a_task_file(task_file: Path, tmp_path: Path) -> None:
+    out = " ".join(cli("tasks", "--task", "my_tasks.py:blobs", "--measure").split())
+    assert "task code imported: my_tasks.py:blobs" in out and "accuracy" in out
+    out = " ".join(cli("ablate", "Opt6", "--task", "my_tasks.py:blobs", "--store", "a.db").split())
+    assert "task code imported: my_tasks.py:blobs" in out and "learning-rate factor" in out
+    cli("simplify", "Opt6", "--task", "my_tasks.py:blobs", "-o", "s.json", "--max-evals", "6")
+    # every score the ablation stored is a suite fitness on the user's task
+    conn = sqlite3.connect(tmp_path / "a.db")
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    text = " ".join(str(row) for t in tables for row in conn.execute(f"SELECT * FROM {t}"))
+    assert "my_tasks.py:blobs" in text
+    # a reference that could read as an emoji code (":zzz") is printed as written
+    result = CliRunner().invoke(app, ["tasks", "--task", "my_tasks.py:zzz"])
+    assert result.exit_code == 2 and "my_tasks.py:zzz" in result.output

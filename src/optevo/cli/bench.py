@@ -159,7 +159,7 @@ def bench(
     if not task:
         fail("--task is required (see --list-tasks)")
     from optevo.tasks.registry import get_task
-    from optevo.tasks.user import TaskLoadError
+    from optevo.tasks.user import TaskLoadError, is_reference
 
     try:
         get_task(task)  # a user's task (FILE.py:NAME) is loaded (registered) here
@@ -167,6 +167,8 @@ def bench(
         fail(exc.args[0])
     except TaskLoadError as exc:
         fail(str(exc))
+    if is_reference(task):
+        console.print(f"task code imported: {task}", highlight=False)
     if (optimizers is None) == (run is None):
         fail("give either --optimizers NAME,NAME,... or --run RUNDIR [--top K]")
     _check_scale(scale, TASKS[task].budget.total_steps, MAX_TOTAL_STEPS)

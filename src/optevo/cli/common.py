@@ -34,8 +34,8 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Neural optimizer search: evolve, check, evaluate and use optimizers.",
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(emoji=False)  # ":name:" in a task reference or a message is text
+err_console = Console(stderr=True, emoji=False)
 
 # The executor options of the commands that run evaluations (search, eliminate).
 WorkersOption = Annotated[

@@ -34,6 +34,14 @@ RunOption = Annotated[Path | None, typer.Option("--run", help="a run to find the
 FitnessOption = Annotated[
     str, typer.Option("--fitness", help="a fitness preset (tiny, quick, paper) or a YAML file")
 ]
+TaskOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task",
+        help="score on this task instead, paired against Adam (repeatable): a registry task "
+        "or your own, FILE.py:NAME (the fitness's other settings are kept)",
+    ),
+]
 SeedsOption = Annotated[
     int, typer.Option("--seeds", min=2, max=100, help="paired training seeds per comparison")
 ]
@@ -65,9 +73,11 @@ def _genome(spec: str, run: Path | None) -> tuple[Genome, str]:
     return load_named(spec)
 
 
-def _fitness(spec: str) -> FitnessConfig:
+def _fitness(spec: str, tasks: list[str] | None = None) -> FitnessConfig:
+    """The fitness of `--fitness`, on the paired suite of `--task` when given."""
     from optevo.config import ConfigError
     from optevo.fitness import load_config, preset
+    from optevo.fitness.config import FitnessConfig
     from optevo.fitness.preflight import check_device
 
     try:
@@ -75,6 +85,17 @@ def _fitness(spec: str) -> FitnessConfig:
         check_device(config.device)
     except (ConfigError, ValueError) as exc:
         fail(f"--fitness: {exc}")
+    if tasks:
+        from pydantic import ValidationError
+
+        raw = {**config.model_dump(), "tasks": [{"name": t} for t in tasks]}
+        try:
+            config = FitnessConfig.model_validate(raw)
+        except ValidationError as exc:
+            fail("--task: " + "; ".join(str(e["msg"]) for e in exc.errors()))
+        refs = [t for t in tasks if ":" in t]
+        if refs:
+            console.print(f"task code imported: {', '.join(refs)}", highlight=False)
     return config
 
 
@@ -104,6 +125,7 @@ def simplify(
     out: Annotated[Path, typer.Option("-o", "--out", help="the simplified genome's JSON file")],
     run: RunOption = None,
     fitness_spec: FitnessOption = "tiny",
+    task_refs: TaskOption = None,
     seeds: SeedsOption = 3,
     threads: ThreadsOption = None,
     max_evals: Annotated[
@@ -153,7 +175,7 @@ def simplify(
         fail(f"--seeds {seeds}: the equivalence test needs at least {MIN_SEEDS} paired seeds")
     set_threads(threads)
     original, schedule = _genome(genome, run)
-    config = _fitness(fitness_spec)
+    config = _fitness(fitness_spec, task_refs)
     store_path = store or (run / "simplify.sqlite" if run else out.with_suffix(".scores.sqlite"))
     scores = _open_store(store_path)
     scorer = FitnessScorer(config, schedule, scores)
@@ -223,6 +245,7 @@ def ablate(
     genome: GenomeArg,
     run: RunOption = None,
     fitness_spec: FitnessOption = "tiny",
+    task_refs: TaskOption = None,
     seeds: SeedsOption = 3,
     store: StoreOption = None,
     threads: ThreadsOption = None,
@@ -236,7 +259,7 @@ def ablate(
 
     set_threads(threads)
     original, schedule = _genome(genome, run)
-    config = _fitness(fitness_spec)
+    config = _fitness(fitness_spec, task_refs)
     if store is None and run is None:
         fail("ablate keeps every fitness result in a store: pass --store FILE (or --run RUN)")
     store_path = store or (run / "simplify.sqlite" if run else Path())

@@ -39,13 +39,31 @@ def measured_size(task: Task) -> str | None:
     return next((s for s in ("search", "validate") if s in task.sizes), None)
 
 
+def _load(name: str) -> None:
+    """Task `name` known (a user's reference loaded), or one line saying why not."""
+    from optevo.tasks.registry import get_task
+    from optevo.tasks.user import TaskLoadError, is_reference
+
+    try:
+        get_task(name)
+    except KeyError as exc:
+        fail(f"--task: {exc.args[0]}")
+    except TaskLoadError as exc:
+        fail(str(exc))
+    if is_reference(name):
+        console.print(f"task code imported: {name}", highlight=False)
+
+
 @app.command("tasks")
 def tasks(
     suite: Annotated[
         str | None, typer.Option(help="only this suite: search, validate or bench")
     ] = None,
     task: Annotated[
-        str | None, typer.Option("--task", help="only these tasks (comma-separated names)")
+        str | None,
+        typer.Option(
+            "--task", help="only these tasks (comma-separated names; your own as FILE.py:NAME)"
+        ),
     ] = None,
     measure: Annotated[
         bool,
@@ -72,9 +90,10 @@ def tasks(
     if suite is not None and suite not in SUITES:
         fail(f"--suite {suite!r}: use one of {', '.join(SUITES)}")
     names = None if task is None else [n.strip() for n in task.split(",") if n.strip()]
-    unknown = [n for n in names or () if n not in TASKS]
-    if unknown or names == []:
-        fail(f"--task {task!r}: unknown task; known: {', '.join(TASKS)}")
+    if names == []:
+        fail(f"--task {task!r}: name a task; known: {', '.join(TASKS)}")
+    for name in names or ():
+        _load(name)  # a user's task (FILE.py:NAME) is imported and registered here
     listed = [
         t
         for t in TASKS.values()

@@ -283,6 +283,11 @@ def validate(
             )
     except ValueError as error:
         fail(str(error))
+    from optevo.tasks.user import is_reference
+
+    refs = [t for t in config.tasks if is_reference(t)]
+    if refs:
+        console.print(f"task code imported: {', '.join(refs)}", highlight=False)
     set_threads(threads)
     console.print(
         f"validate: {len(specs)} optimizers x {len(config.tasks)} tasks ({suite} suite, scale "
