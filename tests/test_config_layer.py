@@ -21,7 +21,7 @@ from optevo.config import (
     preset_dict,
     preset_names,
 )
-from optevo.fitness import PAPER, FitnessConfig, preset
+from optevo.fitness import PAPER, SingleTaskFitness, preset
 from optevo.integrity import SphereConfig
 from optevo.search.config import FinalConfig, RunConfig, run_preset, stored_run_config
 from optevo.search.elimination_config import PAPER_SEARCH_BASE, PAPER_SEARCH_STEPS
@@ -39,9 +39,9 @@ def test_presets_are_the_yaml_files_of_their_folder() -> None:
 
 
 def test_the_paper_protocol_is_stated_once() -> None:
-    # the `paper` preset file sets nothing: it is FitnessConfig's defaults ...
+    # the `paper` preset file sets nothing: it is SingleTaskFitness's defaults ...
     assert preset_dict("fitness", "paper") == {}
-    assert preset("paper") == PAPER == FitnessConfig()
+    assert preset("paper") == PAPER == SingleTaskFitness()
     # ... and the elimination's paper sizes are read from it, not written again
     assert (PAPER_SEARCH_BASE, PAPER_SEARCH_STEPS) == (PAPER.base, PAPER.total_steps) == (48, 8000)
     assert run_preset("paper-1").fitness == PAPER
@@ -79,7 +79,7 @@ def test_every_config_is_a_model_built_with_the_same_errors() -> None:
     cases = [
         (SpaceConfig, {"n_hidden": 0}, "space: n_hidden: Input should be greater than or equal"),
         (SphereConfig, {"x0": [1.0]}, "x0 and shift must be non-empty and of equal length"),
-        (FitnessConfig, {"base": "wide"}, "base: Input should be a valid integer"),
+        (SingleTaskFitness, {"base": "wide"}, "base: Input should be a valid integer"),
         (FinalConfig, {"top": -1}, "top: Input should be greater than or equal to 0 (got -1)"),
     ]
     for model, raw, needle in cases:
@@ -116,11 +116,11 @@ def test_final_is_what_is_written() -> None:
 def test_fitness_files_and_run_files_share_the_loader(tmp_path: Path) -> None:
     path = tmp_path / "f.yaml"
     path.write_text("preset: tiny\nbase: 3\n")
-    assert load(FitnessConfig, "fitness", path).base == 3
-    assert from_preset(FitnessConfig, "fitness", "tiny", {"base": 2}).base == 2
+    assert load(SingleTaskFitness, "fitness", path).base == 3
+    assert from_preset(SingleTaskFitness, "fitness", "tiny", {"base": 2}).base == 2
     path.write_text("preset: nope\n")
     with pytest.raises(ConfigError, match="unknown fitness preset 'nope'"):
-        load(FitnessConfig, "fitness", path)
+        load(SingleTaskFitness, "fitness", path)
 
 
 def test_runs_stored_before_the_layout_field_still_load() -> None:

@@ -16,7 +16,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -268,13 +268,29 @@ def from_preset(model: type[M], kind: str, name: str, overrides: dict[str, Any] 
     return build(model, raw, f"{kind} preset {name!r}")
 
 
+UNION_TAGS = frozenset({"single", "suite"})
+"""The tags of the fitness protocols' union (`optevo.fitness.config`): pydantic puts the tag
+in an error's path (`fitness.single.base`); the path a user wrote has none."""
+
+
+def _without_tags(loc: Sequence[int | str]) -> list[int | str]:
+    """An error's path without the union's tag (at the start, or after a `...fitness` key)."""
+    out: list[int | str] = []
+    for i, part in enumerate(loc):
+        after_fitness = i > 0 and str(loc[i - 1]).endswith("fitness")
+        if part in UNION_TAGS and (i == 0 or after_fitness) and i + 1 < len(loc):
+            continue
+        out.append(part)
+    return out
+
+
 def format_errors(exc: ValidationError) -> str:
     """`field.path: reason (got VALUE)` for each problem, joined by '; ' (values cut short;
     mappings not shown; a problem of the whole document, e.g. of a model validator that
     names its own field, without a path)."""
     parts = []
     for e in exc.errors():
-        loc = ".".join(str(p) for p in e["loc"])
+        loc = ".".join(str(p) for p in _without_tags(e["loc"]))
         got = e.get("input")
         shown = "" if isinstance(got, dict) else f" (got {_shown(got)})"
         reason = e["msg"].removeprefix("Value error, ")

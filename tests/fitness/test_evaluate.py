@@ -9,7 +9,7 @@ import pytest
 
 from optevo import Genome, Node, library
 from optevo.config import ConfigError
-from optevo.fitness import FitnessConfig, fitness, load_config, preset
+from optevo.fitness import SingleTaskFitness, fitness, load_config, preset
 
 
 def zero_update() -> Genome:
@@ -154,7 +154,7 @@ def test_load_config_from_yaml(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("preset: quick\nbase: 8\n")
     c = load_config(path)
-    assert isinstance(c, FitnessConfig) and c.base == 8 and c.dataset == "fashion-mnist"
+    assert isinstance(c, SingleTaskFitness) and c.base == 8 and c.dataset == "fashion-mnist"
     path.write_text("base: [\n")
     with pytest.raises(ValueError, match=re.escape(str(path))):
         load_config(path)

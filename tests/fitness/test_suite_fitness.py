@@ -18,7 +18,6 @@ import torch
 from optevo import jsonio, library
 from optevo.config import ConfigError, parse_assignments
 from optevo.fitness import (
-    FitnessConfig,
     FitnessResult,
     RunResult,
     TaskScore,
@@ -27,6 +26,7 @@ from optevo.fitness import (
     suite,
 )
 from optevo.fitness import protocol as protocol_module
+from optevo.fitness.config import SingleTaskFitness, SuiteFitness, build_fitness
 from optevo.optim.spec import OptimizerSpec
 from optevo.search.config import run_preset
 from optevo.search.preflight import check_stages
@@ -80,7 +80,7 @@ def fake_tasks(monkeypatch: pytest.MonkeyPatch, runners: dict[str, FakeRunner]) 
     monkeypatch.setattr(suite, "trivial_score", lambda runner, task: runner.trivial)
 
 
-def config(*tasks: Any, **fields: Any) -> FitnessConfig:
+def config(*tasks: Any, **fields: Any) -> SuiteFitness:
     base = {"screen_lrs": [1.0, 0.1, 0.01], "task_scale": 0.05, "device": "cpu", "seed": 3}
     return preset("tiny", tasks=list(tasks), **{**base, **fields})
 
@@ -195,11 +195,11 @@ def test_the_fair_rule_refines_and_falls_back_from_a_diverged_full_run(
 
 
 def test_the_fair_rule_is_left_out_of_a_stored_config_when_off() -> None:
-    assert "fair_lr" not in FitnessConfig().model_dump()
+    assert "fair_lr" not in SingleTaskFitness().model_dump()
     assert "fair_lr" not in config(ACC).model_dump_json()
     on = config(ACC, fair_lr=True)
     assert on.model_dump()["fair_lr"] is True and "fair rate rule" in on.describe()
-    assert FitnessConfig.model_validate(on.model_dump()) == on
+    assert build_fitness(on.model_dump()) == on
 
 
 def test_a_task_that_raises_is_its_worst_and_all_failing_is_failed_screen(
@@ -303,9 +303,13 @@ def test_steps_count_the_screen_and_the_full_run() -> None:
 
 
 def test_no_tasks_is_the_single_task_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert FitnessConfig().tasks == () and preset("quick").tasks == ()
+    assert isinstance(SingleTaskFitness(), SingleTaskFitness)
+    assert isinstance(preset("quick"), SingleTaskFitness)
     stored = {k: v for k, v in preset("tiny").model_dump().items() if not k.startswith("task")}
-    assert FitnessConfig.model_validate(stored) == preset("tiny")  # stored before the field
+    assert build_fitness(stored) == preset("tiny")  # stored before the suite's fields
+    # stored before the protocols were two types: the suite's fields at their defaults
+    legacy = {**stored, "tasks": [], "task_scale": 1.0, "task_screen_fraction": 0.2}
+    assert build_fitness(legacy) == preset("tiny")
 
     def no_suite(*args: Any) -> FitnessResult:
         raise AssertionError("the suite ran")

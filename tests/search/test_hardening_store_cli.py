@@ -411,7 +411,7 @@ def test_a_round_without_any_fitness_is_an_error_not_a_winner(
     )
     result = invoke("eliminate", run_dir)
     line = one_error_line(result, code=1)
-    assert "elimination round 1 (elim-1: base 4, 60 steps): no genome got a fitness" in line
+    assert "elimination round 1 (elim-1: ConvNet base 4, 60 steps): no genome got a fitness" in line
     assert "failed_screen 3" in line
     assert "survivors" not in result.stdout and "round 1:" in result.stdout
     assert read_elimination(run_dir).survivors == []  # type: ignore[union-attr]

@@ -222,8 +222,8 @@ def print_elimination(result: EliminationResult) -> None:
         last = rnd.number == len(result.config.rounds)
         table = Table(
             title=(
-                f"round {rnd.number}: ConvNet base {rnd.fitness.base}, "
-                f"{rnd.fitness.total_steps} steps, mean ± std over {result.config.seeds} seeds"
+                f"round {rnd.number}: {rnd.fitness.size_label}, mean ± std over "
+                f"{result.config.seeds} seeds"
             )
         )
         for col in ("rank", "genome", "mean ± std", "previous", "status", "update u", ""):

@@ -67,9 +67,9 @@ def evaluate(
     usage error (reported before any training)."""
     import torch
 
-    from optevo.config import ConfigError, apply_overrides, build, expand_preset, read_yaml
-    from optevo.fitness import FitnessConfig, check_device, dataset_for, preflight
-    from optevo.fitness.config import preset
+    from optevo.config import ConfigError, apply_overrides, expand_preset, read_yaml
+    from optevo.fitness import check_device, dataset_for, preflight
+    from optevo.fitness.config import SuiteFitness, build_fitness, preset
 
     check_seed(seed)
     if threads:
@@ -78,7 +78,7 @@ def evaluate(
     try:
         if config is not None:
             raw = apply_overrides(expand_preset("fitness", read_yaml(config)), overrides)
-            cfg = build(FitnessConfig, raw, str(config))
+            cfg = build_fitness(raw, str(config))
         else:
             cfg = preset(preset_name, **overrides)
     except ConfigError as exc:
@@ -94,7 +94,7 @@ def evaluate(
     if out is not None:
         check_output_path(out)
     data: Dataset | None = None
-    if cfg.tasks:  # the paired multi-task fitness: each task loads its own data
+    if isinstance(cfg, SuiteFitness):  # the paired multi-task fitness: tasks load their data
         try:
             check_device(cfg.device)
         except ValueError as exc:
@@ -120,8 +120,7 @@ def evaluate(
             f"full run {cfg.total_steps} steps; device {cfg.device}"
         )
     rows = _evaluate_all(candidates, cfg, data, out)
-    what = f"suite of {len(cfg.tasks)} tasks" if cfg.tasks else cfg.dataset
-    title = f"fitness ({what}, preset {preset_name if config is None else config})"
+    title = f"fitness ({cfg.label}, preset {preset_name if config is None else config})"
     console.print(results_table(rows, title))
     if out is not None:
         console.print(f"results appended to {out}")

@@ -77,7 +77,6 @@ def _fitness(spec: str, tasks: list[str] | None = None) -> FitnessConfig:
     """The fitness of `--fitness`, on the paired suite of `--task` when given."""
     from optevo.config import ConfigError
     from optevo.fitness import load_config, preset
-    from optevo.fitness.config import FitnessConfig
     from optevo.fitness.preflight import check_device
 
     try:
@@ -88,11 +87,13 @@ def _fitness(spec: str, tasks: list[str] | None = None) -> FitnessConfig:
     if tasks:
         from pydantic import ValidationError
 
-        raw = {**config.model_dump(), "tasks": [{"name": t} for t in tasks]}
+        from optevo.config import format_errors
+        from optevo.fitness.config import TaskRef, as_suite
+
         try:
-            config = FitnessConfig.model_validate(raw)
+            config = as_suite(config, tuple(TaskRef(name=t) for t in tasks))
         except ValidationError as exc:
-            fail("--task: " + "; ".join(str(e["msg"]) for e in exc.errors()))
+            fail(f"--task: {format_errors(exc)}")
         refs = [t for t in tasks if ":" in t]
         if refs:
             console.print(f"task code imported: {', '.join(refs)}", highlight=False)
@@ -187,7 +188,7 @@ def simplify(
                 original,
                 scorer,
                 seed_list,
-                horizon=config.total_steps,
+                horizon=config.horizon,
                 max_evaluations=max_evals,
                 on_score=lambda n: bar.update(task, completed=n),
                 noisy=not exact_only,
@@ -202,7 +203,7 @@ def simplify(
         fail(str(exc))
     finally:
         scores.close()
-    table = Table(title=f"simplified ({config.dataset} fitness, {seeds} paired seeds)")
+    table = Table(title=f"simplified ({config.label} fitness, {seeds} paired seeds)")
     table.add_column("")
     table.add_column("size")
     table.add_column("update u")

@@ -10,7 +10,16 @@ packed); to *pack* is to train many copies as one batched model; *validate* is t
 pass of a full run.
 """
 
-from optevo.fitness.config import PAPER, FitnessConfig, TaskRef, load_config, preset
+from optevo.fitness.config import (
+    PAPER,
+    FitnessConfig,
+    SingleTaskFitness,
+    SuiteFitness,
+    TaskRef,
+    build_fitness,
+    load_config,
+    preset,
+)
 from optevo.fitness.preflight import check_device, preflight
 from optevo.fitness.protocol import dataset_for, fitness, fitness_many, guarded
 from optevo.fitness.result import STATUSES, FitnessResult, RunResult, Status, TaskScore
@@ -21,9 +30,12 @@ __all__ = [
     "FitnessConfig",
     "FitnessResult",
     "RunResult",
+    "SingleTaskFitness",
     "Status",
+    "SuiteFitness",
     "TaskRef",
     "TaskScore",
+    "build_fitness",
     "check_device",
     "dataset_for",
     "fitness",

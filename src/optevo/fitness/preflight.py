@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from optevo.data import Dataset
-from optevo.fitness.config import FitnessConfig
+from optevo.fitness.config import SingleTaskFitness
 from optevo.fitness.spec import resolve_device
 
 
@@ -27,7 +27,7 @@ def check_device(device: str) -> None:
         raise ValueError(f"device {device!r}: no MPS device is available here")
 
 
-def preflight(config: FitnessConfig, data: Dataset) -> None:
+def preflight(config: SingleTaskFitness, data: Dataset) -> None:
     """Raise ValueError now for a config that would make every evaluation an `error`: a
     device that is not there, or a batch larger than the training split."""
     check_device(config.device)

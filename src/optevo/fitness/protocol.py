@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from optevo.data import Dataset, load
-from optevo.fitness.config import FitnessConfig
+from optevo.fitness.config import FitnessConfig, SingleTaskFitness, SuiteFitness
 from optevo.fitness.loop import train_copies, train_packed
 from optevo.fitness.result import FitnessResult, RunResult
 from optevo.fitness.spec import CopySpec, StopRule, TrainSpec, resolve_device
@@ -55,7 +55,7 @@ def _dataset(name: str, root: str | None, val_size: int | None, seed: int) -> Da
     return load(name, root, val_size, seed)
 
 
-def dataset_for(config: FitnessConfig) -> Dataset:
+def dataset_for(config: SingleTaskFitness) -> Dataset:
     """The config's data set (loaded once per process and kept in memory)."""
     return _dataset(config.dataset, config.data_root, config.val_size, config.split_seed)
 
@@ -91,11 +91,11 @@ def fitness(
        accuracy. A non-finite loss ends a run ("diverged" if it ends the full run).
     Errors inside the evaluation are caught and returned as status "error".
 
-    A config with `tasks` is the paired multi-task fitness instead (`optevo.fitness.suite`).
+    A `SuiteFitness` is the paired multi-task fitness instead (`optevo.fitness.suite`).
     """
     t0 = time.perf_counter()
     g, sched = resolve(genome, schedule)
-    if config.tasks:  # the paired multi-task fitness; `data` is not used
+    if isinstance(config, SuiteFitness):  # the paired multi-task fitness; `data` is not used
         from optevo.fitness.suite import suite_fitness
 
         result = guarded(lambda: suite_fitness(g, sched, config), FitnessResult.failure)
@@ -122,7 +122,7 @@ def fitness_many(
     items = [resolve(g, s) for g, s in zip(genomes, schedules, strict=True)]
     if not items:
         return []
-    if config.tasks:  # a suite fitness is not packed (yet): one candidate at a time
+    if isinstance(config, SuiteFitness):  # not packed (yet): one candidate at a time
         return [fitness(g, config, s) for g, s in items]
     data = data if data is not None else dataset_for(config)
     on_gpu = resolve_device(config.device).startswith("cuda")
@@ -135,7 +135,7 @@ def fitness_many(
     return out
 
 
-def train_spec(config: FitnessConfig, schedule: str, screen: bool) -> TrainSpec:
+def train_spec(config: SingleTaskFitness, schedule: str, screen: bool) -> TrainSpec:
     """The training run of the screen (`screen`) or of the full run."""
     if screen:
         stop = (
@@ -167,7 +167,9 @@ def train_spec(config: FitnessConfig, schedule: str, screen: bool) -> TrainSpec:
     )
 
 
-def _protocol(genome: Genome, schedule: str, config: FitnessConfig, data: Dataset) -> FitnessResult:
+def _protocol(
+    genome: Genome, schedule: str, config: SingleTaskFitness, data: Dataset
+) -> FitnessResult:
     screen_runs = train_copies(
         genome,
         data,
@@ -185,7 +187,7 @@ def _protocol(genome: Genome, schedule: str, config: FitnessConfig, data: Datase
 
 
 def screen_outcome(
-    screen_runs: list[RunResult], config: FitnessConfig
+    screen_runs: list[RunResult], config: SingleTaskFitness
 ) -> tuple[FitnessResult | None, float]:
     """SPEC 5 steps 1-2 on a genome's screen runs: the rejection (or None) and the best rate."""
     screen = _screen(screen_runs)
@@ -214,7 +216,7 @@ def _screen(screen_runs: list[RunResult]) -> dict[float, float]:
 
 
 def _chunk(
-    items: list[tuple[Genome, str]], config: FitnessConfig, data: Dataset
+    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: Dataset
 ) -> list[FitnessResult]:
     t0 = time.perf_counter()
     failure: list[str] = []
@@ -237,7 +239,7 @@ def _chunk(
 
 
 def _packed_protocol(
-    items: list[tuple[Genome, str]], config: FitnessConfig, data: Dataset
+    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: Dataset
 ) -> list[FitnessResult]:
     lrs = config.screen_lrs
     copies = [CopySpec(g, lr, config.seed, s) for g, s in items for lr in lrs]

@@ -58,7 +58,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from optevo import library
-from optevo.fitness.config import FitnessConfig, TaskRef
+from optevo.fitness.config import SuiteFitness, TaskRef
 from optevo.fitness.protocol import guarded
 from optevo.fitness.result import FitnessResult, Status, TaskScore
 from optevo.fitness.spec import resolve_device
@@ -104,7 +104,7 @@ class Reference:
 _REFERENCES: dict[tuple[Any, ...], Reference] = {}
 
 
-def suite_fitness(genome: Genome, schedule: str, config: FitnessConfig) -> FitnessResult:
+def suite_fitness(genome: Genome, schedule: str, config: SuiteFitness) -> FitnessResult:
     """The paired multi-task fitness of `genome` under `schedule` (see the module)."""
     spec = OptimizerSpec("candidate", genome, schedule)
     return combine([score_task(spec, ref, config) for ref in config.tasks])
@@ -128,7 +128,7 @@ def combine(scores: list[TaskScore]) -> FitnessResult:
     return FitnessResult(value, status, tasks=scores, error=errors[0] if errors else None)
 
 
-def score_task(spec: OptimizerSpec, ref: TaskRef, config: FitnessConfig) -> TaskScore:
+def score_task(spec: OptimizerSpec, ref: TaskRef, config: SuiteFitness) -> TaskScore:
     """The candidate `spec` on one task, against Adam's reference there. Adam's reference
     failing raises (the suite is misconfigured); the candidate failing is the task's -1."""
     task = get_task(ref.name)
@@ -183,7 +183,7 @@ def normalized(score: float, adam: Reference, higher_is_better: bool) -> float:
     return max(-1.0, min(1.0, diff / gap))
 
 
-def adam_reference(ref: TaskRef, config: FitnessConfig) -> Reference:
+def adam_reference(ref: TaskRef, config: SuiteFitness) -> Reference:
     """Adam's screen and full run on `ref`'s task at the config's seed, computed once per
     process for each (task, size, seed, protocol)."""
     device = resolve_device(config.device)
@@ -200,7 +200,7 @@ def adam_reference(ref: TaskRef, config: FitnessConfig) -> Reference:
     return _REFERENCES[key]
 
 
-def compute_reference(ref: TaskRef, config: FitnessConfig, device: str) -> Reference:
+def compute_reference(ref: TaskRef, config: SuiteFitness, device: str) -> Reference:
     """Adam's screen and full run on the task; ValueError when it does not beat the trivial
     score (d would divide by nothing)."""
     task = get_task(ref.name)
@@ -222,7 +222,7 @@ def screen_and_run(
     spec: OptimizerSpec,
     task: Task,
     ref: TaskRef,
-    config: FitnessConfig,
+    config: SuiteFitness,
     runner: Any,
     trivial: float,
 ) -> TaskRun:
@@ -314,7 +314,7 @@ def _beats(score: float, trivial: float, higher_is_better: bool) -> bool:
     return score > trivial if higher_is_better else score < trivial
 
 
-def task_grid(config: FitnessConfig, task: Task) -> tuple[float, ...]:
+def task_grid(config: SuiteFitness, task: Task) -> tuple[float, ...]:
     """The task's screen rates: `screen_lrs` times its reference rate over `ADAM_LR`."""
     factor = task.reference_lr / ADAM_LR
     return tuple(norm_lr(lr * factor) for lr in config.screen_lrs)

@@ -20,6 +20,7 @@ from typing import Any
 
 from matplotlib.figure import Figure as MplFigure
 
+from optevo.fitness.config import SuiteFitness
 from optevo.report import document as doc
 from optevo.report.equations import latex_lines, render_latex
 from optevo.report.plots import decay_figure, save, schedule_figure, surface, surface_figure
@@ -182,7 +183,7 @@ def _equation_cell(images: _Images, genome: Genome) -> doc.Cell:
 def _fitness_meaning(data: RunData) -> str:
     """What a leaderboard's fitness figure is, for the run's fitness."""
     cfg = data.summary.config
-    if cfg.fitness.tasks:
+    if isinstance(cfg.fitness, SuiteFitness):
         where = " at the highest rung of the funnel it reached" if cfg.funnel else ""
         return (
             "the paired suite score against Adam (the weighted mean over the tasks of d = "
@@ -388,8 +389,7 @@ def _elimination(data: RunData, images: _Images) -> doc.Section:
                 id=f"elim-{rnd.number}",
                 caption=(
                     f"Round {rnd.number}: {len(rnd.ranking)} of {len(rnd.entering)} genomes "
-                    f"evaluated, ConvNet base {rnd.fitness.base}, {rnd.fitness.total_steps} "
-                    f"steps; the best {rnd.advancing} {go_on}."
+                    f"evaluated, {rnd.fitness.size_label}; the best {rnd.advancing} {go_on}."
                 ),
             )
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from optevo.fitness.config import FitnessConfig, SingleTaskFitness
 from optevo.report.run_data import RunData
 
 _FAILED_Y = -0.03
@@ -86,12 +87,19 @@ def progress_figure(data: RunData) -> Figure | None:
     return fig
 
 
+def _short(fitness: FitnessConfig) -> str:
+    """A round's protocol in a tick label: its ConvNet base, or its tasks' scale."""
+    if isinstance(fitness, SingleTaskFitness):
+        return f"base {fitness.base}"
+    return f"{fitness.task_scale:g}x tasks"
+
+
 def elimination_figure(data: RunData) -> Figure | None:
     """Each genome's score in the search and in every elimination round it reached."""
     elim = data.elimination
     if elim is None or not elim.rounds or not elim.rounds[0].ranking:
         return None
-    stages = ["search", *(f"round {r.number}\nbase {r.fitness.base}" for r in elim.rounds)]
+    stages = ["search", *(f"round {r.number}\n{_short(r.fitness)}" for r in elim.rounds)]
     fig = Figure(figsize=(7.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     first = elim.rounds[0]

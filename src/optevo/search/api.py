@@ -166,9 +166,14 @@ def restore_config_yaml(store: RunStore, config: RunConfig) -> str | None:
     wanted = config.to_yaml()
     if path.is_file() and path.stat().st_size <= MAX_CONFIG_YAML_BYTES:
         try:
-            if safe_load(path.read_text(), str(path)) == config.model_dump(mode="json"):
+            written = safe_load(path.read_text(), str(path))
+            if written == config.model_dump(mode="json"):
                 return None
-        except (ConfigError, OSError, UnicodeDecodeError):
+            # the same configuration in an older form (e.g. written before the fitness
+            # protocols were two types: its single-task fitness lists `tasks: []`)
+            if isinstance(written, dict) and RunConfig.model_validate(written) == config:
+                return None
+        except (ConfigError, OSError, UnicodeDecodeError, ValueError):
             pass
         what = "differs from the run's stored configuration"
     elif path.exists() and not path.is_file():
@@ -237,7 +242,7 @@ def final_stage(run: SearchRun) -> list[Evaluation]:
     if cfg.simplify:
         from optevo.simplify import exact_pass
 
-        horizon = run.config.stage_fitness("final").total_steps
+        horizon = run.config.stage_fitness("final").horizon
         for i, ev in enumerate(top):
             simplified = exact_pass(ev.genome, horizon).genome
             if simplified.canonical_hash() == ev.canonical_hash:

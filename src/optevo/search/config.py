@@ -30,7 +30,13 @@ from optevo.config import (
     preset_names,
     short,
 )
-from optevo.fitness.config import FitnessConfig, TaskRef
+from optevo.fitness.config import (
+    FitnessConfig,
+    SingleTaskFitness,
+    SuiteFitness,
+    TaskRef,
+    as_suite,
+)
 from optevo.integrity import SphereConfig
 from optevo.search.elimination_config import EliminationConfig
 from optevo.search.funnel import FunnelConfig
@@ -387,7 +393,7 @@ class RunConfig(StrictModel):
     seed: Int = Field(0, ge=0, lt=2**63)
     space: SpaceConfig = SpaceConfig()
     sphere: SphereConfig = SphereConfig()
-    fitness: FitnessConfig = FitnessConfig()
+    fitness: FitnessConfig = SingleTaskFitness()
     init_fitness: FitnessConfig | None = None
     final_fitness: FitnessConfig | None = None
     strategy: StrategyConfig = ParticleStrategy()
@@ -516,7 +522,8 @@ class RunConfig(StrictModel):
 
     def task_names(self) -> list[str]:
         """Every task a fitness of the run names, once each, in order."""
-        return list(dict.fromkeys(t.name for f in self.fitness_configs() for t in f.tasks))
+        suites = [f for f in self.fitness_configs() if isinstance(f, SuiteFitness)]
+        return list(dict.fromkeys(t.name for f in suites for t in f.tasks))
 
     def with_tasks(self, names: Sequence[str]) -> RunConfig:
         """The same run on the paired suite fitness of `names` (registry tasks or your own,
@@ -528,7 +535,7 @@ class RunConfig(StrictModel):
         tasks = tuple(TaskRef(name=n) for n in names)
 
         def swap(f: FitnessConfig | None) -> FitnessConfig | None:
-            return None if f is None else f.model_copy(update={"tasks": tasks})
+            return None if f is None else as_suite(f, tasks)
 
         funnel = self.funnel
         if funnel is not None:

@@ -289,8 +289,8 @@ def _rounds(
                 statuses = Counter(ev.status for ev in results)
                 shown = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
                 raise NoSurvivorsError(
-                    f"{store.run_dir}: elimination round {n} ({stage}: base "
-                    f"{rnd.fitness.base}, {rnd.fitness.total_steps} steps): no genome got a "
+                    f"{store.run_dir}: elimination round {n} ({stage}: "
+                    f"{rnd.fitness.size_label}): no genome got a "
                     f"fitness ({shown}); nothing survives, no survivors are stored"
                 )
             break

@@ -20,7 +20,13 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from optevo.config import Int, StrictModel, build
-from optevo.fitness.config import PAPER, FitnessConfig
+from optevo.fitness.config import (
+    PAPER,
+    FitnessConfig,
+    SingleTaskFitness,
+    SuiteFitness,
+    build_fitness,
+)
 
 Protocol = Literal["auto", "paper", "scaled"]
 PROTOCOLS: tuple[str, ...] = ("auto", "paper", "scaled")
@@ -86,7 +92,7 @@ class EliminationConfig(StrictModel):
         parts = []
         for r in self.rounds:
             fit = r.fitness
-            if fit.tasks:
+            if isinstance(fit, SuiteFitness):
                 parts.append(f"{r.candidates} -> suite tasks at {fit.task_scale:g}x")
             else:
                 parts.append(f"{r.candidates} -> base {fit.base}, {fit.total_steps} steps")
@@ -119,11 +125,15 @@ def elimination_protocol(
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown elimination protocol {protocol!r}; known: {PROTOCOLS}")
+    single = fitness if isinstance(fitness, SingleTaskFitness) else None
+    # a suite has no network size nor steps of its own: its rounds scale from the paper's
+    search_base = single.base if single is not None else PAPER_SEARCH_BASE
+    search_steps = single.total_steps if single is not None else PAPER_SEARCH_STEPS
     if protocol == "auto":
         paper_sized = (
-            not fitness.tasks  # a suite: the paper's sizes do not apply
-            and fitness.base >= PAPER_SEARCH_BASE
-            and fitness.total_steps >= PAPER_SEARCH_STEPS
+            single is not None  # a suite: the paper's sizes do not apply
+            and search_base >= PAPER_SEARCH_BASE
+            and search_steps >= PAPER_SEARCH_STEPS
         )
         protocol = "paper" if paper_sized else "scaled"
     if protocol == "paper":
@@ -132,9 +142,9 @@ def elimination_protocol(
     else:
         default_tops = SCALED_TOPS
         default_bases = tuple(
-            max(1, round(fitness.base * b / PAPER_SEARCH_BASE)) for b in PAPER_BASES
+            max(1, round(search_base * b / PAPER_SEARCH_BASE)) for b in PAPER_BASES
         )
-        default_steps = (round(fitness.total_steps * PAPER_STEPS / PAPER_SEARCH_STEPS),)
+        default_steps = (round(search_steps * PAPER_STEPS / PAPER_SEARCH_STEPS),)
     custom = tops is not None or bases is not None or steps is not None or seeds is not None
     tops_t = _ints("tops", tops if tops is not None else default_tops)
     for a, b in itertools.pairwise(tops_t):
@@ -167,10 +177,12 @@ def elimination_protocol(
         )
     rounds = []
     for i, (top, base, total) in enumerate(zip(tops_t, bases_t, steps_t, strict=False)):
-        raw = {**fitness.model_dump(), "base": base, "total_steps": total}
-        if fitness.tasks:  # a suite fitness: its tasks' budgets grow as the steps would
-            raw["task_scale"] = fitness.task_scale * total / fitness.total_steps
-        round_fitness = build(FitnessConfig, raw, f"elimination round {i + 1}")
+        raw = fitness.model_dump()
+        if isinstance(fitness, SuiteFitness):  # its tasks' budgets grow as the steps would
+            raw["task_scale"] = fitness.task_scale * total / search_steps
+        else:
+            raw.update(base=base, total_steps=total)
+        round_fitness = build_fitness(raw, f"elimination round {i + 1}")
         rounds.append(EliminationRound(candidates=top, fitness=round_fitness))
     raw_config = {
         "protocol": f"{protocol}, customised" if custom else protocol,
@@ -192,7 +204,7 @@ def check_rounds(config: EliminationConfig) -> None:
     each rate, and every genome fails it: `--steps` far above the search's)."""
     for i, rnd in enumerate(config.rounds, 1):
         fit = rnd.fitness
-        if fit.tasks:  # a suite's tasks have their own screens (task_screen_fraction)
+        if not isinstance(fit, SingleTaskFitness):  # a suite's tasks have their own screens
             continue
         if fit.warmup_steps > fit.screen_steps:
             raise ValueError(
@@ -203,7 +215,7 @@ def check_rounds(config: EliminationConfig) -> None:
             )
 
 
-def _most_steps(fit: FitnessConfig) -> int:
+def _most_steps(fit: SingleTaskFitness) -> int:
     """The most total steps whose warm-up still fits in the screen."""
     return int(fit.screen_steps / fit.warmup_fraction) if fit.warmup_fraction > 0 else 0
 

@@ -25,7 +25,7 @@ from typing import Annotated
 from pydantic import Field
 
 from optevo.config import Float, Int, StrictModel
-from optevo.fitness.config import FitnessConfig
+from optevo.fitness.config import FitnessConfig, SingleTaskFitness
 
 MAX_RUNGS = 8
 
@@ -40,7 +40,7 @@ class FunnelRung(StrictModel):
     lucky seed below does not carry it: the winner's curse), the same for every candidate
     at the rung (paired)."""
 
-    fitness: FitnessConfig = FitnessConfig()
+    fitness: FitnessConfig = SingleTaskFitness()
     keep: Float = Field(0.5, gt=0, le=1)
     seeds: Int = Field(1, ge=1, le=100)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optevo.config import ConfigError
+from optevo.fitness.config import SingleTaskFitness
 from optevo.search.config import RunConfig
 from optevo.search.records import elimination_round
 
@@ -61,7 +62,7 @@ def check_stages(config: RunConfig, worker: Worker, stages: Iterable[str]) -> No
     check_devices(config, stages)
     for stage in stages:
         cfg = config.stage_fitness(stage)
-        if cfg.tasks:  # a suite's tasks read data built in code or shipped with Python
+        if not isinstance(cfg, SingleTaskFitness):  # a suite's tasks read their own data
             continue
         field = stage_field(config, stage)
         if cfg.data_root is not None:

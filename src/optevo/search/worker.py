@@ -15,6 +15,7 @@ from typing import Any
 
 from optevo.data import Dataset, load
 from optevo.fitness import FitnessConfig, FitnessResult, fitness, fitness_many, guarded
+from optevo.fitness.config import SingleTaskFitness
 from optevo.search.config import RunConfig, stored_run_config
 from optevo.search.records import Trial, TrialResult
 from optevo.space.genome import Genome
@@ -36,7 +37,7 @@ class Worker:
         """A worker of the run configuration an executor sent (its JSON)."""
         return cls(stored_run_config(config_json, source="the worker's run configuration"))
 
-    def data(self, cfg: FitnessConfig) -> Dataset:
+    def data(self, cfg: SingleTaskFitness) -> Dataset:
         key = (cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         if key not in self._data:
             self._data[key] = load(cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
@@ -45,7 +46,7 @@ class Worker:
     def data_for(self, cfg: FitnessConfig) -> Dataset | None:
         """The data set a stage trains on; None for a suite fitness (its tasks load their own
         data, once per process, and Adam's reference runs on them are kept there too)."""
-        return None if cfg.tasks else self.data(cfg)
+        return self.data(cfg) if isinstance(cfg, SingleTaskFitness) else None
 
     def run_many(self, trials: list[Trial]) -> list[TrialResult]:
         """Several trials at once: those of one stage and seed are packed into batched models
@@ -70,7 +71,9 @@ class Worker:
     def _packed(
         self, stage: str, seed: int, members: list[int], trials: list[Trial]
     ) -> list[FitnessResult] | None:
-        cfg = self.stage_configs[stage].model_copy(update={"seed": seed, "layout": "packed"})
+        base = self.stage_configs[stage]
+        packed = {"layout": "packed"} if isinstance(base, SingleTaskFitness) else {}
+        cfg = base.model_copy(update={"seed": seed, **packed})
         genomes = [Genome.from_json(trials[i].genome_json) for i in members]
         schedules = [trials[i].schedule for i in members]
         return fitness_many(genomes, cfg, schedules, self.data_for(cfg))

@@ -36,7 +36,7 @@ def ablation_record(
         "label": label,
         "genome": genome.to_dict(),
         "equation": genome.equation(),
-        "fitness": {"dataset": config.dataset, "total_steps": config.total_steps},
+        "fitness": {"protocol": config.label, "total_steps": config.horizon},
         "seeds": seeds,
         "base": list(base),
         "rows": [
