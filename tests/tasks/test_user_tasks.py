@@ -396,3 +396,41 @@ def test_tasks_simplify_and_ablate_on_a_task_file(task_file: Path, tmp_path: Pat
     # a reference that could read as an emoji code (":zzz") is printed as written
     result = CliRunner().invoke(app, ["tasks", "--task", "my_tasks.py:zzz"])
     assert result.exit_code == 2 and "my_tasks.py:zzz" in result.output
+
+
+def test_search_on_a_task_from_a_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = cli("search", "--preset", "tiny", "--task", "helpers.user_tasks:teacher",
+              "--run-dir", "run")  # fmt: skip
+    assert "task code imported: helpers.user_tasks:teacher" in " ".join(out.split())
+    assert "best found genome #1" in out
+    cli("bench", "--task", "helpers.user_tasks:teacher", "--optimizers", "Adam",
+        "--seeds", "2", "--device", "cpu", "--out", "bench")  # fmt: skip
+    assert "teacher" in (tmp_path / "bench" / "table.md").read_text()
+
+
+def test_discover_interrupted_then_resumed_gives_the_uninterrupted_result(
+    task_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import optevo
+    from optevo import discovery
+
+    whole = optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="whole", progress=False)
+    real = discovery._Progress.__call__
+    seen = {"n": 0}
+
+    def interrupt_after_five(self, event):  # type: ignore[no-untyped-def]
+        seen["n"] += 1
+        if seen["n"] == 5:
+            raise KeyboardInterrupt
+        real(self, event)
+
+    monkeypatch.setattr(discovery._Progress, "__call__", interrupt_after_five)
+    with pytest.raises(KeyboardInterrupt):
+        optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="cut", progress=False)
+    monkeypatch.setattr(discovery._Progress, "__call__", real)
+    with sqlite3.connect("cut/run.sqlite") as conn:
+        kept = conn.execute("SELECT COUNT(*) FROM evaluations").fetchone()[0]
+    assert kept >= 4  # what was evaluated before Ctrl-C is kept
+    resumed = optevo.discover("my_tasks.py:blobs", preset="tiny", run_dir="cut", progress=False)
+    assert standings(resumed.summary) == standings(whole.summary)
