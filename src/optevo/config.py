@@ -19,15 +19,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar, overload
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 KINDS: tuple[str, ...] = ("fitness", "search")
 """The preset folders under `optevo/configs/`."""
 
 M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -245,9 +246,20 @@ def known(value: str, names: Iterable[str], what: str) -> str:
     return value
 
 
-def build(model: type[M], raw: dict[str, Any], source: str = "config") -> M:
-    """`model` from a mapping; every problem is one ConfigError line naming the field."""
+@overload
+def build(model: type[M], raw: Any, source: str = "config") -> M: ...
+
+
+@overload
+def build(model: TypeAdapter[T], raw: Any, source: str = "config") -> T: ...
+
+
+def build(model: type[M] | TypeAdapter[T], raw: Any, source: str = "config") -> M | T:
+    """`model` (a model class, or a `TypeAdapter` of a union of models) from a mapping; every
+    problem is one ConfigError line naming the field."""
     try:
+        if isinstance(model, TypeAdapter):
+            return model.validate_python(raw)
         return model.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{source}: {format_errors(exc)}") from None

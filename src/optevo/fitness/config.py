@@ -17,7 +17,6 @@ from pydantic import (
     SerializerFunctionWrapHandler,
     Tag,
     TypeAdapter,
-    ValidationError,
     field_validator,
     model_serializer,
     model_validator,
@@ -314,15 +313,10 @@ def is_suite(config: SingleTaskFitness | SuiteFitness) -> TypeGuard[SuiteFitness
 
 def build_fitness(raw: Any, source: str = "fitness") -> SingleTaskFitness | SuiteFitness:
     """A fitness configuration from a mapping; every problem is one ConfigError line naming
-    the field (the protocol's tag is not part of the path)."""
-    from optevo.config import ConfigError, format_errors, short
+    the field (the protocol's tag is not part of the path: `optevo.config.UNION_TAGS`)."""
+    from optevo.config import build
 
-    try:
-        return FITNESS_CONFIG.validate_python(raw)
-    except ValidationError as exc:
-        raise ConfigError(f"{source}: {format_errors(exc)}") from None
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: {short(str(exc))}") from None
+    return build(FITNESS_CONFIG, raw, source)
 
 
 def as_suite(

@@ -18,7 +18,6 @@ worst score follow the tensor tasks' rules (`optevo.tasks.base.DivergenceWatch`,
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -26,14 +25,16 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from optevo.tasks.base import (
-    METRIC_DIRECTION,
-    DivergenceWatch,
-    RunOutcome,
-    RunRequest,
-    finite_weights,
+from optevo.tasks.base import METRIC_DIRECTION, RunOutcome, RunRequest
+from optevo.tasks.tensor import (
+    Loss,
+    _finish,
+    _sums,
+    finish_run,
+    train_steps,
+    trivial_score,
+    worst_score,
 )
-from optevo.tasks.tensor import Loss, _finish, _sums, training_loss, trivial_score, worst_score
 
 Loaders = Callable[[str, torch.Generator], Iterable[tuple[Tensor, Tensor]]]
 """(split, generator) -> batches of (inputs, targets)."""
@@ -128,42 +129,25 @@ class LoaderRunner:
     def run(self, request: RunRequest) -> RunOutcome:
         t0 = time.perf_counter()
         self.check_pairing()
-        seed, steps, split = request.seed, request.steps, request.split
-        torch.manual_seed(seed)
+        torch.manual_seed(request.seed)
         model = self.make_model().to(self.device)
         opt = request.build(model.parameters())
-        watch = DivergenceWatch(self.device, steps)
-        gen = torch.Generator().manual_seed(seed)
-        batches = self._batches("train", gen)
-        status, done, empty_passes = "ok", 0, 0
-        model.train()
-        while done < steps:
-            try:
-                x, y = next(batches)
-            except StopIteration:
-                empty_passes += 1
-                if empty_passes > 1:
-                    raise ValueError(f"task {self.name}: the train loader gave no batch") from None
-                batches = self._batches("train", gen)
-                continue
-            empty_passes = 0
-            loss = training_loss(self.loss, model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done += 1
-            if watch.diverged(done, loss):
-                status = "diverged"
-                break
-        if status == "ok" and not finite_weights(model):
-            status = "diverged"
-        worst = self.worst(split)
-        score = worst if status == "diverged" else self.score(model, split)
-        if not math.isfinite(score):
-            score = worst
-        score = max(score, worst) if self.higher_is_better else min(score, worst)
-        extra = {"train_loss": watch.last} if math.isfinite(watch.last) else {}
-        return RunOutcome(score, status, time.perf_counter() - t0, done, extra)
+        batches = self._passes(torch.Generator().manual_seed(request.seed))
+        status, done, watch = train_steps(
+            model, opt, batches, self.loss, request.steps, self.device
+        )
+        return finish_run(self, model, request.split, status, done, watch, t0)
+
+    def _passes(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
+        """Training batches without end: a new pass over the train loader each time one ends,
+        the same generator going on."""
+        while True:
+            empty = True
+            for batch in self._batches("train", generator):
+                empty = False
+                yield batch
+            if empty:
+                raise ValueError(f"task {self.name}: the train loader gave no batch")
 
     @torch.no_grad()
     def score(self, model: nn.Module, split: str) -> float:

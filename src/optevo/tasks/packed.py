@@ -214,16 +214,10 @@ def run_packed(runner: TensorRunner, requests: Sequence[RunRequest]) -> list[Run
 
     if not isinstance(runner.loss, str):
         raise ValueError("a task with its own loss function cannot be packed")
-    x_all, y_all = runner._on_device["train"]
-    gen = torch.Generator().manual_seed(seed)
-    perm, pos = torch.empty(0, dtype=torch.long), 0
-    bs = runner.batch_size
+    batches = runner._batches(seed)  # the batches of the runner's own runs, in order
     for step in range(steps):
-        if pos + bs > len(perm):
-            perm, pos = torch.randperm(len(y_all), generator=gen), 0
-        idx = perm[pos : pos + bs].to(device)
-        pos += bs
-        losses = _losses(runner.loss, net.forward(x_all[idx]), y_all[idx])
+        x, y = next(batches)
+        losses = _losses(runner.loss, net.forward(x), y)
         net.flat.grad = None
         losses.sum().backward()
         grad = net.flat.grad

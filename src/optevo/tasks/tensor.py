@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -124,6 +124,62 @@ def trivial_score(metric: str, y_train: Tensor, y: Tensor) -> float:
     return float((y.reshape(-1) == majority).double().mean())
 
 
+class _Scored(Protocol):
+    @property
+    def higher_is_better(self) -> bool: ...
+
+    def worst(self, split: str) -> float: ...
+
+    def score(self, model: nn.Module, split: str) -> float: ...
+
+
+def train_steps(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    batches: Iterator[tuple[Tensor, Tensor]],
+    loss: Loss,
+    steps: int,
+    device: str,
+) -> tuple[str, int, DivergenceWatch]:
+    """The training loop of every tensor-like task: `steps` batches of `batches`, stopped by
+    the one divergence rule (`DivergenceWatch`); ("ok" or "diverged", steps done, the watch)."""
+    watch = DivergenceWatch(device, steps)
+    status, done = "ok", 0
+    model.train()
+    for _, (x, y) in zip(range(steps), batches, strict=False):
+        value = training_loss(loss, model(x), y)
+        opt.zero_grad(set_to_none=True)
+        value.backward()
+        opt.step()
+        done += 1
+        if watch.diverged(done, value):
+            status = "diverged"
+            break
+    return status, done, watch
+
+
+def finish_run(
+    runner: _Scored,
+    model: nn.Module,
+    split: str,
+    status: str,
+    done: int,
+    watch: DivergenceWatch,
+    t0: float,
+) -> RunOutcome:
+    """A run's outcome: diverged when a weight is not finite; the worst score when diverged
+    or not finite, and never worse than it (see the module)."""
+    if status == "ok" and not finite_weights(model):
+        status = "diverged"
+    worst = runner.worst(split)
+    score = worst if status == "diverged" else runner.score(model, split)
+    if not math.isfinite(score):
+        score = worst
+    score = max(score, worst) if runner.higher_is_better else min(score, worst)
+    extra = {"train_loss": watch.last} if math.isfinite(watch.last) else {}
+    return RunOutcome(score, status, time.perf_counter() - t0, done, extra)
+
+
 def _finish(metric: str, total: float, count: int) -> float:
     mean = total / count
     return mean / math.log(2) if metric == "bits-per-char" else mean
@@ -183,40 +239,27 @@ class TensorRunner:
 
     def run(self, request: RunRequest) -> RunOutcome:
         t0 = time.perf_counter()
-        seed, steps, split = request.seed, request.steps, request.split
+        seed, steps = request.seed, request.steps
         torch.manual_seed(seed)
         model = self.make_model().to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = request.build(model.parameters())
-        watch = DivergenceWatch(self.device, steps)
+        status, done, watch = train_steps(
+            model, opt, self._batches(seed), self.loss, steps, self.device
+        )
+        return finish_run(self, model, request.split, status, done, watch, t0)
+
+    def _batches(self, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
+        """Training batches without end: epochs of a random permutation drawn by a generator
+        seeded with `seed` (the same batches for the same seed, whatever the optimizer)."""
         x_all, y_all = self._on_device["train"]
         order = torch.Generator().manual_seed(seed)
-        perm, pos = torch.empty(0, dtype=torch.long), 0
-        status, done = "ok", 0
-        model.train()
-        for step in range(steps):
-            if pos + self.batch_size > len(perm):
-                perm, pos = torch.randperm(len(y_all), generator=order), 0
-            idx = perm[pos : pos + self.batch_size].to(self.device)
-            pos += self.batch_size
-            loss = training_loss(self.loss, model(x_all[idx]), y_all[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done = step + 1
-            if watch.diverged(done, loss):
-                status = "diverged"
-                break
-        if status == "ok" and not finite_weights(model):
-            status = "diverged"
-        worst = self.worst(split)
-        score = worst if status == "diverged" else self.score(model, split)
-        if not math.isfinite(score):
-            score = worst
-        score = max(score, worst) if self.higher_is_better else min(score, worst)
-        extra = {"train_loss": watch.last} if math.isfinite(watch.last) else {}
-        return RunOutcome(score, status, time.perf_counter() - t0, done, extra)
+        while True:
+            perm = torch.randperm(len(y_all), generator=order)
+            for pos in range(0, len(perm) - self.batch_size + 1, self.batch_size):
+                idx = perm[pos : pos + self.batch_size].to(self.device)
+                yield x_all[idx], y_all[idx]
 
     @torch.no_grad()
     def score(self, model: nn.Module, split: str) -> float:
@@ -237,6 +280,8 @@ __all__ = [
     "SPLITS",
     "TensorData",
     "TensorRunner",
+    "finish_run",
+    "train_steps",
     "training_loss",
     "trivial_score",
     "worst_score",
