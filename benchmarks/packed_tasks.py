@@ -6,7 +6,9 @@ validation split) for one candidate (Adam: 7 copies) and for a batch of 4 candid
 Opt6, Opt1, Opt10: 28 copies), trained
 
 - "sequential": `TensorRunner.run` once per (candidate, rate), as the suite did before;
-- "packed": `optevo.tasks.packed.run_packed`, all copies as one model with stacked weights.
+- "packed": `optevo.tasks.packed.run_packed`, all copies as one model with stacked weights
+  (the hand-written `PackedNet` for the MLP-like tasks; `FuncPackedNet`, `torch.func`, for
+  the others but the LSTM: `--tasks fashion-quick,sort-transformer`).
 
 Every measurement runs in a fresh Python process (one torch thread), the two modes
 alternating, repeated `--repeats` times; medians. The metrics of the two modes are compared

@@ -18,10 +18,18 @@ sequential rule (`optevo.tasks.base.DivergenceWatch`, one per copy, and non-fini
 weights); a diverged copy is retired (its row frozen at zero) and the others go on.
 
 Packable: a model of `nn.Linear` layers and elementwise activations (an `nn.Sequential`,
-possibly nested, or one `nn.Linear`), and an optimizer spec of a genome without decoupled
-weight decay or random operations (`packable_spec`). Results equal the sequential runner's
-within float tolerance (a batched product sums in another order). Whether packing wins is a
-per-task measurement: `benchmarks/packed_tasks.py`.
+possibly nested, or one `nn.Linear`: the hand-written `PackedNet`), or any other model without
+a recurrent layer (`FuncPackedNet`: `torch.func.vmap` over `functional_call`, batch norm's
+running statistics one row per copy, dropout masks shared as each copy would draw them alone;
+`aten::lstm` has no batching rule, so the LSTM task stays sequential); and an optimizer spec of
+a genome without decoupled weight decay or random operations (`packable_spec`). Measured on
+the 2-core CPU while other work ran (one process, 3 copies, 2026-12-06, a first look, not a
+benchmark): the ConvNet of fashion-quick packed by `torch.func` took 1.8x the time of its
+sequential runs (grouped convolutions are slow on a CPU), the sort Transformer 1.0x (attention
+falls back to a loop), the teacher MLP by `PackedNet` 0.63x; so `PACKED_TASKS` is unchanged
+until `benchmarks/packed_tasks.py --tasks fashion-quick,sort-transformer` measures it.
+Results equal the sequential runner's within float tolerance (a batched product sums in
+another order). Whether packing wins is a per-task measurement: `benchmarks/packed_tasks.py`.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -36,6 +45,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.func import functional_call, vmap
 
 from optevo.compile import compile_genome
 from optevo.program import Workspace
@@ -75,9 +85,29 @@ def _layers(model: nn.Module) -> list[nn.Module] | None:
     return out
 
 
+_UNBATCHED = (nn.RNNBase,)
+"""Modules whose fused kernels `torch.func.vmap` cannot batch (`aten::lstm` has no batching
+rule and no fallback): a model holding one is not packed (its runs stay sequential)."""
+
+
 def packable_model(model: nn.Module) -> bool:
-    """Whether `model` is made of Linear layers and elementwise activations only."""
-    return _layers(model) is not None
+    """Whether `model` can be packed: Linear layers and elementwise activations (the
+    hand-written `PackedNet`), or any other model without a recurrent layer (`FuncPackedNet`,
+    `torch.func`)."""
+    return _layers(model) is not None or func_packable(model)
+
+
+def func_packable(model: nn.Module) -> bool:
+    """Whether `FuncPackedNet` can pack `model`: no module `vmap` cannot batch."""
+    return not any(isinstance(m, _UNBATCHED) for m in model.modules())
+
+
+def pack(model: nn.Module, k: int, device: str) -> PackedNet | FuncPackedNet:
+    """K copies of `model` as one: the hand-written `PackedNet` for Linear-only models (the
+    fastest measured there), else `FuncPackedNet`."""
+    if _layers(model) is not None:
+        return PackedNet(model, k, device)
+    return FuncPackedNet(model, k, device)
 
 
 def packable_spec(spec: OptimizerSpec) -> bool:
@@ -129,6 +159,9 @@ class PackedNet:
         parts = torch.split(flat, self.sizes, dim=1)
         return [p.view(self.k, *s) for p, s in zip(parts, self.shapes, strict=True)]
 
+    def train(self, mode: bool = True) -> None:
+        """Linear layers and activations: the same in training and evaluation."""
+
     def forward(self, x: Tensor, flat: Tensor | None = None) -> Tensor:
         """(B, in) -> (K, B, out): every copy on the same inputs."""
         views = self.views(self.flat if flat is None else flat)
@@ -141,6 +174,52 @@ class PackedNet:
             else:
                 h = step(h)
         return h
+
+
+class FuncPackedNet:
+    """K copies of any model without a recurrent layer as one (K, N) parameter matrix, run by
+    `torch.func`: `vmap(functional_call(model, ...))` over the copies' parameter views, the
+    same batch for every copy (`in_dims=None`), dropout masks shared across copies
+    (`randomness="same"`: each copy draws what it would draw alone from the same seed), and
+    buffers (batch norm's running statistics) stacked, one row per copy."""
+
+    def __init__(self, model: nn.Module, k: int, device: str) -> None:
+        if not func_packable(model):
+            raise ValueError(f"cannot pack {type(model).__name__}: it holds a recurrent layer")
+        self.model = model.to(device)
+        named = list(model.named_parameters())
+        self.names = [n for n, _ in named]
+        self.sizes = [p.numel() for _, p in named]
+        self.shapes = [p.shape for _, p in named]
+        row = torch.cat([p.detach().reshape(-1) for _, p in named]).to(device)
+        self.flat = row.unsqueeze(0).repeat(k, 1).requires_grad_(True)
+        self.buffers = {
+            n: b.detach().unsqueeze(0).repeat(k, *([1] * b.ndim)).clone()
+            for n, b in model.named_buffers()
+        }
+        self.k = k
+
+    def views(self, flat: Tensor) -> list[Tensor]:
+        """`flat` (K, N) as one (K, *shape) view per parameter."""
+        parts = torch.split(flat, self.sizes, dim=1)
+        return [p.view(self.k, *s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def train(self, mode: bool = True) -> None:
+        self.model.train(mode)
+
+    def forward(self, x: Tensor, flat: Tensor | None = None) -> Tensor:
+        """(B, ...) -> (K, B, ...): every copy on the same inputs."""
+        params = dict(zip(self.names, self.views(self.flat if flat is None else flat), strict=True))
+
+        def one(p: dict[str, Tensor], b: dict[str, Tensor], inputs: Tensor) -> Tensor:
+            out: Tensor = functional_call(self.model, (p, b), (inputs,))
+            return out
+
+        batched = vmap(one, in_dims=(0, 0, None), randomness="same")
+        with warnings.catch_warnings():  # attention falls back to a loop over the copies
+            warnings.filterwarnings("ignore", "There is a performance drop", UserWarning)
+            result: Tensor = batched(params, self.buffers, x)
+        return result
 
 
 def _losses(kind: str, out: Tensor, y: Tensor) -> Tensor:
@@ -175,7 +254,11 @@ def run_packed(runner: TensorRunner, requests: Sequence[RunRequest]) -> list[Run
             raise ValueError(f"{spec.label}: cannot be stepped packed (see packable_spec)")
     device = runner.device
     torch.manual_seed(seed)
-    net = PackedNet(runner.make_model(), len(runs), device)
+    model = runner.make_model()
+    if runner.channels_last:
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    net = pack(model, len(runs), device)
+    net.train()
     keys: dict[tuple[Genome, str], list[int]] = {}
     for i, (spec, _) in enumerate(runs):
         assert spec.genome is not None
@@ -272,10 +355,11 @@ def run_packed(runner: TensorRunner, requests: Sequence[RunRequest]) -> list[Run
 
 
 @torch.no_grad()
-def _scores(runner: TensorRunner, net: PackedNet, split: str) -> list[float]:
-    """Each copy's metric on `split` (may be non-finite)."""
+def _scores(runner: TensorRunner, net: PackedNet | FuncPackedNet, split: str) -> list[float]:
+    """Each copy's metric on `split` (may be non-finite), the model in eval mode."""
     x_all, y_all = runner._on_device[split]
     data = net.flat.detach()
+    net.train(False)
     totals = [0.0] * net.k
     count = 0
     for i in range(0, len(y_all), runner.eval_batch_size):
@@ -289,4 +373,12 @@ def _scores(runner: TensorRunner, net: PackedNet, split: str) -> list[float]:
     return [_finish(runner.metric, t, count) for t in totals]
 
 
-__all__ = ["PackedNet", "packable_model", "packable_spec", "run_packed"]
+__all__ = [
+    "FuncPackedNet",
+    "PackedNet",
+    "func_packable",
+    "pack",
+    "packable_model",
+    "packable_spec",
+    "run_packed",
+]
