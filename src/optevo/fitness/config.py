@@ -219,6 +219,17 @@ class SuiteFitness(_Shared):
     before it; left out of the stored configuration when off, so a configuration written
     before it reads back equal."""
 
+    screen_rule: Literal["full", "early-stop"] = "full"
+    """`full`: every screen rate trains its whole share of the schedule (the rule of every
+    preset before it; left out of the stored configuration). `early-stop`: the rates run
+    nearest the task's reference rate first, and a rate is stopped at the first checkpoint (a
+    quarter, half, three quarters of its screen) where it trails the best rate so far there by
+    more than `early_stop_margin` of that rate's gain over the trivial score: hopeless, it is
+    not chosen (`TaskScore.screen_stopped`)."""
+    early_stop_margin: Float = Field(0.5, gt=0, le=10)
+    """How far behind the best rate so far a screen rate may fall at a checkpoint before it
+    is stopped, as a fraction of the best rate's final gain over the trivial score."""
+
     @model_validator(mode="before")
     @classmethod
     def _single_task_fields(cls, raw: Any) -> Any:
@@ -235,6 +246,10 @@ class SuiteFitness(_Shared):
         data = handler(self)
         if isinstance(data, dict) and not self.fair_lr:
             data.pop("fair_lr", None)
+        if isinstance(data, dict) and self.screen_rule == "full":
+            data.pop("screen_rule", None)
+            if self.early_stop_margin == 0.5:
+                data.pop("early_stop_margin", None)
         return data
 
     @field_validator("tasks")
@@ -274,7 +289,8 @@ class SuiteFitness(_Shared):
         names = ", ".join(t.name for t in self.tasks)
         scale = "" if self.task_scale == 1 else f" at {self.task_scale:g}x their budget"
         fair = ", fair rate rule" if self.fair_lr else ""
-        return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}{fair}"
+        early = ", early-stopped screen" if self.screen_rule == "early-stop" else ""
+        return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}{fair}{early}"
 
 
 _SHARED = frozenset(_Shared.model_fields) | {"protocol"}

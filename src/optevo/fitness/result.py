@@ -106,9 +106,14 @@ class TaskScore:
     steps: int = 0
     """Optimizer steps the candidate trained on the task (screen and full run)."""
     lr_fallback: tuple[float, ...] = ()
+    screen_stopped: tuple[float, ...] = ()
+    """The early-stopped screen: the rates stopped as hopeless (written only when not
+    empty)."""
 
     def to_dict(self) -> dict[str, Any]:
         fallback = {"lr_fallback": list(self.lr_fallback)} if self.lr_fallback else {}
+        if self.screen_stopped:
+            fallback["screen_stopped"] = list(self.screen_stopped)
         return {
             "task": self.task,
             "size": self.size,
@@ -149,6 +154,7 @@ class TaskScore:
             error=None if error is None else str(error),
             steps=int(d.get("steps") or 0),
             lr_fallback=tuple(float(x) for x in d.get("lr_fallback") or ()),
+            screen_stopped=tuple(float(x) for x in d.get("screen_stopped") or ()),
         )
 
 

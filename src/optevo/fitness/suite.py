@@ -19,6 +19,12 @@ Per task (a registry task at its `search` or `validate` budget, times `task_scal
    train as one packed model (`optevo.tasks.packed`: stacked weights, the same seed, initial
    weights and batches per rate, the rule stepping each rate's row): the sequential runs'
    outcomes within float tolerance, 1.9-10.8x faster there (docs/results/packed-tasks/).
+   With the early-stopped screen (`SuiteFitness.screen_rule: early-stop`, off by default):
+   the rates run nearest the task's reference rate first, each scored at a quarter, half and
+   three quarters of its screen, and a rate that trails the best rate so far there by more
+   than `early_stop_margin` (0.5) of that rate's gain over the trivial score is stopped:
+   hopeless, it is not chosen (`TaskScore.screen_stopped`), and it costs only the steps it
+   trained. Packed screens are not early-stopped (their rates train together).
 2. Full run at the best remaining rate (ties: the one nearest the reference rate), scored on
    the validation split; a diverged run scores the trivial score ("diverged").
    With the fair rate rule (`FitnessConfig.fair_lr`, off by default; meant for the funnel's
@@ -54,7 +60,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from optevo import library
@@ -90,6 +96,37 @@ class TaskRun:
     """Optimizer steps trained in all (the screen's rates and the full run)."""
     fallback: tuple[float, ...] = ()
     """The fair rule: the rates whose full run diverged before `lr`'s."""
+    stopped: tuple[float, ...] = ()
+    """The early-stopped screen: the rates stopped as hopeless."""
+
+
+CHECKPOINTS = (0.25, 0.5, 0.75)
+"""Where the early-stopped screen looks at a rate: these fractions of its screen run."""
+
+
+@dataclass
+class Hopeless:
+    """The early-stopped screen's monitor of one rate (`SuiteFitness.screen_rule`): it
+    records the rate's score at each checkpoint, and stops the rate where it trails `best`
+    (the best rate so far, its score at each checkpoint) by more than `margin` times `gap`
+    (that rate's final gain over the trivial score)."""
+
+    best: dict[int, float]
+    gap: float
+    higher_is_better: bool
+    margin: float
+    seen: dict[int, float] = field(default_factory=dict)
+
+    def checkpoints(self, steps: int) -> tuple[int, ...]:
+        return tuple(sorted({max(1, round(steps * f)) for f in CHECKPOINTS} - {steps}))
+
+    def __call__(self, done: int, score: float) -> bool:
+        self.seen[done] = score
+        ref = self.best.get(done)
+        if ref is None or not self.gap > 0:
+            return False
+        behind = ref - score if self.higher_is_better else score - ref
+        return behind > self.margin * self.gap
 
 
 @dataclass(frozen=True)
@@ -149,6 +186,7 @@ def score_task(spec: OptimizerSpec, ref: TaskRef, config: SuiteFitness) -> TaskS
             screen=run.screen,
             steps=run.steps,
             lr_fallback=run.fallback,
+            screen_stopped=run.stopped,
         )
 
     def failed(message: str) -> TaskScore:
@@ -193,6 +231,8 @@ def adam_reference(ref: TaskRef, config: SuiteFitness) -> Reference:
         config.screen_lrs,
         device,
         config.fair_lr,
+        config.screen_rule,
+        config.early_stop_margin,
     )
     key = (ref.name, ref.size, config.seed, *protocol)
     if key not in _REFERENCES:
@@ -240,7 +280,13 @@ def screen_and_run(
         return _metric(out)
 
     grid = task_grid(config, task)
-    if packed_screen(task, runner, spec):
+    stopped: tuple[float, ...] = ()
+    if config.screen_rule == "early-stop" and not packed_screen(task, runner, spec):
+        screen, stopped, used = early_stopped_screen(
+            spec, task, config, runner, trivial, budget, screen_steps
+        )
+        trained += used
+    elif packed_screen(task, runner, spec):
         outs = run_packed(
             runner,
             [RunRequest.of(spec, lr, config.seed, budget, screen_steps, SPLIT) for lr in grid],
@@ -253,15 +299,15 @@ def screen_and_run(
     def passes(m: float | None) -> bool:
         return m is not None and _beats(m, trivial, hib)
 
-    passing = {lr: m for lr, m in screen.items() if passes(m)}
+    passing = {lr: m for lr, m in screen.items() if passes(m) and lr not in stopped}
     best = pick_best(dict(passing), hib, centre=task.reference_lr)
     if best is None:
-        return TaskRun("failed_screen", trivial, None, screen, trained)
+        return TaskRun("failed_screen", trivial, None, screen, trained, stopped=stopped)
     if not config.fair_lr:
         full = run(best, budget.total_steps)
         if full is None:
-            return TaskRun("diverged", trivial, best, screen, trained)
-        return TaskRun("ok", full, best, screen, trained)
+            return TaskRun("diverged", trivial, best, screen, trained, stopped=stopped)
+        return TaskRun("ok", full, best, screen, trained, stopped=stopped)
     # The fair rule: the half-decades around the screen's best, then the full run as the check.
     centre = best
     for lr in _half_decades(centre):
@@ -277,9 +323,49 @@ def screen_and_run(
     for lr in rates:
         full = run(lr, budget.total_steps)
         if full is not None:
-            return TaskRun("ok", full, lr, screen, trained, tuple(fallback))
+            return TaskRun("ok", full, lr, screen, trained, tuple(fallback), stopped)
         fallback.append(lr)
-    return TaskRun("diverged", trivial, rates[-1], screen, trained, tuple(fallback))
+    return TaskRun("diverged", trivial, rates[-1], screen, trained, tuple(fallback), stopped)
+
+
+def early_stopped_screen(
+    spec: OptimizerSpec,
+    task: Task,
+    config: SuiteFitness,
+    runner: Any,
+    trivial: float,
+    budget: Budget,
+    screen_steps: int,
+) -> tuple[dict[float, float | None], tuple[float, ...], int]:
+    """The screen of `task_grid` with hopeless rates stopped (`Hopeless`): the rates nearest
+    the task's reference rate first; (each rate's score, None when it diverged or was
+    stopped; the stopped rates; the steps trained)."""
+    hib = task.higher_is_better
+    order = sorted(
+        task_grid(config, task),
+        key=lambda lr: (abs(math.log10(lr) - math.log10(task.reference_lr)), lr),
+    )
+    screen: dict[float, float | None] = {}
+    stopped: list[float] = []
+    best: tuple[float, dict[int, float]] | None = None  # (final score, checkpoint scores)
+    trained = 0
+    for lr in order:
+        gap = 0.0 if best is None else abs(best[0] - trivial)
+        monitor = Hopeless({} if best is None else best[1], gap, hib, config.early_stop_margin)
+        request = RunRequest.of(spec, lr, config.seed, budget, screen_steps, SPLIT)
+        out = runner.run(request, monitor)
+        trained += out.steps
+        if out.status == "stopped":
+            screen[lr] = None
+            stopped.append(lr)
+            continue
+        metric = _metric(out)
+        screen[lr] = metric
+        if metric is None or not _beats(metric, trivial, hib):
+            continue
+        if best is None or _beats(metric, best[0], hib):
+            best = (metric, dict(monitor.seen))
+    return {lr: screen[lr] for lr in task_grid(config, task)}, tuple(stopped), trained
 
 
 def _half_decades(lr: float) -> tuple[float, float]:

@@ -163,6 +163,16 @@ class RunRequest:
         )
 
 
+class Monitor(Protocol):
+    """Watches a run at its checkpoints: `checkpoints(steps)` says at which steps (done) the
+    runner scores the run on the request's split; `__call__(done, score)` returns True to stop
+    it there (the outcome's status is then "stopped", its metric that score)."""
+
+    def checkpoints(self, steps: int) -> tuple[int, ...]: ...
+
+    def __call__(self, done: int, score: float) -> bool: ...
+
+
 class Runner(Protocol):
     def run(self, request: RunRequest) -> RunOutcome: ...
 

@@ -18,6 +18,7 @@ worst score follow the tensor tasks' rules (`optevo.tasks.base.DivergenceWatch`,
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -25,11 +26,12 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from optevo.tasks.base import METRIC_DIRECTION, RunOutcome, RunRequest
+from optevo.tasks.base import METRIC_DIRECTION, Monitor, RunOutcome, RunRequest
 from optevo.tasks.tensor import (
     Loss,
     _finish,
     _sums,
+    checked_stop,
     finish_run,
     train_steps,
     trivial_score,
@@ -126,17 +128,20 @@ class LoaderRunner:
         """The trivial predictor's score on `split` (`optevo.tasks.tensor.trivial_score`)."""
         return trivial_score(self.metric, self._all_targets("train"), self._all_targets(split))
 
-    def run(self, request: RunRequest) -> RunOutcome:
+    def run(self, request: RunRequest, monitor: Monitor | None = None) -> RunOutcome:
+        """One run (see the module); a `monitor` is asked at its checkpoints whether to stop."""
         t0 = time.perf_counter()
         self.check_pairing()
         torch.manual_seed(request.seed)
         model = self.make_model().to(self.device)
         opt = request.build(model.parameters())
         batches = self._passes(torch.Generator().manual_seed(request.seed))
+        stop, last = checked_stop(self, model, request.split, request.steps, monitor)
         status, done, watch = train_steps(
-            model, opt, batches, self.loss, request.steps, self.device
+            model, opt, batches, self.loss, request.steps, self.device, stop
         )
-        return finish_run(self, model, request.split, status, done, watch, t0)
+        at = last.get("score", math.nan)
+        return finish_run(self, model, request.split, status, done, watch, t0, at)
 
     def _passes(self, generator: torch.Generator) -> Iterator[tuple[Tensor, Tensor]]:
         """Training batches without end: a new pass over the train loader each time one ends,

@@ -31,6 +31,7 @@ from optevo.tasks.base import (
     BLOWUP,
     METRIC_DIRECTION,
     DivergenceWatch,
+    Monitor,
     RunOutcome,
     RunRequest,
     finite_weights,
@@ -140,9 +141,11 @@ def train_steps(
     loss: Loss,
     steps: int,
     device: str,
+    stop: Callable[[int], bool] | None = None,
 ) -> tuple[str, int, DivergenceWatch]:
     """The training loop of every tensor-like task: `steps` batches of `batches`, stopped by
-    the one divergence rule (`DivergenceWatch`); ("ok" or "diverged", steps done, the watch)."""
+    the one divergence rule (`DivergenceWatch`), or by `stop(done)` returning True (a monitor,
+    `checked_stop`); ("ok", "diverged" or "stopped", steps done, the watch)."""
     watch = DivergenceWatch(device, steps)
     status, done = "ok", 0
     model.train()
@@ -155,7 +158,30 @@ def train_steps(
         if watch.diverged(done, value):
             status = "diverged"
             break
+        if stop is not None and done < steps and stop(done):
+            status = "stopped"
+            break
     return status, done, watch
+
+
+def checked_stop(
+    runner: _Scored, model: nn.Module, split: str, steps: int, monitor: Monitor | None
+) -> tuple[Callable[[int], bool] | None, dict[str, float]]:
+    """`train_steps`'s `stop` for a monitor: at each of its checkpoints the model is scored
+    on `split` (then trained on) and the monitor decides; the dict holds the last score."""
+    if monitor is None:
+        return None, {}
+    at = set(monitor.checkpoints(steps))
+    last: dict[str, float] = {}
+
+    def stop(done: int) -> bool:
+        if done not in at:
+            return False
+        score = runner.score(model, split)
+        last["score"] = score
+        return bool(math.isfinite(score) and monitor(done, score)) or not math.isfinite(score)
+
+    return stop, last
 
 
 def finish_run(
@@ -166,13 +192,20 @@ def finish_run(
     done: int,
     watch: DivergenceWatch,
     t0: float,
+    stopped_at: float = math.nan,
 ) -> RunOutcome:
     """A run's outcome: diverged when a weight is not finite; the worst score when diverged
-    or not finite, and never worse than it (see the module)."""
+    or not finite, and never worse than it (see the module); a run its monitor stopped keeps
+    the score it was stopped at (`stopped_at`)."""
     if status == "ok" and not finite_weights(model):
         status = "diverged"
     worst = runner.worst(split)
-    score = worst if status == "diverged" else runner.score(model, split)
+    if status == "stopped" and not math.isfinite(stopped_at):
+        status = "diverged"  # a checkpoint's score was not finite
+    if status == "stopped":
+        score = stopped_at
+    else:
+        score = worst if status == "diverged" else runner.score(model, split)
     if not math.isfinite(score):
         score = worst
     score = max(score, worst) if runner.higher_is_better else min(score, worst)
@@ -237,7 +270,8 @@ class TensorRunner:
         """The trivial predictor's score on `split` (`trivial_score`)."""
         return trivial_score(self.metric, self.data.train[1], self.data.split(split)[1])
 
-    def run(self, request: RunRequest) -> RunOutcome:
+    def run(self, request: RunRequest, monitor: Monitor | None = None) -> RunOutcome:
+        """One run (see the module); a `monitor` is asked at its checkpoints whether to stop."""
         t0 = time.perf_counter()
         seed, steps = request.seed, request.steps
         torch.manual_seed(seed)
@@ -245,10 +279,12 @@ class TensorRunner:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         opt = request.build(model.parameters())
+        stop, last = checked_stop(self, model, request.split, steps, monitor)
         status, done, watch = train_steps(
-            model, opt, self._batches(seed), self.loss, steps, self.device
+            model, opt, self._batches(seed), self.loss, steps, self.device, stop
         )
-        return finish_run(self, model, request.split, status, done, watch, t0)
+        at = last.get("score", math.nan)
+        return finish_run(self, model, request.split, status, done, watch, t0, at)
 
     def _batches(self, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
         """Training batches without end: epochs of a random permutation drawn by a generator
