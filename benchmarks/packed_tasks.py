@@ -58,13 +58,13 @@ def one(name: str, mode: str, batch: str) -> dict[str, Any]:
     steps = max(1, round(budget.total_steps * config.task_screen_fraction))
     runner = build_runner(name, "search", "cpu")
     runs = [(spec, lr) for spec in named(BATCHES[batch]) for lr in task_grid(config, task)]
-    args = (config.seed, steps, budget.total_steps, budget.warmup_steps, budget.hold_steps)
+    requests = [RunRequest.of(s, lr, config.seed, budget, steps, SPLIT) for s, lr in runs]
     runner.worst(SPLIT)
     t0 = time.perf_counter()
     if mode == "packed":
-        outs = run_packed(runner, [RunRequest(s, lr, *args, SPLIT) for s, lr in runs])
+        outs = run_packed(runner, requests)
     else:
-        outs = [runner.run(spec, lr, *args, SPLIT) for spec, lr in runs]
+        outs = [runner.run(request) for request in requests]
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,

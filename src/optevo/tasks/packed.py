@@ -22,12 +22,11 @@ possibly nested, or one `nn.Linear`: the hand-written `PackedNet`), or any other
 a recurrent layer (`FuncPackedNet`: `torch.func.vmap` over `functional_call`, batch norm's
 running statistics one row per copy, dropout masks shared as each copy would draw them alone;
 `aten::lstm` has no batching rule, so the LSTM task stays sequential); and an optimizer spec of
-a genome without decoupled weight decay or random operations (`packable_spec`). Measured on
-the 2-core CPU while other work ran (one process, 3 copies, 2026-12-06, a first look, not a
-benchmark): the ConvNet of fashion-quick packed by `torch.func` took 1.8x the time of its
-sequential runs (grouped convolutions are slow on a CPU), the sort Transformer 1.0x (attention
-falls back to a loop), the teacher MLP by `PackedNet` 0.63x; so `PACKED_TASKS` is unchanged
-until `benchmarks/packed_tasks.py --tasks fashion-quick,sort-transformer` measures it.
+a genome without decoupled weight decay or random operations (`packable_spec`). On the 2-core
+CPU (`benchmarks/packed_tasks.py`, docs/results/packed-tasks/) `torch.func` packing of a
+7-rate screen is slower than the sequential runs: fashion-quick's ConvNet 0.57x (grouped
+convolutions), the sort Transformer 0.78x (attention falls back to a loop); so `PACKED_TASKS`
+keeps the three MLP-like tasks.
 Results equal the sequential runner's within float tolerance (a batched product sums in
 another order). Whether packing wins is a per-task measurement: `benchmarks/packed_tasks.py`.
 """
