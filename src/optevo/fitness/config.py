@@ -219,13 +219,17 @@ class SuiteFitness(_Shared):
     before it; left out of the stored configuration when off, so a configuration written
     before it reads back equal."""
 
-    screen_rule: Literal["full", "early-stop"] = "full"
+    screen_rule: Literal["full", "early-stop", "halving"] = "full"
     """`full`: every screen rate trains its whole share of the schedule (the rule of every
     preset before it; left out of the stored configuration). `early-stop`: the rates run
     nearest the task's reference rate first, and a rate is stopped at the first checkpoint (a
     quarter, half, three quarters of its screen) where it trails the best rate so far there by
     more than `early_stop_margin` of that rate's gain over the trivial score: hopeless, it is
-    not chosen (`TaskScore.screen_stopped`)."""
+    not chosen (`TaskScore.screen_stopped`). `halving`: successive halving over the rates
+    (`optevo.fitness.suite.halving_screen`): every rate trains to a quarter of its screen,
+    the better half goes on to the half, and so on (7 rates: 7, 4, 2, 1 rates train each
+    quarter: half the screen's steps); on a task whose runner cannot resume a run, the full
+    screen. Packed screens keep the full rule (their rates train together)."""
     early_stop_margin: Float = Field(0.5, gt=0, le=10)
     """How far behind the best rate so far a screen rate may fall at a checkpoint before it
     is stopped, as a fraction of the best rate's final gain over the trivial score."""
@@ -289,7 +293,9 @@ class SuiteFitness(_Shared):
         names = ", ".join(t.name for t in self.tasks)
         scale = "" if self.task_scale == 1 else f" at {self.task_scale:g}x their budget"
         fair = ", fair rate rule" if self.fair_lr else ""
-        early = ", early-stopped screen" if self.screen_rule == "early-stop" else ""
+        early = {"early-stop": ", early-stopped screen", "halving": ", halving screen"}.get(
+            self.screen_rule, ""
+        )
         return f"paired suite vs Adam of {len(self.tasks)} tasks ({names}){scale}{fair}{early}"
 
 

@@ -74,7 +74,7 @@ from optevo.tasks.base import Budget, RunOutcome, RunRequest, Task, TaskOptions
 from optevo.tasks.packed import packable_model, packable_spec, run_packed
 from optevo.tasks.registry import get_task
 from optevo.tasks.tensor import TensorRunner
-from optevo.transfer.lrtest import HALF_DECADE, norm_lr, pick_best
+from optevo.transfer.lrtest import HALF_DECADE, goodness, norm_lr, pick_best
 
 ADAM_LR = 1e-3
 """The rate of `screen_lrs` that lands on each task's reference rate."""
@@ -258,6 +258,55 @@ def compute_reference(ref: TaskRef, config: SuiteFitness, device: str) -> Refere
     return Reference(run.lr, run.score, trivial)
 
 
+class _Rates:
+    """The runs of one candidate on one task at one seed. With a runner that can resume a run
+    (`start`: `optevo.tasks.tensor.TensorSession`), a screen run is the start of the full run
+    at its rate: `screen` keeps the sessions that `keep` names alive, and `full` trains the
+    chosen rate's session on to the end instead of training its first steps again (the same
+    weights and score as a fresh full run: `TensorSession`). Otherwise every run is fresh."""
+
+    def __init__(
+        self, spec: OptimizerSpec, runner: Any, seed: int, budget: Budget, screen_steps: int
+    ) -> None:
+        self.spec, self.runner, self.seed, self.budget = spec, runner, seed, budget
+        self.screen_steps = screen_steps
+        self.resumable = callable(getattr(runner, "start", None))
+        self.sessions: dict[float, Any] = {}
+        self.trained = 0
+
+    def advance(self, lr: float, to: int) -> float | None:
+        """Rate `lr`'s run up to step `to` of its full run; its score (None: diverged)."""
+        if not self.resumable:
+            out = self.runner.run(self._request(lr, to))
+            self.trained += out.steps
+            return _metric(out)
+        session = self.sessions.get(lr)
+        if session is None:
+            session = self.sessions[lr] = self.runner.start(self._request(lr, None))
+        before = session.done
+        out = session.advance(to)
+        self.trained += out.steps - before
+        return _metric(out)
+
+    def screen(self, lr: float) -> float | None:
+        return self.advance(lr, self.screen_steps)
+
+    def full(self, lr: float) -> float | None:
+        score = self.advance(lr, self.budget.total_steps)
+        self.sessions.pop(lr, None)
+        return score
+
+    def keep(self, rates: Any) -> None:
+        """Free the sessions of every rate but `rates` (memory: a model and its optimizer
+        state each)."""
+        wanted = set(rates)
+        for lr in [lr for lr in self.sessions if lr not in wanted]:
+            del self.sessions[lr]
+
+    def _request(self, lr: float, steps: int | None) -> RunRequest:
+        return RunRequest.of(self.spec, lr, self.seed, self.budget, steps, SPLIT)
+
+
 def screen_and_run(
     spec: OptimizerSpec,
     task: Task,
@@ -271,61 +320,110 @@ def screen_and_run(
     budget = task_budget(task, ref.size, config.task_scale)
     screen_steps = max(1, round(budget.total_steps * config.task_screen_fraction))
     hib = task.higher_is_better
-    trained = 0
+    rates = _Rates(spec, runner, config.seed, budget, screen_steps)
+    centre = task.reference_lr
 
-    def run(lr: float, steps: int) -> float | None:
-        nonlocal trained
-        out = runner.run(RunRequest.of(spec, lr, config.seed, budget, steps, SPLIT))
-        trained += out.steps
-        return _metric(out)
+    def passes(m: float | None) -> bool:
+        return m is not None and _beats(m, trivial, hib)
+
+    def better(a: float | None, b: float | None) -> float | None:
+        """The better of two passing rates (`pick_best`'s order), None for none."""
+        pair = {lr: screen[lr] for lr in (a, b) if lr is not None}
+        return pick_best(pair, hib, centre=centre)
 
     grid = task_grid(config, task)
     stopped: tuple[float, ...] = ()
-    if config.screen_rule == "early-stop" and not packed_screen(task, runner, spec):
+    packed = packed_screen(task, runner, spec)
+    best: float | None = None
+    screen: dict[float, float | None]
+    if config.screen_rule == "early-stop" and not packed:
         screen, stopped, used = early_stopped_screen(
             spec, task, config, runner, trivial, budget, screen_steps
         )
-        trained += used
-    elif packed_screen(task, runner, spec):
+        rates.trained += used
+    elif config.screen_rule == "halving" and not packed and rates.resumable:
+        screen, stopped = halving_screen(rates, grid, hib, centre)
+    elif packed:
         outs = run_packed(
             runner,
             [RunRequest.of(spec, lr, config.seed, budget, screen_steps, SPLIT) for lr in grid],
         )
         screen = {lr: _metric(out) for lr, out in zip(grid, outs, strict=True)}
-        trained += sum(out.steps for out in outs)
+        rates.trained += sum(out.steps for out in outs)
     else:
-        screen = {lr: run(lr, screen_steps) for lr in grid}
-
-    def passes(m: float | None) -> bool:
-        return m is not None and _beats(m, trivial, hib)
+        screen = {}
+        for lr in grid:  # one session alive at a time beside the best's
+            screen[lr] = rates.screen(lr)
+            if passes(screen[lr]):
+                best = better(best, lr)
+            rates.keep([best])
 
     passing = {lr: m for lr, m in screen.items() if passes(m) and lr not in stopped}
-    best = pick_best(dict(passing), hib, centre=task.reference_lr)
+    best = pick_best(dict(passing), hib, centre=centre)
+    rates.keep([best])
     if best is None:
-        return TaskRun("failed_screen", trivial, None, screen, trained, stopped=stopped)
+        return TaskRun("failed_screen", trivial, None, screen, rates.trained, stopped=stopped)
     if not config.fair_lr:
-        full = run(best, budget.total_steps)
+        full = rates.full(best)
         if full is None:
-            return TaskRun("diverged", trivial, best, screen, trained, stopped=stopped)
-        return TaskRun("ok", full, best, screen, trained, stopped=stopped)
+            return TaskRun("diverged", trivial, best, screen, rates.trained, stopped=stopped)
+        return TaskRun("ok", full, best, screen, rates.trained, stopped=stopped)
     # The fair rule: the half-decades around the screen's best, then the full run as the check.
-    centre = best
-    for lr in _half_decades(centre):
+    centre_lr = best
+    for lr in _half_decades(centre_lr):
         if lr not in screen:
-            screen[lr] = run(lr, screen_steps)
+            screen[lr] = rates.screen(lr)
         if passes(screen[lr]):
             passing[lr] = screen[lr]
-    trio = {lr: passing[lr] for lr in passing if lr in (centre, *_half_decades(centre))}
-    best = pick_best(trio, hib, centre=centre)
+    rates.keep([centre_lr, *_half_decades(centre_lr)])
+    trio = {lr: passing[lr] for lr in passing if lr in (centre_lr, *_half_decades(centre_lr))}
+    best = pick_best(trio, hib, centre=centre_lr)
     assert best is not None
-    rates = [best, *sorted((lr for lr in passing if lr < best), reverse=True)]
+    order = [best, *sorted((lr for lr in passing if lr < best), reverse=True)]
     fallback: list[float] = []
-    for lr in rates:
-        full = run(lr, budget.total_steps)
+    for lr in order:
+        full = rates.full(lr)
         if full is not None:
-            return TaskRun("ok", full, lr, screen, trained, tuple(fallback), stopped)
+            return TaskRun("ok", full, lr, screen, rates.trained, tuple(fallback), stopped)
         fallback.append(lr)
-    return TaskRun("diverged", trivial, rates[-1], screen, trained, tuple(fallback), stopped)
+    return TaskRun("diverged", trivial, order[-1], screen, rates.trained, tuple(fallback), stopped)
+
+
+def halving_screen(
+    rates: _Rates, grid: tuple[float, ...], hib: bool, centre: float
+) -> tuple[dict[float, float | None], tuple[float, ...]]:
+    """The successive-halving screen (`SuiteFitness.screen_rule: halving`): every rate of
+    `grid` trains to the first checkpoint (`CHECKPOINTS`: a quarter of its screen) and is
+    scored; the better half (rounded up) of those that did not diverge trains on to the
+    next checkpoint, and so on; the rates left train to the screen's end. 7 rates: 7, 4, 2
+    and 1 train each quarter, half the steps of the full screen. Ranked by score, ties by
+    nearness to `centre` (`pick_best`'s order). (Each rate's screen score, None when it
+    diverged or was stopped; the stopped rates.)"""
+    steps = rates.screen_steps
+    marks = sorted({max(1, round(steps * f)) for f in CHECKPOINTS} | {steps})
+    alive = list(grid)
+    scores: dict[float, float | None] = {}
+    stopped: list[float] = []
+    for mark in marks:
+        for lr in alive:
+            scores[lr] = rates.advance(lr, mark)
+        alive = [lr for lr in alive if scores[lr] is not None]
+        if mark == steps:
+            break
+        ranked = sorted(
+            alive,
+            key=lambda lr: (
+                -goodness(scores[lr], hib),
+                abs(math.log10(lr) - math.log10(centre)),
+                lr,
+            ),
+        )
+        keep = ranked[: math.ceil(len(ranked) / 2)]
+        stopped += [lr for lr in alive if lr not in keep]
+        alive = [lr for lr in alive if lr in keep]
+        rates.keep(alive)
+    screen = {lr: (scores.get(lr) if lr not in stopped else None) for lr in grid}
+    return screen, tuple(stopped)
 
 
 def early_stopped_screen(

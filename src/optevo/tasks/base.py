@@ -206,9 +206,11 @@ class DivergenceWatch:
         self.last = math.nan
         """The last loss read (NaN before the first)."""
 
-    def diverged(self, done: int, loss: torch.Tensor | float) -> bool:
-        """Whether the run has diverged after `done` steps whose last loss is `loss`."""
-        if not (done == 1 or done % self.every == 0 or done == self.steps):
+    def diverged(self, done: int, loss: torch.Tensor | float, force: bool = False) -> bool:
+        """Whether the run has diverged after `done` steps whose last loss is `loss`; `force`
+        reads the loss whatever the step (the end of a segment of a resumable run, which
+        must be read there as a run of that length is at its last step)."""
+        if not (force or done == 1 or done % self.every == 0 or done == self.steps):
             return False
         self.last = loss if isinstance(loss, float) else float(loss.item())
         if done == 1:

@@ -142,20 +142,25 @@ def train_steps(
     steps: int,
     device: str,
     stop: Callable[[int], bool] | None = None,
+    watch: DivergenceWatch | None = None,
+    start: int = 0,
 ) -> tuple[str, int, DivergenceWatch]:
-    """The training loop of every tensor-like task: `steps` batches of `batches`, stopped by
-    the one divergence rule (`DivergenceWatch`), or by `stop(done)` returning True (a monitor,
-    `checked_stop`); ("ok", "diverged" or "stopped", steps done, the watch)."""
-    watch = DivergenceWatch(device, steps)
-    status, done = "ok", 0
+    """The training loop of every tensor-like task: batches of `batches` until `steps` are
+    done, stopped by the one divergence rule (`DivergenceWatch`), or by `stop(done)` returning
+    True (a monitor, `checked_stop`); ("ok", "diverged" or "stopped", steps done, the watch).
+    A resumable run (`TensorSession`) passes its own `watch` and the steps it has `start`ed
+    from: it trains steps `start + 1 .. steps`."""
+    watch = DivergenceWatch(device, steps) if watch is None else watch
+    status, done = "ok", start
     model.train()
-    for _, (x, y) in zip(range(steps), batches, strict=False):
+    # zip takes from the range first: a segment's end draws no batch of the next segment
+    for _, (x, y) in zip(range(steps - start), batches, strict=False):
         value = training_loss(loss, model(x), y)
         opt.zero_grad(set_to_none=True)
         value.backward()
         opt.step()
         done += 1
-        if watch.diverged(done, value):
+        if watch.diverged(done, value, force=done == steps):
             status = "diverged"
             break
         if stop is not None and done < steps and stop(done):
@@ -275,9 +280,7 @@ class TensorRunner:
         t0 = time.perf_counter()
         seed, steps = request.seed, request.steps
         torch.manual_seed(seed)
-        model = self.make_model().to(self.device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = self.new_model()
         opt = request.build(model.parameters())
         stop, last = checked_stop(self, model, request.split, steps, monitor)
         status, done, watch = train_steps(
@@ -285,6 +288,18 @@ class TensorRunner:
         )
         at = last.get("score", math.nan)
         return finish_run(self, model, request.split, status, done, watch, t0, at)
+
+    def new_model(self) -> nn.Module:
+        """A fresh model on the device, its initial weights drawn from torch's global RNG."""
+        model = self.make_model().to(self.device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return model
+
+    def start(self, request: RunRequest) -> TensorSession:
+        """`request`'s run as a resumable session (`TensorSession`): trained in segments, each
+        scored, up to `request.steps`."""
+        return TensorSession(self, request)
 
     def _batches(self, seed: int) -> Iterator[tuple[Tensor, Tensor]]:
         """Training batches without end: epochs of a random permutation drawn by a generator
@@ -311,11 +326,75 @@ class TensorRunner:
         return _finish(self.metric, total, count)
 
 
+class TensorSession:
+    """One run of a `TensorRunner` trained in segments: `advance(to)` trains up to step `to`
+    and returns the outcome a run of `to` steps (of the same schedule, `request.total_steps`
+    long) gets; the next `advance` trains on from there. Advanced in any number of segments,
+    a session ends with the weights, score and divergence of one uninterrupted `run` (its
+    own copy of torch's RNG state is swapped in for each segment, so sessions advanced in
+    turn do not share dropout draws). The screen of a fitness advances a rate to its screen's
+    end and, if the rate is chosen, on to the full run: the screen's steps are not trained
+    twice. A diverged session stays diverged."""
+
+    def __init__(self, runner: TensorRunner, request: RunRequest) -> None:
+        self.runner, self.request = runner, request
+        self.t0 = time.perf_counter()
+        torch.manual_seed(request.seed)
+        self.model = runner.new_model()
+        self.opt = request.build(self.model.parameters())
+        self._rng = _rng_state(runner.device)
+        self._batches = runner._batches(request.seed)
+        self.watch = DivergenceWatch(runner.device, request.steps)
+        self.done = 0
+        self.last: RunOutcome | None = None
+
+    def advance(self, to: int) -> RunOutcome:
+        """Train up to step `to` (at most `request.steps`) and score the request's split; the
+        outcome's `steps` is every step the session has trained."""
+        if not self.done <= to <= self.request.steps:
+            raise ValueError(f"advance to {to}: outside {self.done}..{self.request.steps}")
+        if self.last is not None and self.last.status == "diverged":
+            return self.last
+        runner = self.runner
+        outer = _rng_state(runner.device)
+        _set_rng_state(runner.device, self._rng)
+        try:
+            status, done, _ = train_steps(
+                self.model,
+                self.opt,
+                self._batches,
+                runner.loss,
+                to,
+                runner.device,
+                watch=self.watch,
+                start=self.done,
+            )
+        finally:
+            self._rng = _rng_state(runner.device)
+            _set_rng_state(runner.device, outer)
+        self.done = done
+        split = self.request.split
+        self.last = finish_run(runner, self.model, split, status, done, self.watch, self.t0)
+        return self.last
+
+
+def _rng_state(device: str) -> tuple[Tensor, Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if str(device).startswith("cuda") else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(device: str, state: tuple[Tensor, Tensor | None]) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 __all__ = [
     "BLOWUP",
     "SPLITS",
     "TensorData",
     "TensorRunner",
+    "TensorSession",
     "finish_run",
     "train_steps",
     "training_loss",
