@@ -34,7 +34,7 @@ import torch.nn.functional as F
 import common
 from common import fmt_fit, fmt_lr, load_note, median, section, sync, total_steps
 from optevo import library
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness import FitnessConfig, dataset_for, fitness, packed, preset, protocol, sequential
 from optevo.fitness.layout import new_model, validate
 from optevo.fitness.loop import train_copies
@@ -107,7 +107,7 @@ class PhaseTimer:
 
 
 def plain_adam_loop(
-    data: Dataset, steps: int, cfg: FitnessConfig, device: str, seed: int = 0
+    data: ImageSet, steps: int, cfg: FitnessConfig, device: str, seed: int = 0
 ) -> tuple[float, float]:
     """Train ConvNet(cfg.base) with torch.optim.Adam for `steps` steps, the way a user would:
     random minibatches (a fresh permutation per pass) of the in-memory training tensors,
@@ -142,7 +142,7 @@ def plain_adam_loop(
 
 
 def validation_batch_probe(
-    data: Dataset, cfg: FitnessConfig, device: str, repeats: int
+    data: ImageSet, cfg: FitnessConfig, device: str, repeats: int
 ) -> dict[int, float]:
     """Median seconds of one validation pass (`optevo.fitness.layout.validate`, a
     base-`cfg.base` model, all of `data.val`) at several eval batch sizes, interleaved in

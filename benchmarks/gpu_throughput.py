@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from optevo import library
-from optevo.data import Augment, Dataset
+from optevo.data import Augment, ImageSet
 from optevo.fitness.loop import train_packed
 from optevo.fitness.spec import CopySpec, TrainSpec
 from optevo.models import ConvNet
@@ -39,12 +39,19 @@ from optevo.models import ConvNet
 SCREEN_STEPS, FULL_STEPS, RATES = 800, 8000, 7
 
 
-def synthetic(n: int, size: int, device: str) -> Dataset:
+def synthetic(n: int, size: int, device: str) -> ImageSet:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(n, 3, size, size, generator=gen).to(device)
     y = torch.randint(0, 10, (n,), generator=gen).to(device)
     empty = (torch.empty(0, 3, size, size), torch.empty(0, dtype=torch.int64))
-    return Dataset((x, y), empty, 10, "synthetic", (0.0,) * 3, (1.0,) * 3)
+    return ImageSet(
+        name="synthetic",
+        train=(x, y),
+        val=empty,
+        num_classes=10,
+        mean=(0.0,) * 3,
+        std=(1.0,) * 3,
+    )
 
 
 def sync(device: str) -> None:
@@ -53,7 +60,7 @@ def sync(device: str) -> None:
 
 
 def step_seconds(
-    k: int, data: Dataset, spec: TrainSpec, short: int, long: int, device: str
+    k: int, data: ImageSet, spec: TrainSpec, short: int, long: int, device: str
 ) -> float:
     """Seconds per training step of a k-copy packed model (long run minus short run)."""
     genome = library.genome("Adam")
@@ -72,7 +79,7 @@ def step_seconds(
 
 
 def plain_seconds(
-    data: Dataset, base: int, batch: int, short: int, long: int, device: str
+    data: ImageSet, base: int, batch: int, short: int, long: int, device: str
 ) -> float:
     """Seconds per step of plain eager PyTorch: ConvNet + torch.optim.Adam(foreach=True)."""
     times = []

@@ -28,7 +28,7 @@ import torch
 import common
 from common import fmt_lr, load_note, median, section, sync
 from optevo import library
-from optevo.data import Augment, Dataset
+from optevo.data import Augment, ImageSet
 from optevo.fitness import FitnessConfig, RunResult, dataset_for, preset
 from optevo.fitness import loop as loop_mod
 from optevo.fitness.loop import train_copies
@@ -55,13 +55,13 @@ def record_layout(picked: list[str]) -> Iterator[None]:
         loop_mod.run = saved
 
 
-def synthetic_dataset(n: int, seed: int = 0) -> Dataset:
+def synthetic_dataset(n: int, seed: int = 0) -> ImageSet:
     """Random 3x32x32 images and labels (CIFAR's shape; the files are not needed for timing)."""
     gen = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 3, 32, 32, generator=gen)
     y = torch.randint(0, 10, (n,), generator=gen)
     empty = (torch.empty(0, 3, 32, 32), torch.empty(0, dtype=torch.int64))
-    return Dataset(
+    return ImageSet(
         train=(x, y),
         val=empty,
         num_classes=10,
@@ -72,7 +72,7 @@ def synthetic_dataset(n: int, seed: int = 0) -> Dataset:
 
 
 def bench_screen(
-    label: str, data: Dataset, cfg: FitnessConfig, steps: int, repeats: int, device: str
+    label: str, data: ImageSet, cfg: FitnessConfig, steps: int, repeats: int, device: str
 ) -> dict[str, Any]:
     print(
         f"\n--- {label}: {data}, ConvNet base {cfg.base}, batch {cfg.batch_size}, "

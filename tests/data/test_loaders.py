@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from optevo.data import NAMES, Dataset, load
+from optevo.data import NAMES, ImageSet, load
 from optevo.data.augment import DEFAULT_AUGMENT
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
@@ -29,14 +29,14 @@ def _pixels(n: int, pixels_per_image: int, seed: int = 1) -> np.ndarray:
     return data
 
 
-def _recover(images: torch.Tensor, dataset: Dataset) -> np.ndarray:
+def _recover(images: torch.Tensor, dataset: ImageSet) -> np.ndarray:
     """Undo the normalisation back to integer pixels."""
     mean = torch.tensor(dataset.mean, dtype=torch.float64).view(1, -1, 1, 1)
     std = torch.tensor(dataset.std, dtype=torch.float64).view(1, -1, 1, 1)
     return torch.round((images.double() * std + mean) * 255).to(torch.uint8).numpy()
 
 
-def _source_index(images: torch.Tensor, dataset: Dataset) -> np.ndarray:
+def _source_index(images: torch.Tensor, dataset: ImageSet) -> np.ndarray:
     return _recover(images, dataset)[:, 0, 0, 0].astype(np.int64) // 8
 
 
@@ -414,7 +414,7 @@ def test_digits_takes_no_root(tmp_path: Path) -> None:
 # ---------------------------------------------------------------------------- CIFAR-10/100
 
 
-def _check_cifar(data: Dataset, pixels: np.ndarray, labels: np.ndarray, classes: int) -> None:
+def _check_cifar(data: ImageSet, pixels: np.ndarray, labels: np.ndarray, classes: int) -> None:
     assert data.num_classes == classes
     assert (data.in_channels, data.image_size) == (3, 32)
     assert len(data.mean) == len(data.std) == 3

@@ -32,7 +32,7 @@ from optevo.schedules import BASE_SCHEDULE
 from optevo.search.candidates import random_genome
 
 if TYPE_CHECKING:
-    from optevo.data import Dataset
+    from optevo.data import ImageSet
     from optevo.fitness import FitnessConfig, FitnessResult
 
 
@@ -93,7 +93,7 @@ def evaluate(
         fail("name at least one genome, or pass --random N")
     if out is not None:
         check_output_path(out)
-    data: Dataset | None = None
+    data: ImageSet | None = None
     if isinstance(cfg, SuiteFitness):  # the paired multi-task fitness: tasks load their data
         try:
             check_device(cfg.device)
@@ -134,7 +134,7 @@ Row = tuple[str, Genome, "FitnessResult"]
 def _evaluate_all(
     candidates: list[tuple[str, Genome, str]],
     cfg: FitnessConfig,
-    data: Dataset | None,
+    data: ImageSet | None,
     out: Path | None,
 ) -> list[Row]:
     """Evaluate each candidate, print its outcome (with the reason of an `error`) and append

@@ -3,6 +3,10 @@
 ``load(name)`` reads the training files of a data set, holds out a validation split and
 normalises both splits with per-channel statistics of the training split. Test sets are never
 read: the search must not see them.
+
+Readers and loaders: the ``read_*`` functions (``idx.read_fashion_mnist``,
+``cifar.read_cifar``, ``digits.read_digits``) read files into ``RawImages``, numpy arrays
+before any split; ``load`` turns those into an ``ImageSet``.
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ import numpy as np
 import torch
 
 from optevo.data.augment import Augment
-from optevo.data.cifar import CIFAR10, CIFAR100, load_cifar
-from optevo.data.dataset import Dataset
-from optevo.data.digits import DIGITS_CLASSES, load_digits
-from optevo.data.idx import FASHION_MNIST_CLASSES, load_fashion_mnist
+from optevo.data.cifar import CIFAR10, CIFAR100, read_cifar
+from optevo.data.digits import DIGITS_CLASSES, read_digits
+from optevo.data.idx import FASHION_MNIST_CLASSES, read_fashion_mnist
+from optevo.data.images import ImageSet
 from optevo.data.raw import RawImages
 from optevo.data.split import channel_stats, normalise, split_indices
 
-__all__ = ["NAMES", "Augment", "Dataset", "load"]
+__all__ = ["NAMES", "Augment", "Dataset", "ImageSet", "load"]
+
+# The old name, kept for user code: one type, not a subclass.
+Dataset = ImageSet
 
 
 @dataclass(frozen=True)
@@ -35,13 +42,17 @@ class _Source:
 
 
 def _digits_reader(root: Path | None) -> RawImages:
-    return load_digits()
+    return read_digits()
+
+
+def _fashion_mnist_reader(root: Path | None) -> RawImages:
+    return read_fashion_mnist(root, "train")  # the test files are never read
 
 
 _SOURCES: dict[str, _Source] = {
-    "fashion-mnist": _Source(load_fashion_mnist, FASHION_MNIST_CLASSES, 5000),
-    "cifar10": _Source(lambda root: load_cifar(CIFAR10, root), CIFAR10.num_classes, 5000),
-    "cifar100": _Source(lambda root: load_cifar(CIFAR100, root), CIFAR100.num_classes, 5000),
+    "fashion-mnist": _Source(_fashion_mnist_reader, FASHION_MNIST_CLASSES, 5000),
+    "cifar10": _Source(lambda root: read_cifar(CIFAR10, root), CIFAR10.num_classes, 5000),
+    "cifar100": _Source(lambda root: read_cifar(CIFAR100, root), CIFAR100.num_classes, 5000),
     # 360 is 20% of the 1,797 images; 5,000 would exceed the whole set.
     "digits": _Source(_digits_reader, DIGITS_CLASSES, 360, takes_root=False),
 }
@@ -54,7 +65,7 @@ def load(
     root: str | os.PathLike[str] | None = None,
     val_size: int | None = None,
     seed: int = 0,
-) -> Dataset:
+) -> ImageSet:
     """Load a data set's training files and split off a validation set.
 
     Args:
@@ -69,8 +80,10 @@ def load(
         seed: seeds the permutation that picks the validation images.
 
     Returns:
-        A ``Dataset`` whose images are float32 in [0, 1], then normalised per channel with the
-        mean and standard deviation of the training split only.
+        An ``ImageSet`` whose images are float32 in [0, 1], then normalised per channel with
+        the mean and standard deviation of the training split only (``normalised`` is True);
+        ``test`` is None (test files are never read) and ``max_value`` is the files' (255, or
+        16 for digits).
 
     Raises:
         FileNotFoundError: a directory, file or archive member is missing.
@@ -89,13 +102,15 @@ def load(
     )
     train_images = raw.images[train_idx]
     mean, std = channel_stats(train_images, raw.max_value)
-    return Dataset(
+    return ImageSet(
+        name=name,
         train=(normalise(train_images, raw.max_value, mean, std), _labels(raw, train_idx)),
         val=(normalise(raw.images[val_idx], raw.max_value, mean, std), _labels(raw, val_idx)),
+        test=None,
         num_classes=source.num_classes,
-        name=name,
         mean=mean,
         std=std,
+        max_value=raw.max_value,
     )
 
 

@@ -276,7 +276,7 @@ def _batch_files(root: Path, fmt: CifarFormat) -> list[tuple[str, bytes]]:
     )
 
 
-def load_cifar(fmt: CifarFormat, root: Path | None = None) -> RawImages:
+def read_cifar(fmt: CifarFormat, root: Path | None = None) -> RawImages:
     """Read the training batches of CIFAR-10 or CIFAR-100 (the test batch is not read).
 
     Args:

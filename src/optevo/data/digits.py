@@ -9,9 +9,9 @@ from optevo.data.raw import RawImages
 DIGITS_CLASSES = 10
 
 
-def load_digits() -> RawImages:
+def read_digits() -> RawImages:
     """All 1,797 images of ``sklearn.datasets.load_digits`` as ``1 x 8 x 8``, values 0..16."""
-    # Imported here: scikit-learn takes about a second to import and only this loader needs it.
+    # Imported here: scikit-learn takes about a second to import and only this reader needs it.
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()

@@ -82,7 +82,7 @@ def _decode(fh: BinaryIO, path: Path, magic: int, max_bytes: int) -> np.ndarray:
     if expected > max_bytes:
         raise ValueError(
             f"{path}: header gives dimensions {dims} = {expected:,} bytes of data, more than "
-            f"the {max_bytes:,} this loader reads"
+            f"the {max_bytes:,} this reader reads"
         )
     data = np.empty(expected, dtype=np.uint8)
     got = _read_into(fh, memoryview(cast(Any, data)))
@@ -116,12 +116,6 @@ def _find(root: Path, stem: str, what: str) -> Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"{root}: neither {stem} nor {stem}.gz ({what}) found; {_INSTALL_HINT}")
-
-
-def load_fashion_mnist(root: Path | None = None) -> RawImages:
-    """Read the 60,000 Fashion-MNIST training images and labels (the test files are not read:
-    the search must not see them). `read_fashion_mnist(root, "train")`."""
-    return read_fashion_mnist(root, "train")
 
 
 def read_fashion_mnist(root: Path | None = None, split: str = "train") -> RawImages:

@@ -1,4 +1,4 @@
-"""The in-memory form every loader returns before splitting and normalisation."""
+"""The in-memory form every reader returns before splitting and normalisation."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness.spec import CopySpec, TrainSpec, autocast
 from optevo.models import ConvNet
 
@@ -73,7 +73,7 @@ class Layout:
         raise NotImplementedError
 
 
-def new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNet:
+def new_model(data: ImageSet, spec: TrainSpec, seed: int, device: str) -> ConvNet:
     """The surrogate ConvNet of one copy, initialised from `seed`."""
     torch.manual_seed(seed)
     model = ConvNet(
@@ -91,7 +91,7 @@ def new_model(data: Dataset, spec: TrainSpec, seed: int, device: str) -> ConvNet
 
 @torch.no_grad()
 def validate(
-    model: torch.nn.Module, data: Dataset, spec: TrainSpec, device: str
+    model: torch.nn.Module, data: ImageSet, spec: TrainSpec, device: str
 ) -> list[tuple[float, float]]:
     """Held-out (loss, accuracy) of each copy of a ConvNet (one copy) or GroupedConvNet."""
     model.eval()

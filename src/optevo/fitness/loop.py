@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness.layout import EpochStats, Layout
 from optevo.fitness.packed import PackedLayout
 from optevo.fitness.result import RunResult
@@ -34,7 +34,7 @@ from optevo.space.genome import Genome
 
 def train_copies(
     genome: Genome,
-    data: Dataset,
+    data: ImageSet,
     spec: TrainSpec,
     lrs: Sequence[float],
     seeds: Sequence[int] | None = None,
@@ -52,7 +52,7 @@ def train_copies(
 
 def train_packed(
     copies: Sequence[CopySpec],
-    data: Dataset,
+    data: ImageSet,
     spec: TrainSpec,
     layout: LayoutName = "auto",
 ) -> list[RunResult]:
@@ -75,7 +75,12 @@ class Batches:
     """The training batches of a run: a seeded permutation per pass over the data, moved to the
     device once, augmented there with a seeded generator."""
 
-    def __init__(self, data: Dataset, spec: TrainSpec, device: str) -> None:
+    def __init__(self, data: ImageSet, spec: TrainSpec, device: str) -> None:
+        if not data.normalised:
+            raise ValueError(
+                f"{data.name}: the fitness trains on normalised float32 images (as "
+                "optevo.data.load returns them), not raw uint8 pixels"
+            )
         x, y = data.train
         self.x = x.to(device)
         self.y = y.to(device)
@@ -104,7 +109,7 @@ class Batches:
         return xb, self.y.index_select(0, idx)
 
 
-def run(copies: Layout, data: Dataset, spec: TrainSpec, device: str) -> list[RunResult]:
+def run(copies: Layout, data: ImageSet, spec: TrainSpec, device: str) -> list[RunResult]:
     """The training loop of every layout: per epoch, the running training accuracy and loss
     of each copy, the divergence check and stop rules, validation, and retiring the copies
     that stopped (the others go on)."""

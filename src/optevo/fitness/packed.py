@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness.cuda_graphs import GRAPH_WARMUP_STEPS, STEP_VALUE_BUFFERS, graph_backend
 from optevo.fitness.layout import EpochStats, Layout, new_model, validate
 from optevo.fitness.spec import CopySpec, TrainSpec, autocast
@@ -51,7 +51,9 @@ class PackedLayout(Layout):
     the batch, and the per-step scalars of every rule, one vector for all groups written
     before each step (`_load_step_values`). On CUDA that step is captured as a graph."""
 
-    def __init__(self, copies: list[CopySpec], data: Dataset, spec: TrainSpec, device: str) -> None:
+    def __init__(
+        self, copies: list[CopySpec], data: ImageSet, spec: TrainSpec, device: str
+    ) -> None:
         self.data, self.spec, self.device = data, spec, device
         keys: dict[tuple[Genome, str], list[int]] = {}
         for i, c in enumerate(copies):

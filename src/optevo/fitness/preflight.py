@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness.config import SingleTaskFitness
 from optevo.fitness.spec import resolve_device
 
@@ -27,10 +27,16 @@ def check_device(device: str) -> None:
         raise ValueError(f"device {device!r}: no MPS device is available here")
 
 
-def preflight(config: SingleTaskFitness, data: Dataset) -> None:
+def preflight(config: SingleTaskFitness, data: ImageSet) -> None:
     """Raise ValueError now for a config that would make every evaluation an `error`: a
-    device that is not there, or a batch larger than the training split."""
+    device that is not there, raw (not normalised) images, or a batch larger than the training
+    split."""
     check_device(config.device)
+    if not data.normalised:
+        raise ValueError(
+            f"{data.name}: the fitness trains on normalised float32 images (as "
+            "optevo.data.load returns them), not raw uint8 pixels"
+        )
     n = len(data.train[1])
     if config.batch_size > n:
         raise ValueError(

@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from optevo.data import Dataset, load
+from optevo.data import ImageSet, load
 from optevo.fitness.config import FitnessConfig, SingleTaskFitness, SuiteFitness
 from optevo.fitness.loop import train_copies, train_packed
 from optevo.fitness.result import FitnessResult, RunResult
@@ -51,11 +51,11 @@ def guarded(run: Callable[[], T], on_error: Callable[[str], T]) -> T:
 
 
 @functools.lru_cache(maxsize=4)
-def _dataset(name: str, root: str | None, val_size: int | None, seed: int) -> Dataset:
+def _dataset(name: str, root: str | None, val_size: int | None, seed: int) -> ImageSet:
     return load(name, root, val_size, seed)
 
 
-def dataset_for(config: SingleTaskFitness) -> Dataset:
+def dataset_for(config: SingleTaskFitness) -> ImageSet:
     """The config's data set (loaded once per process and kept in memory)."""
     return _dataset(config.dataset, config.data_root, config.val_size, config.split_seed)
 
@@ -78,7 +78,7 @@ def fitness(
     genome: Genome | str,
     config: FitnessConfig,
     schedule: str | None = None,
-    data: Dataset | None = None,
+    data: ImageSet | None = None,
 ) -> FitnessResult:
     """Evaluate a genome (or a named optimizer, with its learning-rate factor) by SPEC 5.
 
@@ -110,7 +110,7 @@ def fitness_many(
     genomes: Sequence[Genome | str],
     config: FitnessConfig,
     schedules: Sequence[str | None] | None = None,
-    data: Dataset | None = None,
+    data: ImageSet | None = None,
 ) -> list[FitnessResult]:
     """Evaluate every genome (or named optimizer) by SPEC 5, packed `config.pack_copies`
     model copies at a time. Layout "sequential" (and "auto" off CUDA, where one model
@@ -168,7 +168,7 @@ def train_spec(config: SingleTaskFitness, schedule: str, screen: bool) -> TrainS
 
 
 def _protocol(
-    genome: Genome, schedule: str, config: SingleTaskFitness, data: Dataset
+    genome: Genome, schedule: str, config: SingleTaskFitness, data: ImageSet
 ) -> FitnessResult:
     screen_runs = train_copies(
         genome,
@@ -216,7 +216,7 @@ def _screen(screen_runs: list[RunResult]) -> dict[float, float]:
 
 
 def _chunk(
-    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: Dataset
+    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: ImageSet
 ) -> list[FitnessResult]:
     t0 = time.perf_counter()
     failure: list[str] = []
@@ -239,7 +239,7 @@ def _chunk(
 
 
 def _packed_protocol(
-    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: Dataset
+    items: list[tuple[Genome, str]], config: SingleTaskFitness, data: ImageSet
 ) -> list[FitnessResult]:
     lrs = config.screen_lrs
     copies = [CopySpec(g, lr, config.seed, s) for g, s in items for lr in lrs]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from optevo.data import Dataset
+from optevo.data import ImageSet
 from optevo.fitness.layout import Layout, new_model, validate
 from optevo.fitness.spec import CopySpec, TrainSpec, autocast
 from optevo.optim.evolved import EvolvedOptimizer
@@ -16,7 +16,7 @@ from optevo.optim.evolved import EvolvedOptimizer
 class SequentialLayout(Layout):
     """One copy: a ConvNet and its `EvolvedOptimizer`."""
 
-    def __init__(self, copy: CopySpec, data: Dataset, spec: TrainSpec, device: str) -> None:
+    def __init__(self, copy: CopySpec, data: ImageSet, spec: TrainSpec, device: str) -> None:
         self.specs, self.k, self.output_order = [copy], 1, [0]
         self.data, self.spec, self.device = data, spec, device
         self.model = new_model(data, spec, copy.seed, device)

@@ -13,7 +13,7 @@ import functools
 import socket
 from typing import Any
 
-from optevo.data import Dataset, load
+from optevo.data import ImageSet, load
 from optevo.fitness import FitnessConfig, FitnessResult, fitness, fitness_many, guarded
 from optevo.fitness.config import SingleTaskFitness
 from optevo.search.config import RunConfig, stored_run_config
@@ -29,7 +29,7 @@ class Worker:
         self.stage_configs: dict[str, FitnessConfig] = {
             stage: config.stage_fitness(stage) for stage in config.stages()
         }
-        self._data: dict[tuple[Any, ...], Dataset] = {}
+        self._data: dict[tuple[Any, ...], ImageSet] = {}
         self.host = socket.gethostname()
 
     @classmethod
@@ -37,13 +37,13 @@ class Worker:
         """A worker of the run configuration an executor sent (its JSON)."""
         return cls(stored_run_config(config_json, source="the worker's run configuration"))
 
-    def data(self, cfg: SingleTaskFitness) -> Dataset:
+    def data(self, cfg: SingleTaskFitness) -> ImageSet:
         key = (cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         if key not in self._data:
             self._data[key] = load(cfg.dataset, cfg.data_root, cfg.val_size, cfg.split_seed)
         return self._data[key]
 
-    def data_for(self, cfg: FitnessConfig) -> Dataset | None:
+    def data_for(self, cfg: FitnessConfig) -> ImageSet | None:
         """The data set a stage trains on; None for a suite fitness (its tasks load their own
         data, once per process, and Adam's reference runs on them are kept there too)."""
         return self.data(cfg) if isinstance(cfg, SingleTaskFitness) else None

@@ -34,6 +34,7 @@ from torch import nn
 
 from optevo.data.augment import Augment
 from optevo.data.idx import FASHION_FILES
+from optevo.data.images import ImageSet
 from optevo.data.randaugment import ProgressiveRandAugment, RandAugment
 from optevo.tasks import bench_data as ds
 from optevo.tasks.base import Budget, Runner, Task, TaskOptions
@@ -56,7 +57,7 @@ def _after(augment: Augment) -> Callable[[torch.Tensor, float, torch.Generator],
 
 
 def _build_convnet(
-    load: Callable[[Path | None], ds.ImageSet], base: int, augment: Augment
+    load: Callable[[Path | None], ImageSet], base: int, augment: Augment
 ) -> Callable[[TaskOptions, Budget], Runner]:
     from optevo.models import ConvNet
     from optevo.tasks.classify import ClassificationRunner
@@ -65,7 +66,7 @@ def _build_convnet(
         data = opts.data or load(None if opts.root is None else Path(opts.root))
         kwargs = {"base": base, **opts.model}
         c = data.train[0].shape[1]
-        pipeline = ImagePipeline(data.mean, data.std, after=_after(augment))
+        pipeline = ImagePipeline(data.mean, data.std, data.max_value, after=_after(augment))
         return ClassificationRunner(
             data,
             lambda: ConvNet(in_channels=c, num_classes=data.num_classes, **kwargs),
@@ -79,7 +80,7 @@ def _build_convnet(
 
 
 def _build_effnet_scratch(
-    load: Callable[[Path | None], ds.ImageSet],
+    load: Callable[[Path | None], ImageSet],
 ) -> Callable[[TaskOptions, Budget], Runner]:
     from optevo.models.efficientnet import EfficientNetV2S
     from optevo.tasks.classify import ClassificationRunner
@@ -90,6 +91,7 @@ def _build_effnet_scratch(
         pipeline = ImagePipeline(
             data.mean,
             data.std,
+            data.max_value,
             before=lambda x, progress, gen: randaug(x, progress, gen),
             after=_after(Augment(crop=True, flip=True)),
         )
@@ -116,6 +118,7 @@ def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
     pipeline = ImagePipeline(
         data.mean,
         data.std,
+        data.max_value,
         before=lambda x, progress, gen: random_crop_to(x, crop, gen),
         after=_after(translate),
         eval_crop=crop,
@@ -131,7 +134,7 @@ def _build_tiny(opts: TaskOptions, budget: Budget) -> Runner:
 
 
 def _build_finetune(
-    load: Callable[..., ds.ImageSet], name: str, files: str
+    load: Callable[..., ImageSet], name: str, files: str
 ) -> Callable[[TaskOptions, Budget], Runner]:
     from optevo.models.efficientnet import EfficientNetV2S, load_checkpoint
     from optevo.tasks.classify import ClassificationRunner
@@ -159,6 +162,7 @@ def _build_finetune(
         pipeline = ImagePipeline(
             data.mean,
             data.std,
+            data.max_value,
             before=lambda x, progress, gen: randaug(x, progress, gen),
             after=_after(Augment(flip=True)),
         )
@@ -186,7 +190,7 @@ def _build_ptb(opts: TaskOptions, budget: Budget) -> Runner:
 _SCRATCH = Budget(total_steps=96_000, warmup_steps=6_400, hold_steps=12_800, batch_size=64)
 
 
-def _finetune_task(name: str, column: str, load: Callable[..., ds.ImageSet], files: str) -> Task:
+def _finetune_task(name: str, column: str, load: Callable[..., ImageSet], files: str) -> Task:
     """SPEC 7.5's fine-tuning of ImageNet EfficientNetV2-S on data set `name`."""
     return Task(
         f"{name}-finetune",

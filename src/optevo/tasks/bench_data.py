@@ -41,32 +41,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from optevo.data.cifar import CIFAR10, CIFAR100, CifarFormat, load_cifar
+from optevo.data.cifar import CIFAR10, CIFAR100, CifarFormat, read_cifar
 from optevo.data.idx import read_fashion_mnist
+from optevo.data.images import ImageSet, Split
 from optevo.data.split import channel_stats, split_indices
-
-Split = tuple[Tensor, Tensor]
-
-
-@dataclass(frozen=True, eq=False)
-class ImageSet:
-    """uint8 images `N x C x H x W` and int64 labels for train / val / test, with the training
-    split's per-channel mean and std (pixel values in [0, 1])."""
-
-    name: str
-    train: Split
-    val: Split
-    test: Split
-    num_classes: int
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __repr__(self) -> str:
-        c, h, w = self.train[0].shape[1:]
-        return (
-            f"ImageSet({self.name!r}, train={len(self.train[1])}, val={len(self.val[1])}, "
-            f"test={len(self.test[1])}, {c}x{h}x{w}, classes={self.num_classes})"
-        )
 
 
 def _need(path: Path, what: str, files: str) -> Path:
@@ -91,7 +69,8 @@ def make_set(
     test: tuple[np.ndarray, np.ndarray],
     num_classes: int,
 ) -> ImageSet:
-    """An ImageSet from uint8 arrays; checks shapes and label ranges."""
+    """An ImageSet of raw uint8 pixels (8-bit, `max_value` 255) from numpy arrays; checks
+    shapes and label ranges."""
     for split, (x, y) in (("train", train), ("val", val), ("test", test)):
         if x.dtype != np.uint8 or x.ndim != 4:
             raise ValueError(f"{name} {split}: images must be uint8 N x C x H x W")
@@ -110,7 +89,16 @@ def make_set(
             x = x.copy()
         return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
-    return ImageSet(name, t(train), t(val), t(test), num_classes, mean, std)
+    return ImageSet(
+        name=name,
+        train=t(train),
+        val=t(val),
+        test=t(test),
+        num_classes=num_classes,
+        mean=mean,
+        std=std,
+        max_value=255,
+    )
 
 
 # -- image files ---------------------------------------------------------------------------
@@ -161,9 +149,9 @@ def fashion_mnist_set(root: Path | None = None, val_size: int = 5000) -> ImageSe
 
 
 def load_cifar_set(fmt: CifarFormat, root: Path | None = None, val_size: int = 5000) -> ImageSet:
-    train_raw = load_cifar(fmt, root)
+    train_raw = read_cifar(fmt, root)
     test_fmt = dataclasses.replace(fmt, batches=("test_batch",) if fmt is CIFAR10 else ("test",))
-    test_raw = load_cifar(test_fmt, root)
+    test_raw = read_cifar(test_fmt, root)
     train, val = _split(fmt.name, train_raw.images, train_raw.labels, val_size)
     return make_set(fmt.name, train, val, (test_raw.images, test_raw.labels), fmt.num_classes)
 

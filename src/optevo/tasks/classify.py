@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from optevo.data.images import ImageSet
 from optevo.tasks.base import DivergenceWatch, RunOutcome, RunRequest, finite_weights
-from optevo.tasks.bench_data import ImageSet
 
 __all__ = [
     "ClassificationRunner",
@@ -59,16 +59,21 @@ def centre_crop(x: Tensor, size: int) -> Tensor:
 
 @dataclass
 class ImagePipeline:
-    """How batches reach the model: `before` on [0, 1] pixels (RandAugment), normalisation,
-    `after` on normalised pixels (crop, flip, cutout: a zero there is the mean colour), and
-    `eval_crop` for scoring (TinyImageNet: centre 64 of 72)."""
+    """How batches of raw pixels reach the model: scaled to [0, 1] by `max_value` (the
+    ImageSet's: 255 for 8-bit images), `before` on [0, 1] pixels (RandAugment), normalisation
+    by `mean` and `std`, `after` on normalised pixels (crop, flip, cutout: a zero there is the
+    mean colour), and `eval_crop` for scoring (TinyImageNet: centre 64 of 72)."""
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    max_value: int
     before: Transform | None = None
     after: Transform | None = None
     eval_crop: int | None = None
     channels_last: bool = True
+
+    def _scale(self, x: Tensor) -> Tensor:
+        return x.float() / self.max_value
 
     def _normalise(self, x: Tensor) -> Tensor:
         mean = torch.tensor(self.mean, device=x.device).view(1, -1, 1, 1)
@@ -79,7 +84,7 @@ class ImagePipeline:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def train(self, x: Tensor, progress: float, generator: torch.Generator) -> Tensor:
-        x = x.float() / 255.0
+        x = self._scale(x)
         if self.before is not None:
             x = self.before(x, progress, generator)
         x = self._normalise(x)
@@ -88,7 +93,7 @@ class ImagePipeline:
         return self._memory_format(x)
 
     def eval(self, x: Tensor) -> Tensor:
-        x = x.float() / 255.0
+        x = self._scale(x)
         if self.eval_crop is not None:
             x = centre_crop(x, self.eval_crop)
         return self._memory_format(self._normalise(x))
@@ -108,6 +113,11 @@ class ClassificationRunner:
     ) -> None:
         self.data, self.make_model, self.pipeline = data, make_model, pipeline
         self.batch_size, self.device, self.eval_batch_size = batch_size, device, eval_batch_size
+        if data.normalised:
+            raise ValueError(
+                f"{data.name}: the pipeline normalises raw uint8 batches, but these images are "
+                "already normalised float32"
+            )
         n = len(data.train[1])
         if n < batch_size:
             raise ValueError(f"batch size {batch_size} exceeds the {n} training images")
@@ -149,7 +159,10 @@ class ClassificationRunner:
 
     @torch.no_grad()
     def accuracy(self, model: nn.Module, split: str) -> float:
-        x_all, y_all = getattr(self.data, split)
+        pair = getattr(self.data, split)
+        if pair is None:
+            raise ValueError(f"{self.data.name} has no {split} split")
+        x_all, y_all = pair
         if len(y_all) == 0:
             raise ValueError(f"{self.data.name}: the {split} split is empty")
         model.eval()
