@@ -122,8 +122,16 @@ def fitness_many(
     items = [resolve(g, s) for g, s in zip(genomes, schedules, strict=True)]
     if not items:
         return []
-    if isinstance(config, SuiteFitness):  # not packed (yet): one candidate at a time
-        return [fitness(g, config, s) for g, s in items]
+    if isinstance(config, SuiteFitness):  # full runs packed on the packed-screen tasks
+        from optevo.fitness.suite import suite_fitness_many
+
+        t0 = time.perf_counter()
+        many = guarded(lambda: suite_fitness_many(items, config), lambda message: None)
+        if many is None:  # e.g. Adam's reference failing: each candidate's own error
+            return [fitness(g, config, s) for g, s in items]
+        for result in many:
+            result.seconds = (time.perf_counter() - t0) / len(items)
+        return many
     data = data if data is not None else dataset_for(config)
     on_gpu = resolve_device(config.device).startswith("cuda")
     if config.layout == "sequential" or (config.layout == "auto" and not on_gpu):

@@ -24,9 +24,16 @@ Per task (a registry task at its `search` or `validate` budget, times `task_scal
    three quarters of its screen, and a rate that trails the best rate so far there by more
    than `early_stop_margin` (0.5) of that rate's gain over the trivial score is stopped:
    hopeless, it is not chosen (`TaskScore.screen_stopped`), and it costs only the steps it
-   trained. Packed screens are not early-stopped (their rates train together).
+   trained. With the halving screen (`screen_rule: halving`, `halving_screen`): every rate
+   trains to a quarter of its screen, the better half goes on to the half, and so on (7
+   rates: 7, 4, 2, 1 train each quarter, half the screen's steps). Packed screens keep the
+   full rule (their rates train together).
 2. Full run at the best remaining rate (ties: the one nearest the reference rate), scored on
-   the validation split; a diverged run scores the trivial score ("diverged").
+   the validation split; a diverged run scores the trivial score ("diverged"). A screen run
+   is the first steps of the full run at its rate (the same seed, batches and schedule), so
+   where the runner can resume a run (`TensorSession`: every tensor task; not packed
+   screens) the chosen rate's screen run trains on to the end instead of starting again:
+   the same score as a fresh full run (tested), the screen's steps saved.
    With the fair rate rule (`FitnessConfig.fair_lr`, off by default; meant for the funnel's
    upper rungs): the screen also tries the half-decades around its best rate (x sqrt(10),
    / sqrt(10); sequential runs) and keeps the best of the three; when the full run at the
@@ -60,6 +67,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,26 +183,101 @@ def score_task(spec: OptimizerSpec, ref: TaskRef, config: SuiteFitness) -> TaskS
     def candidate() -> TaskScore:
         runner = build_runner(ref.name, ref.size, resolve_device(config.device))
         run = screen_and_run(spec, task, ref, config, runner, adam.trivial)
-        d = normalized(run.score, adam, task.higher_is_better) if run.status == "ok" else -1.0
-        return _task_score(
-            ref,
-            adam,
-            run.status,
-            run.score,
-            d,
-            lr=run.lr,
-            screen=run.screen,
-            steps=run.steps,
-            lr_fallback=run.fallback,
-            screen_stopped=run.stopped,
-        )
+        return scored(ref, adam, run, task.higher_is_better)
 
-    def failed(message: str) -> TaskScore:
-        return _task_score(ref, adam, "error", None, -1.0, error=message)
-
-    score = guarded(candidate, failed)
+    score = guarded(candidate, functools.partial(_error, ref, adam))
     score.seconds = time.perf_counter() - t0
     return score
+
+
+def scored(ref: TaskRef, adam: Reference, run: TaskRun, higher_is_better: bool) -> TaskScore:
+    """A candidate's `TaskScore` from its run on the task and Adam's reference there."""
+    d = normalized(run.score, adam, higher_is_better) if run.status == "ok" else -1.0
+    return _task_score(
+        ref,
+        adam,
+        run.status,
+        run.score,
+        d,
+        lr=run.lr,
+        screen=run.screen,
+        steps=run.steps,
+        lr_fallback=run.fallback,
+        screen_stopped=run.stopped,
+    )
+
+
+def _error(ref: TaskRef, adam: Reference, message: str) -> TaskScore:
+    return _task_score(ref, adam, "error", None, -1.0, error=message)
+
+
+def suite_fitness_many(
+    items: Sequence[tuple[Genome, str]], config: SuiteFitness
+) -> list[FitnessResult]:
+    """`suite_fitness` of several candidates at once (`fitness_many`; an executor's `pack`):
+    on a task whose screens run packed (`packed_screen`), the full runs of the candidates
+    train as one packed model too (each copy its own genome, rate, seed-identical initial
+    weights and batches: `optevo.tasks.packed`); the other tasks one candidate at a time.
+    The same screens, rates and statuses as `suite_fitness` of each, the full runs' scores
+    within float tolerance (tested). A packed full run that raises is run one by one."""
+    specs = [OptimizerSpec("candidate", g, s) for g, s in items]
+    scores: list[list[TaskScore]] = [[] for _ in specs]
+    for ref in config.tasks:
+        for i, score in enumerate(score_task_many(specs, ref, config)):
+            scores[i].append(score)
+    return [combine(s) for s in scores]
+
+
+def score_task_many(
+    specs: Sequence[OptimizerSpec], ref: TaskRef, config: SuiteFitness
+) -> list[TaskScore]:
+    """`score_task` of each of `specs`, their full runs packed where their screens are."""
+    task = get_task(ref.name)
+    adam = adam_reference(ref, config)
+    runner = build_runner(ref.name, ref.size, resolve_device(config.device))
+    together = [i for i, spec in enumerate(specs) if packed_screen(task, runner, spec)]
+    if len(together) < 2:
+        return [score_task(spec, ref, config) for spec in specs]
+    out = {i: score_task(specs[i], ref, config) for i in range(len(specs)) if i not in together}
+    hib = task.higher_is_better
+    plans: dict[int, Plan] = {}
+    seconds: dict[int, float] = {}
+    for i in together:
+        t0 = time.perf_counter()
+
+        def plan(i: int = i) -> Plan | TaskRun | TaskScore:
+            return plan_task(specs[i], task, ref, config, runner, adam.trivial)
+
+        result = guarded(plan, functools.partial(_error, ref, adam))
+        seconds[i] = time.perf_counter() - t0
+        if isinstance(result, Plan):
+            plans[i] = result
+        else:
+            out[i] = result if isinstance(result, TaskScore) else scored(ref, adam, result, hib)
+    firsts: dict[int, RunOutcome] = {}
+    if plans:
+        t0 = time.perf_counter()
+        requests = [
+            RunRequest.of(specs[i], p.order[0], config.seed, p.rates.budget, None, SPLIT)
+            for i, p in plans.items()
+        ]
+        outcomes = guarded(lambda: run_packed(runner, requests), lambda message: None)
+        if outcomes is not None:
+            firsts = dict(zip(plans, outcomes, strict=True))
+        share = (time.perf_counter() - t0) / len(plans)
+        for i in plans:
+            seconds[i] += share
+    for i, p in plans.items():
+        t0 = time.perf_counter()
+
+        def finish(i: int = i, p: Plan = p) -> TaskScore:
+            return scored(ref, adam, finish_task(p, firsts.get(i)), hib)
+
+        out[i] = guarded(finish, functools.partial(_error, ref, adam))
+        seconds[i] += time.perf_counter() - t0
+    for i, t in seconds.items():
+        out[i].seconds = t
+    return [out[i] for i in range(len(specs))]
 
 
 def _task_score(
@@ -317,6 +400,34 @@ def screen_and_run(
 ) -> TaskRun:
     """The screen of `task_grid` and the full run at its best rate (steps 1-2 of the
     module), all at the config's seed."""
+    plan = plan_task(spec, task, ref, config, runner, trivial)
+    return plan if isinstance(plan, TaskRun) else finish_task(plan)
+
+
+@dataclass
+class Plan:
+    """A candidate's screen on a task, done: the rates its full run tries in turn (the
+    chosen rate first; with the fair rule the lower rates that passed follow, as fallbacks),
+    and the runs it keeps (`_Rates`: the chosen rate's screen session goes on from there)."""
+
+    screen: dict[float, float | None]
+    order: list[float]
+    stopped: tuple[float, ...]
+    rates: _Rates
+    trivial: float
+    fair: bool
+
+
+def plan_task(
+    spec: OptimizerSpec,
+    task: Task,
+    ref: TaskRef,
+    config: SuiteFitness,
+    runner: Any,
+    trivial: float,
+) -> Plan | TaskRun:
+    """Step 1 of the module: the screen (and with the fair rule its half-decades); a
+    `TaskRun` when no rate passes ("failed_screen"), else the `Plan` of the full run."""
     budget = task_budget(task, ref.size, config.task_scale)
     screen_steps = max(1, round(budget.total_steps * config.task_screen_fraction))
     hib = task.higher_is_better
@@ -364,10 +475,7 @@ def screen_and_run(
     if best is None:
         return TaskRun("failed_screen", trivial, None, screen, rates.trained, stopped=stopped)
     if not config.fair_lr:
-        full = rates.full(best)
-        if full is None:
-            return TaskRun("diverged", trivial, best, screen, rates.trained, stopped=stopped)
-        return TaskRun("ok", full, best, screen, rates.trained, stopped=stopped)
+        return Plan(screen, [best], stopped, rates, trivial, fair=False)
     # The fair rule: the half-decades around the screen's best, then the full run as the check.
     centre_lr = best
     for lr in _half_decades(centre_lr):
@@ -379,14 +487,38 @@ def screen_and_run(
     trio = {lr: passing[lr] for lr in passing if lr in (centre_lr, *_half_decades(centre_lr))}
     best = pick_best(trio, hib, centre=centre_lr)
     assert best is not None
+    rates.keep([best])
     order = [best, *sorted((lr for lr in passing if lr < best), reverse=True)]
+    return Plan(screen, order, stopped, rates, trivial, fair=True)
+
+
+def finish_task(plan: Plan, first: RunOutcome | None = None) -> TaskRun:
+    """Step 2 of the module: the full run at the plan's rates in turn until one does not
+    diverge (only the chosen rate without the fair rule). `first`: the chosen rate's full
+    run when it was trained elsewhere (packed with other candidates' full runs)."""
     fallback: list[float] = []
-    for lr in order:
-        full = rates.full(lr)
+    rates = plan.rates
+    for k, lr in enumerate(plan.order):
+        if k == 0 and first is not None:
+            rates.trained += first.steps
+            rates.keep([])
+            full = _metric(first)
+        else:
+            full = rates.full(lr)
         if full is not None:
-            return TaskRun("ok", full, lr, screen, rates.trained, tuple(fallback), stopped)
+            return TaskRun(
+                "ok", full, lr, plan.screen, rates.trained, tuple(fallback), plan.stopped
+            )
         fallback.append(lr)
-    return TaskRun("diverged", trivial, order[-1], screen, rates.trained, tuple(fallback), stopped)
+    return TaskRun(
+        "diverged",
+        plan.trivial,
+        plan.order[-1],
+        plan.screen,
+        rates.trained,
+        tuple(fallback) if plan.fair else (),
+        plan.stopped,
+    )
 
 
 def halving_screen(
@@ -533,5 +665,6 @@ __all__ = [
     "packed_screen",
     "score_task",
     "suite_fitness",
+    "suite_fitness_many",
     "task_grid",
 ]
