@@ -8,7 +8,10 @@ per process and seed; timed apart), then each candidate in turn. Arms:
   the full screen;
 - `after`: this tree, the full screen (a chosen rate's screen run continues into its full
   run: the same fitness, fewer steps);
-- `halving`: this tree, `screen_rule: halving`.
+- `halving`: this tree, `screen_rule: halving`;
+- `pack`: this tree, the full screen, all candidates at once (`fitness_many`, what an
+  executor's `pack` hands a worker): on the packed-screen tasks their full runs train as one
+  packed model; the seconds per candidate are the batch's over the number of candidates.
 
 Rungs (`optevo/configs/search/discover.yaml`): rung 0 is the three small tasks at half
 budget (their screens packed), rung 1 the whole search suite at full budget with the fair
@@ -49,12 +52,12 @@ def child(rung: str, rule: str, scale: float, genomes: list[str]) -> dict[str, A
     """One arm's measurement, in this (fresh) process."""
     import torch
 
-    from optevo.fitness import fitness, preset
+    from optevo.fitness import fitness, fitness_many, preset
 
     torch.set_num_threads(1)
     fields = dict(RUNGS[rung])
     fields["task_scale"] = fields["task_scale"] * scale
-    if rule != "full":
+    if rule not in ("full", "pack"):
         fields["screen_rule"] = rule
     config = preset("suite", device="cpu", **fields)
     t0 = time.perf_counter()
@@ -63,6 +66,20 @@ def child(rung: str, rule: str, scale: float, genomes: list[str]) -> dict[str, A
         raise SystemExit(f"Adam's references failed: {adam.error}")
     ref_seconds = time.perf_counter() - t0
     rows = []
+    if rule == "pack":
+        t0 = time.perf_counter()
+        results = fitness_many(genomes, config)
+        per = (time.perf_counter() - t0) / len(genomes)
+        rows = [
+            {
+                "genome": genome,
+                "seconds": per,
+                "fitness": result.fitness,
+                "steps": sum(t.steps for t in result.tasks),
+            }
+            for genome, result in zip(genomes, results, strict=True)
+        ]
+        return {"reference_seconds": ref_seconds, "candidates": rows}
     for genome in genomes:
         t0 = time.perf_counter()
         result = fitness(genome, config)
@@ -97,10 +114,17 @@ def main() -> None:
     parser.add_argument("--rungs", default="0,1")
     parser.add_argument("--scale", type=float, default=1.0, help="times each rung's task_scale")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--arms", default="before,after,halving,pack")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     genomes = args.genomes.split(",")
-    arms = {"before": (args.before, "full"), "after": (SRC, "full"), "halving": (SRC, "halving")}
+    arms = {
+        "before": (args.before, "full"),
+        "after": (SRC, "full"),
+        "halving": (SRC, "halving"),
+        "pack": (SRC, "pack"),
+    }
+    arms = {a: v for a, v in arms.items() if a in args.arms.split(",")}
     report: dict[str, Any] = {
         "genomes": genomes,
         "scale": args.scale,
@@ -133,7 +157,7 @@ def main() -> None:
                 ),
                 "fitness": {c["genome"]: c["fitness"] for c in measured[0]["candidates"]},
             }
-        for arm in ("after", "halving"):
+        for arm in [a for a in arms if a != "before"]:
             summary[arm]["speedup_vs_before"] = (
                 summary["before"]["seconds_per_candidate_median"]
                 / summary[arm]["seconds_per_candidate_median"]

@@ -114,7 +114,9 @@ def fitness_many(
 ) -> list[FitnessResult]:
     """Evaluate every genome (or named optimizer) by SPEC 5, packed `config.pack_copies`
     model copies at a time. Layout "sequential" (and "auto" off CUDA, where one model
-    already fills the cores) evaluates them one by one with `fitness()`."""
+    already fills the cores) evaluates them one by one with `fitness()`. A suite fitness
+    packs the candidates' full runs on its packed-screen tasks
+    (`optevo.fitness.suite.suite_fitness_many`)."""
     if schedules is None:
         schedules = [None] * len(genomes)
     if len(schedules) != len(genomes):
