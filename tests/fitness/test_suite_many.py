@@ -61,11 +61,11 @@ def test_packed_full_runs_match_one_candidate_at_a_time(
     fair: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = config(fair)
-    calls: list[int] = []
+    calls: list[tuple[int, bool]] = []  # (requests, a full run)
     real = suite.run_packed
 
     def counted(runner: Any, requests: Any) -> list[RunOutcome]:
-        calls.append(len(requests))
+        calls.append((len(requests), requests[0].steps == requests[0].total_steps))
         return real(runner, requests)
 
     monkeypatch.setattr(suite, "run_packed", counted)
@@ -75,11 +75,11 @@ def test_packed_full_runs_match_one_candidate_at_a_time(
     many = fitness_many(CANDIDATES, cfg)
     for one, packed in zip(singles, many, strict=True):
         same(one, packed, cfg)
-    # one candidate at a time: only screens are packed (7 rates of the tiny grid each);
+    # one candidate at a time: only screens are packed (every rate of the grid);
     # together: the same screens, then one packed full run per task for the candidates whose
     # screen passed
-    assert set(single_calls) == {len(cfg.screen_lrs)}
-    full_calls = [n for n in calls if n != len(cfg.screen_lrs)]
+    assert set(single_calls) == {(len(cfg.screen_lrs), False)}
+    full_calls = [n for n, full in calls if full]
     assert len(full_calls) == len(TASKS)
     passed = [sum(one.tasks[t].lr is not None for one in singles) for t in range(len(TASKS))]
     assert full_calls == passed
